@@ -1,0 +1,5 @@
+import sys
+
+from pocketshop.cli import main
+
+sys.exit(main())

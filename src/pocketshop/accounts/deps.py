@@ -1,0 +1,67 @@
+"""Who is asking: a bearer token on the JSON API, the signed session cookie on pages."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from itsdangerous import BadSignature, Signer
+
+from pocketshop.accounts import service
+from pocketshop.accounts.models import User
+from pocketshop.accounts.service import SessionKind
+from pocketshop.config import Settings
+from pocketshop.errors import Unauthorized
+from pocketshop.i18n import _
+from pocketshop.web.routing import AppSettings, Session
+
+SESSION_COOKIE = "ps_session"
+
+
+def cookie_signer(settings: Settings) -> Signer:
+    return Signer(settings.secrets.secret_key, salt="pocketshop.session")
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _sep, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def session_cookie_token(request: Request, settings: Settings) -> str | None:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        return cookie_signer(settings).unsign(raw).decode()
+    except BadSignature:
+        return None
+
+
+async def api_user(request: Request, session: Session, settings: AppSettings) -> User:
+    token = bearer_token(request)
+    user = await service.user_for_token(session, token, SessionKind.api) if token else None
+    if user is None:
+        raise Unauthorized(_("Log in first: send a valid bearer token."), code="not_authenticated")
+    request.state.user = user
+    return user
+
+
+async def optional_page_user(
+    request: Request, session: Session, settings: AppSettings
+) -> User | None:
+    token = session_cookie_token(request, settings)
+    user = await service.user_for_token(session, token, SessionKind.web) if token else None
+    request.state.user = user
+    return user
+
+
+async def page_user(
+    request: Request, user: Annotated[User | None, Depends(optional_page_user)]
+) -> User:
+    if user is None:
+        # The page error handler turns this into a redirect to the login page.
+        raise Unauthorized(_("Please log in."), code="login_required")
+    return user
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+PageUser = Annotated[User, Depends(page_user)]
+OptionalPageUser = Annotated[User | None, Depends(optional_page_user)]

@@ -1,0 +1,128 @@
+from typing import Annotated
+
+from fastapi import Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from pocketshop.accounts import service
+from pocketshop.accounts.api import client_ip
+from pocketshop.accounts.deps import (
+    SESSION_COOKIE,
+    OptionalPageUser,
+    cookie_signer,
+    session_cookie_token,
+)
+from pocketshop.accounts.service import SessionKind
+from pocketshop.errors import AppError, NotFound
+from pocketshop.i18n import LOCALE_COOKIE, SUPPORTED_LOCALES, _
+from pocketshop.web.routing import AppSettings, Session, page_router
+from pocketshop.web.templating import render
+
+router = page_router()
+
+
+def safe_next(target: str | None, default: str = "/console") -> str:
+    """Only same-site paths, so the login form cannot be used to redirect elsewhere."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return default
+
+
+def login_page(
+    request: Request,
+    *,
+    next_url: str,
+    phone: str = "",
+    code_sent: bool = False,
+    error: AppError | None = None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "accounts/login.html",
+        {"next_url": next_url, "phone": phone, "code_sent": code_sent, "error": error},
+        status_code=error.status_code if error else 200,
+    )
+
+
+@router.get("/login")
+async def show_login(request: Request, user: OptionalPageUser, next: str = "") -> Response:
+    next_url = safe_next(next)
+    if user is not None:
+        return RedirectResponse(next_url, status_code=303)
+    return login_page(request, next_url=next_url)
+
+
+@router.post("/login/code")
+async def send_code(
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    phone: Annotated[str, Form(max_length=32)] = "",
+    next: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    try:
+        sent = await service.send_login_code(session, settings, phone=phone, ip=client_ip(request))
+    except AppError as error:
+        # A code that was sent recently is still good: show the code form with the warning.
+        code_sent = error.code == "resend_too_soon"
+        return login_page(
+            request, next_url=safe_next(next), phone=phone, code_sent=code_sent, error=error
+        )
+    return login_page(request, next_url=safe_next(next), phone=sent.phone, code_sent=True)
+
+
+@router.post("/login")
+async def log_in(
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    phone: Annotated[str, Form(max_length=32)] = "",
+    code: Annotated[str, Form(max_length=16)] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        user = await service.verify_login_code(session, settings, phone=phone, code=code)
+    except AppError as error:
+        # A counted wrong try was flushed; the request commits it with the re-rendered form.
+        return login_page(
+            request, next_url=safe_next(next), phone=phone, code_sent=True, error=error
+        )
+    token, auth = await service.start_session(session, settings, user, SessionKind.web)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie_signer(settings).sign(token).decode(),
+        expires=auth.expires_at,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+    )
+    return response
+
+
+@router.post("/logout")
+async def log_out(request: Request, session: Session, settings: AppSettings) -> Response:
+    token = session_cookie_token(request, settings)
+    if token:
+        await service.end_session(session, token)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/language")
+async def choose_language(
+    lang: Annotated[str, Form()] = "", next: Annotated[str, Form()] = ""
+) -> Response:
+    response = RedirectResponse(safe_next(next, default="/"), status_code=303)
+    if lang in SUPPORTED_LOCALES:
+        response.set_cookie(LOCALE_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+@router.get("/dev/sms")
+async def dev_inbox(request: Request, settings: AppSettings) -> HTMLResponse:
+    """Recent SMS of the console backend, so the demo can be used without a phone."""
+    sender = request.app.state.sms
+    if not settings.dev_inbox_enabled or not hasattr(sender, "sent"):
+        raise NotFound(_("Page not found."))
+    return render(request, "accounts/dev_inbox.html", {"messages": list(sender.sent)})

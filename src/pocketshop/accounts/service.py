@@ -1,0 +1,270 @@
+"""Phone login: SMS codes with expiry, try limits, resend delay and hourly caps; sessions."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+import phonenumbers
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop import clock, outbox
+from pocketshop.accounts.models import AuthSession, SmsCode, User
+from pocketshop.config import Settings
+from pocketshop.errors import InvalidInput, TooManyRequests
+from pocketshop.i18n import _
+
+SMS_TOPIC = "accounts.sms"
+CODE_LENGTH = 6
+
+
+class SessionKind(StrEnum):
+    web = "web"
+    api = "api"
+
+
+@dataclass(frozen=True)
+class SentCode:
+    phone: str
+    expires_in: int
+    resend_after: int
+
+
+def normalise_phone(raw: str, region: str) -> str:
+    """Validate with phonenumbers and return E.164; '138 0013 8000' -> '+8613800138000'."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidInput(
+            _("Enter your mobile phone number."), code="phone_required", field="phone"
+        )
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidInput(
+            _("That is not a valid mobile phone number."), code="invalid_phone", field="phone"
+        )
+    if phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        raise InvalidInput(
+            _("Codes can only be sent to a mobile phone number."),
+            code="not_mobile",
+            field="phone",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def display_phone(e164: str) -> str:
+    """A phone as people in its country write it, e.g. '138 0013 8000'."""
+    number = phonenumbers.parse(e164)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def _code_hash(settings: Settings, phone: str, code: str) -> str:
+    key = settings.secrets.secret_key.encode()
+    return hmac.new(key, f"sms:{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def send_login_code(
+    session: AsyncSession, settings: Settings, *, phone: str, ip: str
+) -> SentCode:
+    phone = normalise_phone(phone, settings.default_phone_region)
+    now = clock.now()
+    hour_ago = now - timedelta(hours=1)
+
+    last_sent = await session.scalar(
+        select(func.max(SmsCode.created_at)).where(SmsCode.phone == phone)
+    )
+    if last_sent is not None:
+        wait = int(
+            (last_sent + timedelta(seconds=settings.sms_resend_seconds) - now).total_seconds()
+        )
+        if wait > 0:
+            raise TooManyRequests(
+                _(
+                    "A code was just sent. You can ask for another in %(seconds)s seconds.",
+                    seconds=wait,
+                ),
+                retry_after=wait,
+                code="resend_too_soon",
+            )
+    sent_to_phone = await session.scalar(
+        select(func.count()).where(SmsCode.phone == phone, SmsCode.created_at > hour_ago)
+    )
+    if (sent_to_phone or 0) >= settings.sms_hourly_cap_per_phone:
+        raise TooManyRequests(
+            _("Too many codes were sent to this number. Please try again in an hour."),
+            retry_after=3600,
+            code="phone_hourly_cap",
+        )
+    sent_from_ip = await session.scalar(
+        select(func.count()).where(SmsCode.ip == ip, SmsCode.created_at > hour_ago)
+    )
+    if (sent_from_ip or 0) >= settings.sms_hourly_cap_per_ip:
+        raise TooManyRequests(
+            _("Too many codes were requested from your network. Please try again in an hour."),
+            retry_after=3600,
+            code="ip_hourly_cap",
+        )
+
+    code = f"{secrets.randbelow(10**CODE_LENGTH):0{CODE_LENGTH}d}"
+    session.add(
+        SmsCode(
+            phone=phone,
+            ip=ip,
+            code_hash=_code_hash(settings, phone, code),
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.sms_code_ttl_seconds),
+            attempts=0,
+        )
+    )
+    minutes = settings.sms_code_ttl_seconds // 60
+    outbox.enqueue(
+        session,
+        SMS_TOPIC,
+        {
+            "phone": phone,
+            "text": _(
+                "[Pocketshop] Your login code is %(code)s, valid for %(minutes)s minutes. "
+                "Do not share it with anyone.",
+                code=code,
+                minutes=minutes,
+            ),
+            "secret_fields": ["text"],
+        },
+    )
+    await session.flush()
+    return SentCode(
+        phone=phone,
+        expires_in=settings.sms_code_ttl_seconds,
+        resend_after=settings.sms_resend_seconds,
+    )
+
+
+async def verify_login_code(
+    session: AsyncSession, settings: Settings, *, phone: str, code: str
+) -> User:
+    """Check the newest code for the phone and return the (possibly new) user."""
+    phone = normalise_phone(phone, settings.default_phone_region)
+    code = (code or "").strip()
+    if len(code) != CODE_LENGTH or not code.isascii() or not code.isdigit():
+        raise InvalidInput(_("The code has 6 digits."), code="invalid_code_format", field="code")
+
+    now = clock.now()
+    latest = await session.scalar(
+        select(SmsCode).where(SmsCode.phone == phone).order_by(SmsCode.id.desc()).limit(1)
+    )
+    if latest is None or latest.consumed_at is not None:
+        raise InvalidInput(
+            _("No code was sent to this number. Please ask for a code first."),
+            code="no_code",
+            field="code",
+        )
+    if latest.attempts >= settings.sms_code_max_attempts:
+        raise TooManyRequests(
+            _("Too many wrong tries. Please ask for a new code."),
+            retry_after=max(settings.sms_resend_seconds, 1),
+            code="code_locked",
+        )
+    if latest.expires_at <= now:
+        raise InvalidInput(
+            _("This code has expired. Please ask for a new one."), code="code_expired", field="code"
+        )
+    if not hmac.compare_digest(latest.code_hash, _code_hash(settings, phone, code)):
+        # Counted by one conditional UPDATE, so parallel guesses cannot exceed the limit.
+        await session.execute(
+            update(SmsCode)
+            .where(SmsCode.id == latest.id, SmsCode.attempts < settings.sms_code_max_attempts)
+            .values(attempts=SmsCode.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        left = settings.sms_code_max_attempts - latest.attempts - 1
+        raise InvalidInput(
+            _("Wrong code. %(left)s tries left.", left=left)
+            if left > 0
+            else _("Wrong code. No tries left; please ask for a new code."),
+            code="wrong_code",
+            field="code",
+            keep_changes=True,
+        )
+    claimed = await session.execute(
+        update(SmsCode)
+        .where(SmsCode.id == latest.id, SmsCode.consumed_at.is_(None))
+        .values(consumed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidInput(
+            _("This code was already used. Please ask for a new one."),
+            code="code_used",
+            field="code",
+        )
+    user = await get_or_create_user(session, phone)
+    user.last_login_at = now
+    await session.flush()
+    return user
+
+
+async def get_or_create_user(session: AsyncSession, phone: str) -> User:
+    user = await session.scalar(select(User).where(User.phone == phone))
+    if user is not None:
+        return user
+    try:
+        async with session.begin_nested():
+            user = User(phone=phone, created_at=clock.now())
+            session.add(user)
+    except IntegrityError:
+        # Another request created the same user at the same moment.
+        user = await session.scalar(select(User).where(User.phone == phone))
+        assert user is not None
+    return user
+
+
+async def start_session(
+    session: AsyncSession, settings: Settings, user: User, kind: SessionKind
+) -> tuple[str, AuthSession]:
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    auth = AuthSession(
+        token_hash=_token_hash(token),
+        user_id=user.id,
+        kind=kind.value,
+        created_at=now,
+        expires_at=now + timedelta(days=settings.session_days),
+    )
+    session.add(auth)
+    await session.flush()
+    return token, auth
+
+
+async def user_for_token(session: AsyncSession, token: str, kind: SessionKind) -> User | None:
+    now = clock.now()
+    return await session.scalar(
+        select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            AuthSession.token_hash == _token_hash(token),
+            AuthSession.kind == kind.value,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+    )
+
+
+async def end_session(session: AsyncSession, token: str) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.token_hash == _token_hash(token), AuthSession.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )

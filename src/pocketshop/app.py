@@ -1,0 +1,93 @@
+"""create_app(): mounts every domain's routers, static and media files, middleware, errors."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from pocketshop import __version__, outbox
+from pocketshop.accounts import api as accounts_api
+from pocketshop.accounts import pages as accounts_pages
+from pocketshop.accounts import service as accounts_service
+from pocketshop.accounts.sms import SmsSender, make_sender
+from pocketshop.config import Settings
+from pocketshop.db import Database
+from pocketshop.i18n import LocaleMiddleware
+from pocketshop.shops import api as shops_api
+from pocketshop.shops import pages as shops_pages
+from pocketshop.web import errors
+from pocketshop.web import pages as web_pages
+from pocketshop.web.templating import PACKAGE_DIR
+
+log = logging.getLogger(__name__)
+
+
+def outbox_handlers(sms: SmsSender) -> dict[str, outbox.Handler]:
+    async def send_sms(payload: dict[str, object]) -> None:
+        await sms.send(str(payload["phone"]), str(payload["text"]))
+
+    return {accounts_service.SMS_TOPIC: send_sms}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.secrets  # noqa: B018 -- fail at start-up, not on the first request, if keys are missing
+    db = Database(settings.database_url)
+    sms = make_sender(settings.sms_backend)
+    handlers = outbox_handlers(sms)
+
+    async def dispatch_outbox() -> None:
+        await outbox.drain(db, handlers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_outbox(dispatch_outbox, settings))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await db.dispose()
+
+    app = FastAPI(
+        title="Pocketshop",
+        version=__version__,
+        description="Open API of Pocketshop. Authenticate with `Authorization: Bearer <token>` "
+        "from `POST /api/v1/auth/tokens`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.sms = sms
+    app.state.dispatch_outbox = dispatch_outbox
+
+    errors.install(app)
+    app.add_middleware(LocaleMiddleware, default=settings.default_locale)
+
+    settings.media_path.mkdir(parents=True, exist_ok=True)
+    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "web" / "static"), name="static")
+    app.mount("/media", StaticFiles(directory=settings.media_path), name="media")
+    for router in (
+        accounts_api.router,
+        shops_api.router,
+        web_pages.router,
+        accounts_pages.router,
+        shops_pages.router,
+    ):
+        app.include_router(router)
+    return app
+
+
+async def _sweep_outbox(dispatch: Callable[[], Awaitable[None]], settings: Settings) -> None:
+    """Delivers what a crash or a failed send left behind (the request path delivers the rest)."""
+    while True:
+        try:
+            await dispatch()
+        except Exception:
+            log.exception("outbox sweep failed")
+        await asyncio.sleep(settings.outbox_sweep_seconds)

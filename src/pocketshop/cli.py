@@ -1,0 +1,144 @@
+"""`pocketshop serve | demo | migrate | makemigration | version`."""
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from pocketshop import __version__, migrate
+from pocketshop.config import Environment, Settings
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def cmd_version(_args: argparse.Namespace) -> int:
+    print(f"pocketshop {__version__}")
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+def cmd_makemigration(args: argparse.Namespace) -> int:
+    migrate.revision(_settings().database_url, args.message)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    if args.workers > 1:
+        if settings.is_sqlite:
+            print("SQLite serves one worker; use PostgreSQL for more.", file=sys.stderr)
+            return 2
+        uvicorn.run(
+            "pocketshop.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+        )
+    else:
+        from pocketshop.app import create_app
+
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pocketshop import demo
+    from pocketshop.app import create_app
+    from pocketshop.db import Database
+
+    db_path = Path(args.db).resolve()
+    instance_dir = db_path.parent / f"{db_path.stem}-files"
+    for leftover in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        leftover.unlink(missing_ok=True)
+    shutil.rmtree(instance_dir / "media", ignore_errors=True)
+    base_url = f"http://{args.host}:{args.port}"
+    settings = _settings(
+        env=Environment.demo,
+        database_url=f"sqlite+aiosqlite:///{db_path}",
+        instance_dir=instance_dir,
+        public_base_url=base_url,
+        sms_backend="console",
+    )
+    migrate.upgrade(settings.database_url)
+
+    async def seed() -> demo.DemoShop:
+        database = Database(settings.database_url)
+        try:
+            return await demo.seed(database, settings)
+        finally:
+            await database.dispose()
+
+    seeded = asyncio.run(seed())
+    print(
+        f"""
+Pocketshop demo is running (database: {db_path})
+
+  Storefront   {base_url}/s/{seeded.slug}
+  Console      {base_url}/console
+  Open a shop  {base_url}/onboarding
+  API docs     {base_url}/docs
+  SMS inbox    {base_url}/dev/sms
+
+  Demo login: phone 138 0013 8000 — ask for a code, then read it in the SMS inbox.
+  Press Ctrl-C to stop.
+""",
+        flush=True,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pocketshop", description="Pocketshop social commerce")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate the database, then serve")
+    serve.add_argument("--host", default=os.environ.get("POCKETSHOP_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser("demo", help="a fresh, seeded SQLite demo on 127.0.0.1:8000")
+    demo.add_argument("--db", default="pocketshop-demo.db", help="SQLite file (recreated)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(run=cmd_demo)
+
+    commands.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(
+        run=cmd_migrate
+    )
+    make = commands.add_parser("makemigration", help="autogenerate a revision (developers)")
+    make.add_argument("-m", "--message", required=True)
+    make.set_defaults(run=cmd_makemigration)
+    commands.add_parser("version", help="print the version").set_defaults(run=cmd_version)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        code = 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Settings from the environment (prefix POCKETSHOP_) or a .env file, with working defaults."""
+
+import json
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    demo = "demo"
+    test = "test"
+    production = "production"
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when settings cannot work; the message says which one."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="POCKETSHOP_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Environment = Environment.development
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./pocketshop.db",
+        validation_alias="DATABASE_URL",
+    )
+    # Where secrets are generated and kept when not given, and where uploads go.
+    instance_dir: Path = Path("instance")
+    media_dir: Path | None = None
+    # Signs cookies and hashes SMS codes; generated into instance_dir unless set.
+    secret_key: str | None = None
+    # Fernet key that encrypts bank cards and ID numbers at rest.
+    data_key: str | None = None
+    # Used for links and QR codes; the request's own host when empty.
+    public_base_url: str = ""
+    cookie_secure: bool = False
+    session_days: int = 30
+    default_locale: str = "zh_CN"
+    default_timezone: str = "Asia/Shanghai"
+    default_phone_region: str = "CN"
+
+    sms_backend: str = "console"
+    sms_code_ttl_seconds: int = 300
+    sms_code_max_attempts: int = 5
+    sms_resend_seconds: int = 60
+    sms_hourly_cap_per_phone: int = 5
+    sms_hourly_cap_per_ip: int = 20
+
+    logo_max_bytes: int = 2 * 1024 * 1024
+    logo_max_pixels: int = 4096 * 4096
+    logo_size: int = 512
+
+    outbox_sweep_seconds: float = 5.0
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.production
+
+    @property
+    def dev_inbox_enabled(self) -> bool:
+        # The SMS dev inbox shows login codes to anyone: never outside demo/dev/test.
+        return self.env is not Environment.production and self.sms_backend == "console"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def media_path(self) -> Path:
+        return self.media_dir or self.instance_dir / "media"
+
+    @cached_property
+    def secrets(self) -> "Secrets":
+        return load_secrets(self)
+
+
+class Secrets:
+    def __init__(self, secret_key: str, data_key: str) -> None:
+        self.secret_key = secret_key
+        self.fernet = Fernet(data_key.encode())
+
+
+def load_secrets(settings: Settings) -> Secrets:
+    """Use configured keys; outside production, generate missing ones once and keep them."""
+    if settings.secret_key and settings.data_key:
+        return Secrets(settings.secret_key, settings.data_key)
+    if settings.is_production:
+        raise ConfigurationError(
+            "POCKETSHOP_SECRET_KEY and POCKETSHOP_DATA_KEY must be set in production"
+        )
+    path = settings.instance_dir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {
+            "secret_key": secrets.token_urlsafe(32),
+            "data_key": Fernet.generate_key().decode(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored))
+        path.chmod(0o600)
+    return Secrets(
+        settings.secret_key or stored["secret_key"], settings.data_key or stored["data_key"]
+    )

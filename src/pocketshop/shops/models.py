@@ -1,0 +1,52 @@
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pocketshop.db import Base, UTCDateTime
+
+
+class MerchantIdentity(Base):
+    """Step 2 of onboarding: the real name and resident ID (encrypted) of a merchant."""
+
+    __tablename__ = "merchant_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    real_name: Mapped[str] = mapped_column(String(30))
+    id_number_encrypted: Mapped[str] = mapped_column(Text)
+    id_number_masked: Mapped[str] = mapped_column(String(18))
+    birth_date: Mapped[date] = mapped_column(Date)
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BankCard(Base):
+    """Step 3: the card payouts go to. The number is encrypted; only its last 4 are shown."""
+
+    __tablename__ = "bank_cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    holder_name: Mapped[str] = mapped_column(String(30))
+    bank_code: Mapped[str] = mapped_column(String(16))
+    number_encrypted: Mapped[str] = mapped_column(Text)
+    last4: Mapped[str] = mapped_column(String(4))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(
+        String(32), unique=True, default=lambda: uuid.uuid4().hex
+    )
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    slug: Mapped[str] = mapped_column(String(48), unique=True)
+    name: Mapped[str] = mapped_column(String(30))
+    description: Mapped[str] = mapped_column(Text, default="")
+    logo_key: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

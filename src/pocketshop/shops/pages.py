@@ -1,0 +1,184 @@
+import io
+from typing import Annotated, Any
+
+import segno
+from fastapi import File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from pocketshop.accounts.deps import OptionalPageUser, PageUser
+from pocketshop.accounts.models import User
+from pocketshop.accounts.service import display_phone
+from pocketshop.errors import AppError, NotFound
+from pocketshop.i18n import _
+from pocketshop.shops import service
+from pocketshop.shops.api import base_url
+from pocketshop.shops.service import Step
+from pocketshop.web.routing import AppSettings, Session, page_router
+from pocketshop.web.templating import render
+
+router = page_router()
+
+STEP_PATHS = {
+    Step.identity: "/onboarding/identity",
+    Step.bank_card: "/onboarding/bank-card",
+    Step.shop: "/onboarding/shop",
+}
+
+
+async def onboarding_page(
+    request: Request,
+    session: Session,
+    user: User | None,
+    *,
+    error: AppError | None = None,
+    form: dict[str, Any] | None = None,
+) -> Response:
+    if user is None:
+        return render(request, "shops/onboarding.html", {"step": Step.phone, "form": {}})
+    state = await service.onboarding(session, user)
+    if state.step is Step.done:
+        return RedirectResponse("/console", status_code=303)
+    return render(
+        request,
+        "shops/onboarding.html",
+        {
+            "step": state.step,
+            "state": state,
+            "phone": display_phone(user.phone),
+            "banks": [(code, service.bank_name(code)) for code in service.BANKS],
+            "error": error,
+            "form": form or {},
+            "name_max": service.SHOP_NAME_MAX,
+            "description_max": service.DESCRIPTION_MAX,
+        },
+        status_code=error.status_code if error else 200,
+    )
+
+
+@router.get("/onboarding")
+async def show_onboarding(request: Request, session: Session, user: OptionalPageUser) -> Response:
+    return await onboarding_page(request, session, user)
+
+
+@router.post("/onboarding/identity")
+async def submit_identity(
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    user: PageUser,
+    real_name: Annotated[str, Form(max_length=64)] = "",
+    id_number: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    try:
+        await service.verify_identity(
+            session, settings, user, real_name=real_name, id_number=id_number
+        )
+    except AppError as error:
+        form = {"real_name": real_name, "id_number": id_number}
+        return await onboarding_page(request, session, user, error=error, form=form)
+    return RedirectResponse("/onboarding", status_code=303)
+
+
+@router.post("/onboarding/bank-card")
+async def submit_bank_card(
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    user: PageUser,
+    holder_name: Annotated[str, Form(max_length=64)] = "",
+    card_number: Annotated[str, Form(max_length=32)] = "",
+    bank: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    try:
+        await service.bind_bank_card(
+            session,
+            settings,
+            user,
+            holder_name=holder_name,
+            card_number=card_number,
+            bank_code=bank,
+        )
+    except AppError as error:
+        form = {"holder_name": holder_name, "card_number": card_number, "bank": bank}
+        return await onboarding_page(request, session, user, error=error, form=form)
+    return RedirectResponse("/onboarding", status_code=303)
+
+
+@router.post("/onboarding/shop")
+async def submit_shop(
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    user: PageUser,
+    name: Annotated[str, Form(max_length=200)] = "",
+    description: Annotated[str, Form(max_length=2000)] = "",
+    logo: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    # Browsers send an empty file part when no logo was chosen.
+    logo_bytes = await logo.read(settings.logo_max_bytes + 1) if logo and logo.filename else None
+    try:
+        await service.open_shop(
+            session, settings, user, name=name, description=description, logo=logo_bytes
+        )
+    except AppError as error:
+        form = {"name": name, "description": description}
+        return await onboarding_page(request, session, user, error=error, form=form)
+    return RedirectResponse("/console?opened=1", status_code=303)
+
+
+@router.get("/console")
+async def console_home(
+    request: Request, session: Session, settings: AppSettings, user: PageUser
+) -> Response:
+    shop = await service.get_for_owner(session, user)
+    if shop is None:
+        return RedirectResponse("/onboarding", status_code=303)
+    return render(
+        request,
+        "shops/console_home.html",
+        {
+            "shop": shop,
+            "shop_url": service.shop_url(base_url(request, settings), shop),
+            "logo_url": service.logo_url(shop),
+            "just_opened": request.query_params.get("opened") == "1",
+        },
+    )
+
+
+@router.get("/s/{slug}")
+async def shop_home(
+    slug: str, request: Request, session: Session, settings: AppSettings, user: OptionalPageUser
+) -> HTMLResponse:
+    shop = await service.get_by_slug_or_404(session, slug)
+    return render(
+        request,
+        "shops/shop_home.html",
+        {
+            "shop": shop,
+            "shop_url": service.shop_url(base_url(request, settings), shop),
+            "logo_url": service.logo_url(shop),
+            "is_owner": user is not None and user.id == shop.owner_id,
+        },
+    )
+
+
+@router.get("/s/{slug}/qr.{kind}")
+async def shop_qr(
+    slug: str, kind: str, request: Request, session: Session, settings: AppSettings
+) -> Response:
+    shop = await service.get_by_slug_or_404(session, slug)
+    if kind not in ("svg", "png"):
+        raise NotFound(_("Page not found."))
+    qr = segno.make(service.shop_url(base_url(request, settings), shop), error="m")
+    buffer = io.BytesIO()
+    if kind == "svg":
+        qr.save(buffer, kind="svg", scale=6, border=2, xmldecl=False)
+        media_type = "image/svg+xml"
+    else:
+        qr.save(buffer, kind="png", scale=10, border=2)
+        media_type = "image/png"
+    headers = {
+        "Cache-Control": "public, max-age=3600",
+        "Content-Disposition": f'inline; filename="{shop.slug}-qr.{kind}"',
+    }
+    return Response(buffer.getvalue(), media_type=media_type, headers=headers)

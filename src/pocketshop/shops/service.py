@@ -1,0 +1,334 @@
+"""Opening a shop in four steps: phone (login), identity, bank card, shop. Resumable anywhere."""
+
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from pypinyin import lazy_pinyin
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum import luhn
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
+
+from pocketshop import clock, media
+from pocketshop.accounts.models import User
+from pocketshop.config import Settings
+from pocketshop.db import Base
+from pocketshop.errors import Conflict, InvalidInput, NotFound
+from pocketshop.i18n import N_, _
+from pocketshop.shops import logos
+from pocketshop.shops.models import BankCard, MerchantIdentity, Shop
+
+MIN_AGE = 18
+SHOP_NAME_MAX = 30
+DESCRIPTION_MAX = 500
+REAL_NAME_MAX = 30
+
+# Payout banks by their common codes; names are translated where shown.
+BANKS: dict[str, str] = {
+    "ICBC": N_("Industrial and Commercial Bank of China"),
+    "CCB": N_("China Construction Bank"),
+    "ABC": N_("Agricultural Bank of China"),
+    "BOC": N_("Bank of China"),
+    "BOCOM": N_("Bank of Communications"),
+    "CMB": N_("China Merchants Bank"),
+    "PSBC": N_("Postal Savings Bank of China"),
+    "CITIC": N_("China CITIC Bank"),
+    "CEB": N_("China Everbright Bank"),
+    "CMBC": N_("China Minsheng Bank"),
+    "CIB": N_("Industrial Bank"),
+    "SPDB": N_("Shanghai Pudong Development Bank"),
+    "PAB": N_("Ping An Bank"),
+    "HXB": N_("Hua Xia Bank"),
+    "CGB": N_("China Guangfa Bank"),
+}
+
+
+class ShopStatus(StrEnum):
+    active = "active"
+
+
+class Step(StrEnum):
+    phone = "phone"
+    identity = "identity"
+    bank_card = "bank_card"
+    shop = "shop"
+    done = "done"
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    step: Step
+    identity: MerchantIdentity | None
+    bank_card: BankCard | None
+    shop: Shop | None
+
+
+async def onboarding(session: AsyncSession, user: User) -> Onboarding:
+    identity = await session.scalar(
+        select(MerchantIdentity).where(MerchantIdentity.user_id == user.id)
+    )
+    card = await session.scalar(select(BankCard).where(BankCard.user_id == user.id))
+    shop = await session.scalar(select(Shop).where(Shop.owner_id == user.id))
+    if shop is not None:
+        step = Step.done
+    elif identity is None:
+        step = Step.identity
+    elif card is None:
+        step = Step.bank_card
+    else:
+        step = Step.shop
+    return Onboarding(step=step, identity=identity, bank_card=card, shop=shop)
+
+
+async def _require_step(session: AsyncSession, user: User, wanted: Step) -> Onboarding:
+    state = await onboarding(session, user)
+    if state.step is Step.done:
+        raise Conflict(_("Your shop is already open."), code="onboarding_done")
+    if state.step is not wanted:
+        order = list(Step)
+        message = (
+            _("This step is already done.")
+            if order.index(state.step) > order.index(wanted)
+            else _("Please finish the earlier steps first.")
+        )
+        raise Conflict(message, code="step_out_of_order")
+    return state
+
+
+def _clean_text(value: str) -> str:
+    """Strip, fold runs of white space, and refuse control characters."""
+    text = " ".join((value or "").split())
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+
+
+def _same_name(a: str, b: str) -> bool:
+    return _clean_text(a).replace(" ", "").casefold() == _clean_text(b).replace(" ", "").casefold()
+
+
+_NAME_RE = re.compile(r"^[\w·.\- ]+$")
+
+
+async def verify_identity(
+    session: AsyncSession, settings: Settings, user: User, *, real_name: str, id_number: str
+) -> MerchantIdentity:
+    await _require_step(session, user, Step.identity)
+    name = _clean_text(real_name)
+    if not name:
+        raise InvalidInput(_("Enter your real name."), code="name_required", field="real_name")
+    if len(name) > REAL_NAME_MAX or not _NAME_RE.match(name) or any(ch.isdigit() for ch in name):
+        raise InvalidInput(
+            _("Enter your real name as on your ID card."), code="invalid_name", field="real_name"
+        )
+    number = (id_number or "").strip().replace(" ", "").upper()
+    if len(number) != 18:
+        raise InvalidInput(
+            _("A resident ID number has 18 characters."),
+            code="invalid_id_number",
+            field="id_number",
+        )
+    try:
+        number = ric.validate(number)
+        birth_date = ric.get_birth_date(number)
+    except ValidationError as exc:
+        raise InvalidInput(
+            _("This resident ID number is not valid. Please check it."),
+            code="invalid_id_number",
+            field="id_number",
+        ) from exc
+    today = clock.now().astimezone(ZoneInfo(settings.default_timezone)).date()
+    if _age(birth_date, today) < MIN_AGE:
+        raise InvalidInput(
+            _("You must be at least 18 years old to open a shop."),
+            code="under_age",
+            field="id_number",
+        )
+    identity = MerchantIdentity(
+        user_id=user.id,
+        real_name=name,
+        id_number_encrypted=settings.secrets.fernet.encrypt(number.encode()).decode(),
+        id_number_masked=f"{number[:3]}{'*' * 11}{number[-4:]}",
+        birth_date=birth_date,
+        verified_at=clock.now(),
+    )
+    await _add_once(session, identity, _("Your identity is already verified."))
+    return identity
+
+
+def _age(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+async def bind_bank_card(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    holder_name: str,
+    card_number: str,
+    bank_code: str,
+) -> BankCard:
+    state = await _require_step(session, user, Step.bank_card)
+    assert state.identity is not None
+    if not _same_name(holder_name, state.identity.real_name):
+        raise InvalidInput(
+            _("The card holder must be you: %(name)s.", name=state.identity.real_name),
+            code="holder_mismatch",
+            field="holder_name",
+        )
+    digits = re.sub(r"[\s-]", "", card_number or "")
+    if not digits.isascii() or not digits.isdigit() or not 12 <= len(digits) <= 19:
+        raise InvalidInput(
+            _("A bank card number has 12 to 19 digits."), code="invalid_card", field="card_number"
+        )
+    if not luhn.is_valid(digits):
+        raise InvalidInput(
+            _("This card number is not valid. Please check it."),
+            code="invalid_card",
+            field="card_number",
+        )
+    if bank_code not in BANKS:
+        raise InvalidInput(_("Choose your bank."), code="invalid_bank", field="bank")
+    card = BankCard(
+        user_id=user.id,
+        holder_name=state.identity.real_name,
+        bank_code=bank_code,
+        number_encrypted=settings.secrets.fernet.encrypt(digits.encode()).decode(),
+        last4=digits[-4:],
+        created_at=clock.now(),
+    )
+    await _add_once(session, card, _("A bank card is already bound."))
+    return card
+
+
+def validate_shop_name(name: str) -> str:
+    cleaned = _clean_text(name)
+    if not cleaned:
+        raise InvalidInput(_("Enter a shop name."), code="name_required", field="name")
+    if len(cleaned) > SHOP_NAME_MAX:
+        raise InvalidInput(
+            _("The shop name can have at most %(max)s characters.", max=SHOP_NAME_MAX),
+            code="name_too_long",
+            field="name",
+        )
+    return cleaned
+
+
+def validate_description(text: str) -> str:
+    lines = [_clean_text(line) for line in (text or "").strip().splitlines()]
+    cleaned = "\n".join(lines).strip()
+    if len(cleaned) > DESCRIPTION_MAX:
+        raise InvalidInput(
+            _("The description can have at most %(max)s characters.", max=DESCRIPTION_MAX),
+            code="description_too_long",
+            field="description",
+        )
+    return cleaned
+
+
+def slug_base(name: str) -> str:
+    """'小王的店 Shop' -> 'xiao-wang-de-dian-shop': pinyin for Chinese, ASCII kept."""
+    words = lazy_pinyin(name, errors=lambda chars: [chars])
+    text = unicodedata.normalize("NFKD", "-".join(words)).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
+    return slug or "shop"
+
+
+async def _unique_slug(session: AsyncSession, base: str) -> str:
+    taken = set(
+        await session.scalars(
+            select(Shop.slug).where((Shop.slug == base) | Shop.slug.startswith(f"{base}-"))
+        )
+    )
+    if base not in taken:
+        return base
+    for n in range(2, 100):
+        if f"{base}-{n}" not in taken:
+            return f"{base}-{n}"
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+async def open_shop(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    name: str,
+    description: str,
+    logo: bytes | None,
+) -> Shop:
+    await _require_step(session, user, Step.shop)
+    clean_name = validate_shop_name(name)
+    clean_description = validate_description(description)
+    logo_png = logos.process(settings, logo) if logo else None
+    base = slug_base(clean_name)
+    for attempt in range(3):
+        slug = (
+            await _unique_slug(session, base) if attempt < 2 else f"{base}-{secrets.token_hex(3)}"
+        )
+        shop = Shop(
+            owner_id=user.id,
+            slug=slug,
+            name=clean_name,
+            description=clean_description,
+            status=ShopStatus.active.value,
+            timezone=settings.default_timezone,
+            created_at=clock.now(),
+        )
+        try:
+            async with session.begin_nested():
+                session.add(shop)
+        except IntegrityError as exc:
+            if await session.scalar(select(Shop.id).where(Shop.owner_id == user.id)):
+                raise Conflict(_("Your shop is already open."), code="onboarding_done") from exc
+            continue  # someone took the slug a moment ago
+        break
+    else:
+        raise Conflict(_("Please try again."), code="slug_taken")
+    if logo_png is not None:
+        # Written last: a refused step must not leave a file behind.
+        shop.logo_key = media.save(settings, "logos", logo_png, ".png")
+        await session.flush()
+    return shop
+
+
+async def _add_once(session: AsyncSession, row: Base, duplicate_message: str) -> None:
+    """Insert a row unique per user; a parallel duplicate request gets 409, not 500."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise Conflict(duplicate_message, code="step_out_of_order") from exc
+
+
+async def get_by_slug(session: AsyncSession, slug: str) -> Shop | None:
+    return await session.scalar(select(Shop).where(Shop.slug == slug))
+
+
+async def get_by_slug_or_404(session: AsyncSession, slug: str) -> Shop:
+    shop = await get_by_slug(session, slug)
+    if shop is None or shop.status != ShopStatus.active:
+        raise NotFound(_("This shop does not exist or is closed."), code="shop_not_found")
+    return shop
+
+
+async def get_for_owner(session: AsyncSession, user: User) -> Shop | None:
+    return await session.scalar(select(Shop).where(Shop.owner_id == user.id))
+
+
+def bank_name(code: str) -> str:
+    return _(BANKS[code]) if code in BANKS else code
+
+
+def logo_url(shop: Shop) -> str | None:
+    return media.url(shop.logo_key) if shop.logo_key else None
+
+
+def shop_url(base_url: str, shop: Shop) -> str:
+    return f"{base_url.rstrip('/')}/s/{shop.slug}"

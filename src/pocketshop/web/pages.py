@@ -1,0 +1,18 @@
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from pocketshop.accounts.deps import OptionalPageUser
+from pocketshop.web.routing import page_router
+from pocketshop.web.templating import render
+
+router = page_router()
+
+
+@router.get("/")
+async def home(request: Request, user: OptionalPageUser) -> HTMLResponse:
+    return render(request, "web/home.html")
+
+
+@router.get("/healthz")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,60 @@
+"""Jinja2 with gettext: one environment; each domain keeps its templates in <domain>/templates."""
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescape
+
+from pocketshop import __version__, i18n
+from pocketshop.web.security import CSRF_FIELD, csrf_token, set_pending_cookies
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+TEMPLATE_DOMAINS = ("web", "accounts", "shops")
+
+
+def _build_environment() -> Environment:
+    env = Environment(
+        loader=PrefixLoader(
+            {
+                domain: FileSystemLoader(PACKAGE_DIR / domain / "templates")
+                for domain in TEMPLATE_DOMAINS
+            }
+        ),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True
+    )
+    env.globals.update(version=__version__, csrf_field=CSRF_FIELD)
+    return env
+
+
+environment = _build_environment()
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    state = request.state
+    html = environment.get_template(template).render(
+        request=request,
+        locale=i18n.get_locale(),
+        html_lang="zh-CN" if i18n.get_locale() == "zh_CN" else "en",
+        csrf_token=csrf_token(request),
+        current_user=getattr(state, "user", None),
+        dev_inbox=request.app.state.settings.dev_inbox_enabled,
+        **(context or {}),
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    set_pending_cookies(request, response)
+    return response
