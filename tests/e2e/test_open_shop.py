@@ -57,7 +57,11 @@ async def test_open_shop_through_pages(client: httpx.AsyncClient, app: FastAPI) 
     assert 'action="/onboarding/shop"' in step4.text
     done4 = await client.post(
         "/onboarding/shop",
-        data={"name": "小明的手作铺", "description": "手工皮具", "csrf_token": csrf_from(step4.text)},
+        data={
+            "name": "小明的手作铺",
+            "description": "手工皮具",
+            "csrf_token": csrf_from(step4.text),
+        },
         files={"logo": ("logo.png", demo_logo(), "image/png")},
     )
     assert done4.status_code == 303

@@ -46,9 +46,8 @@ def process(settings: Settings, data: bytes) -> bytes:
     ) as exc:
         raise not_an_image from exc
 
-    image = ImageOps.exif_transpose(image)
-    image = image.convert("RGBA")
-    image.thumbnail((settings.logo_size, settings.logo_size), Image.Resampling.LANCZOS)
+    logo = ImageOps.exif_transpose(image).convert("RGBA")
+    logo.thumbnail((settings.logo_size, settings.logo_size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    logo.save(out, format="PNG", optimize=True)
     return out.getvalue()

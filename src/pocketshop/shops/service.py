@@ -234,7 +234,7 @@ def validate_description(text: str) -> str:
 
 def slug_base(name: str) -> str:
     """'小王的店 Shop' -> 'xiao-wang-de-dian-shop': pinyin for Chinese, ASCII kept."""
-    words = lazy_pinyin(name, errors=lambda chars: [chars])
+    words = lazy_pinyin(name, errors="default")
     text = unicodedata.normalize("NFKD", "-".join(words)).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
     return slug or "shop"

@@ -73,7 +73,7 @@ def error_response(
 
 async def app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
-    extra = {"field": exc.field} if exc.field else None
+    extra: dict[str, object] | None = {"field": exc.field} if exc.field else None
     return error_response(
         request, exc.status_code, exc.code, exc.message, headers=exc.headers, extra=extra
     )
