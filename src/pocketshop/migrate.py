@@ -23,3 +23,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 def revision(database_url: str, message: str) -> None:
     """Write a new revision from the difference between models and database (developers)."""
     command.revision(alembic_config(database_url), message=message, autogenerate=True)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)

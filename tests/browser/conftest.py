@@ -1,0 +1,179 @@
+"""Browser tests: a real uvicorn server on a free local port, driven by headless Chromium.
+
+Chromium comes from the system (/usr/bin/chromium), never from a Playwright download. Without
+it (or without the `playwright` package) the tests are skipped, unless
+POCKETSHOP_REQUIRE_BROWSER=1 (as in CI), where a missing browser is a failure.
+"""
+
+import os
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import uvicorn
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+
+from pocketshop import migrate
+from pocketshop.app import create_app
+from pocketshop.config import Environment, Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+}
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def browser_required() -> bool:
+    return os.environ.get("POCKETSHOP_REQUIRE_BROWSER", "") == "1"
+
+
+def missing_browser_reason() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} not found (install Debian's chromium package)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _browser_available() -> None:
+    """Skips every test in this folder when Chromium is missing, or fails them in CI."""
+    reason = missing_browser_reason()
+    if reason is None:
+        return
+    if browser_required():
+        pytest.fail(f"POCKETSHOP_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
+    pytest.skip(f"browser tests skipped: {reason} (set POCKETSHOP_REQUIRE_BROWSER=1 to fail)")
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Screenshots go here: $POCKETSHOP_ARTIFACTS, else test-artifacts/screenshots/."""
+    configured = os.environ.get("POCKETSHOP_ARTIFACTS")
+    path = Path(configured) if configured else REPO_ROOT / "test-artifacts" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: FastAPI
+
+
+def _listening_socket() -> socket.socket:
+    """Bound before uvicorn starts, so no other process can take the port in between."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _wait_until_up(url: str, thread: threading.Thread, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if not thread.is_alive():
+            raise RuntimeError("the test server stopped while starting (see the log above)")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the test server at {url} did not answer in {timeout}s")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The app on a fresh migrated SQLite file, served by uvicorn in a background thread."""
+    db_path = tmp_path / "browser.db"
+    database_url = f"sqlite+aiosqlite:///{db_path}"
+    migrate.upgrade(database_url)
+
+    sock = _listening_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = Settings(
+        env=Environment.test,
+        database_url=database_url,
+        instance_dir=tmp_path / "instance",
+        secret_key="browser-test-secret-key",
+        data_key=Fernet.generate_key().decode(),
+        public_base_url=url,
+        outbox_sweep_seconds=0.2,
+    )
+    app = create_app(settings)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-browser", daemon=True
+    )
+    thread.start()
+    try:
+        _wait_until_up(url, thread)
+        yield LiveServer(url=url, app=app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        if thread.is_alive():
+            pytest.fail("the test server did not stop within 10 s")
+
+
+@pytest.fixture(scope="session")
+def playwright(_browser_available: None) -> Iterator["Playwright"]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: "Playwright") -> Iterator["Browser"]:
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def context(browser: "Browser", live_server: LiveServer) -> Iterator["BrowserContext"]:
+    """A phone: 390x844 CSS pixels at 2x, touch, Chinese; fresh cookies for every test."""
+    options: dict[str, Any] = {**PHONE, "base_url": live_server.url}
+    context = browser.new_context(**options)
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: "BrowserContext") -> "Page":
+    return context.new_page()
