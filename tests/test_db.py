@@ -1,0 +1,61 @@
+"""The transaction boundary: commit on success, roll back on error, keep counted tries."""
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from pocketshop import clock
+from pocketshop.accounts.models import SmsCode, User
+from pocketshop.db import Database
+from pocketshop.errors import InvalidInput
+
+
+async def count_users(db: Database) -> int:
+    async with db.transaction(write=False) as session:
+        return await session.scalar(select(func.count()).select_from(User)) or 0
+
+
+async def test_commit_on_success_and_rollback_on_error(db: Database) -> None:
+    async with db.transaction() as session:
+        session.add(User(phone="+8613800000001", created_at=clock.now()))
+    with pytest.raises(InvalidInput):
+        async with db.transaction() as session:
+            session.add(User(phone="+8613800000002", created_at=clock.now()))
+            await session.flush()
+            raise InvalidInput("refused")
+    assert await count_users(db) == 1
+
+
+async def test_errors_that_keep_changes_commit_what_was_flushed(db: Database) -> None:
+    with pytest.raises(InvalidInput):
+        async with db.transaction() as session:
+            session.add(User(phone="+8613800000003", created_at=clock.now()))
+            await session.flush()
+            raise InvalidInput("counted", keep_changes=True)
+    assert await count_users(db) == 1
+
+
+async def test_times_come_back_in_utc(db: Database) -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    async with db.transaction() as session:
+        session.add(User(phone="+8613800000004", created_at=moment))
+    async with db.transaction(write=False) as session:
+        stored = await session.scalar(select(User.created_at))
+    assert stored == moment
+    assert stored is not None
+    assert stored.tzinfo is not None
+
+
+async def test_concurrent_writes_queue_instead_of_failing(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    phones = [f"1380013{n:04d}" for n in range(20)]
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/auth/sms-codes", json={"phone": phone}) for phone in phones)
+    )
+    assert [r.status_code for r in responses] == [202] * 20
+    async with db.transaction(write=False) as session:
+        assert await session.scalar(select(func.count()).select_from(SmsCode)) == 20
