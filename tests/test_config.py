@@ -24,8 +24,7 @@ def test_development_generates_keys_once_and_keeps_them(tmp_path: Path) -> None:
     assert (tmp_path / "secrets.json").stat().st_mode & 0o077 == 0
 
 
-def test_dev_inbox_never_in_production() -> None:
+def test_dev_inbox_only_in_the_demo() -> None:
     assert Settings(env=Environment.demo).dev_inbox_enabled
-    assert not Settings(
-        env=Environment.production, secret_key="s", data_key="d"
-    ).dev_inbox_enabled
+    assert not Settings(env=Environment.development).dev_inbox_enabled
+    assert not Settings(env=Environment.production, secret_key="s", data_key="d").dev_inbox_enabled

@@ -21,20 +21,27 @@ async def count_users(db: Database) -> int:
 async def test_commit_on_success_and_rollback_on_error(db: Database) -> None:
     async with db.transaction() as session:
         session.add(User(phone="+8613800000001", created_at=clock.now()))
-    with pytest.raises(InvalidInput):
+
+    async def refused() -> None:
         async with db.transaction() as session:
             session.add(User(phone="+8613800000002", created_at=clock.now()))
             await session.flush()
             raise InvalidInput("refused")
+
+    with pytest.raises(InvalidInput):
+        await refused()
     assert await count_users(db) == 1
 
 
 async def test_errors_that_keep_changes_commit_what_was_flushed(db: Database) -> None:
-    with pytest.raises(InvalidInput):
+    async def counted() -> None:
         async with db.transaction() as session:
             session.add(User(phone="+8613800000003", created_at=clock.now()))
             await session.flush()
             raise InvalidInput("counted", keep_changes=True)
+
+    with pytest.raises(InvalidInput):
+        await counted()
     assert await count_users(db) == 1
 
 

@@ -66,8 +66,8 @@ class Settings(BaseSettings):
 
     @property
     def dev_inbox_enabled(self) -> bool:
-        # The SMS dev inbox shows login codes to anyone: never outside demo/dev/test.
-        return self.env is not Environment.production and self.sms_backend == "console"
+        # The SMS dev inbox shows login codes to anyone: only in the demo (and its tests).
+        return self.env in (Environment.demo, Environment.test) and self.sms_backend == "console"
 
     @property
     def is_sqlite(self) -> bool:

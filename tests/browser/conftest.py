@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PHONE = {
+PHONE: dict[str, Any] = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 2,
     "is_mobile": True,
@@ -116,7 +117,10 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The app on a fresh migrated SQLite file, served by uvicorn in a background thread."""
     db_path = tmp_path / "browser.db"
     database_url = f"sqlite+aiosqlite:///{db_path}"
-    migrate.upgrade(database_url)
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one,
+    # and the migrations call asyncio.run().
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(migrate.upgrade, database_url).result()
 
     sock = _listening_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -147,7 +151,10 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
             pytest.fail("the test server did not stop within 10 s")
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while Playwright's sync API is started it keeps an asyncio loop
+# running in the main thread, so the async tests of other folders (and asyncio.run) could not
+# run after this folder's tests. Leaving the package stops it.
+@pytest.fixture(scope="package")
 def playwright(_browser_available: None) -> Iterator["Playwright"]:
     from playwright.sync_api import sync_playwright
 
@@ -155,7 +162,7 @@ def playwright(_browser_available: None) -> Iterator["Playwright"]:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: "Playwright") -> Iterator["Browser"]:
     browser = playwright.chromium.launch(
         executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True

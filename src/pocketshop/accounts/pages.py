@@ -35,12 +35,22 @@ def login_page(
     code_sent: bool = False,
     error: AppError | None = None,
 ) -> HTMLResponse:
-    return render(
+    response = render(
         request,
         "accounts/login.html",
-        {"next_url": next_url, "phone": phone, "code_sent": code_sent, "error": error},
+        {
+            "next_url": next_url,
+            "onboarding": next_url.startswith("/onboarding"),
+            "phone": phone,
+            "phone_display": service.display_phone(phone),
+            "code_sent": code_sent,
+            "error": error,
+        },
         status_code=error.status_code if error else 200,
     )
+    # A 429 must say when to come back (Retry-After), on pages as in the API.
+    response.headers.update(error.headers if error else {})
+    return response
 
 
 @router.get("/login")
@@ -83,8 +93,13 @@ async def log_in(
         user = await service.verify_login_code(session, settings, phone=phone, code=code)
     except AppError as error:
         # A counted wrong try was flushed; the request commits it with the re-rendered form.
+        # An unusable phone number can only be fixed on the phone form, not the code form.
         return login_page(
-            request, next_url=safe_next(next), phone=phone, code_sent=True, error=error
+            request,
+            next_url=safe_next(next),
+            phone=phone,
+            code_sent=error.field != "phone",
+            error=error,
         )
     token, auth = await service.start_session(session, settings, user, SessionKind.web)
     response = RedirectResponse(safe_next(next), status_code=303)

@@ -2,13 +2,14 @@
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
 import phonenumbers
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,9 +62,12 @@ def normalise_phone(raw: str, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def display_phone(e164: str) -> str:
-    """A phone as people in its country write it, e.g. '138 0013 8000'."""
-    number = phonenumbers.parse(e164)
+def display_phone(phone: str) -> str:
+    """A phone as people in its country write it, e.g. '138 0013 8000'; other text as given."""
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return phone
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
@@ -76,10 +80,33 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Advisory lock key spaces (first key of pg_advisory_xact_lock(int, int)).
+_LOCK_SMS_PHONE = 1
+_LOCK_SMS_IP = 2
+
+
+async def _queue_sends(session: AsyncSession, phone: str, ip: str) -> None:
+    """Make code requests for one phone, and from one IP, wait for each other until commit.
+
+    The resend delay and the hourly caps are a read followed by an insert; two requests at the
+    same moment would both read "nothing sent yet" and both send. SQLite already runs writing
+    requests one at a time; on PostgreSQL a transaction-scoped advisory lock does it (always
+    phone first, then IP, so two requests never wait for each other in a circle).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for space, key in ((_LOCK_SMS_PHONE, phone), (_LOCK_SMS_IP, ip)):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+            {"space": space, "key": key},
+        )
+
+
 async def send_login_code(
     session: AsyncSession, settings: Settings, *, phone: str, ip: str
 ) -> SentCode:
     phone = normalise_phone(phone, settings.default_phone_region)
+    await _queue_sends(session, phone, ip)
     now = clock.now()
     hour_ago = now - timedelta(hours=1)
 
@@ -87,7 +114,8 @@ async def send_login_code(
         select(func.max(SmsCode.created_at)).where(SmsCode.phone == phone)
     )
     if last_sent is not None:
-        wait = int(
+        # Rounded up: truncating let a new code out up to a second early (and said "0 s").
+        wait = math.ceil(
             (last_sent + timedelta(seconds=settings.sms_resend_seconds) - now).total_seconds()
         )
         if wait > 0:
@@ -171,24 +199,30 @@ async def verify_login_code(
             code="no_code",
             field="code",
         )
+    locked = TooManyRequests(
+        _("Too many wrong tries. Please ask for a new code."),
+        retry_after=max(settings.sms_resend_seconds, 1),
+        code="code_locked",
+    )
     if latest.attempts >= settings.sms_code_max_attempts:
-        raise TooManyRequests(
-            _("Too many wrong tries. Please ask for a new code."),
-            retry_after=max(settings.sms_resend_seconds, 1),
-            code="code_locked",
-        )
+        raise locked
     if latest.expires_at <= now:
         raise InvalidInput(
             _("This code has expired. Please ask for a new one."), code="code_expired", field="code"
         )
+    # Every try is counted BEFORE the code is compared, by one conditional UPDATE. Counting only
+    # wrong tries after comparing let parallel requests that all read the count before any of
+    # them wrote it be compared beyond the limit. Now they queue on the row, and a try that
+    # finds no tries left is refused without being compared.
+    counted = await session.execute(
+        update(SmsCode)
+        .where(SmsCode.id == latest.id, SmsCode.attempts < settings.sms_code_max_attempts)
+        .values(attempts=SmsCode.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if counted.rowcount != 1:  # type: ignore[attr-defined]
+        raise locked
     if not hmac.compare_digest(latest.code_hash, _code_hash(settings, phone, code)):
-        # Counted by one conditional UPDATE, so parallel guesses cannot exceed the limit.
-        await session.execute(
-            update(SmsCode)
-            .where(SmsCode.id == latest.id, SmsCode.attempts < settings.sms_code_max_attempts)
-            .values(attempts=SmsCode.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
         left = settings.sms_code_max_attempts - latest.attempts - 1
         raise InvalidInput(
             _("Wrong code. %(left)s tries left.", left=left)
@@ -196,7 +230,7 @@ async def verify_login_code(
             else _("Wrong code. No tries left; please ask for a new code."),
             code="wrong_code",
             field="code",
-            keep_changes=True,
+            keep_changes=True,  # the counted try must survive the refused request
         )
     claimed = await session.execute(
         update(SmsCode)

@@ -110,7 +110,8 @@ async def submit_shop(
     user: ApiUser,
     session: Session,
     settings: AppSettings,
-    name: Annotated[str, Form(max_length=200)],
+    # Not required by the form parser: an empty name must get the service's name_required.
+    name: Annotated[str, Form(max_length=200)] = "",
     description: Annotated[str, Form(max_length=2000)] = "",
     logo: Annotated[UploadFile | None, File()] = None,
 ) -> ShopOut:

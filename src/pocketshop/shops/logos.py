@@ -3,13 +3,25 @@
 import io
 import warnings
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from pocketshop.config import Settings
 from pocketshop.errors import InvalidInput
 from pocketshop.i18n import _
 
-ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
+# MPO is how Pillow names a JPEG with extra pictures (depth maps, HDR gain maps): what many
+# phone cameras save. Only the first picture is read.
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF"})
+ORIENTATION_TAG = 0x0112
+TRANSPOSE_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def process(settings: Settings, data: bytes) -> bytes:
@@ -46,8 +58,20 @@ def process(settings: Settings, data: bytes) -> bytes:
     ) as exc:
         raise not_an_image from exc
 
-    logo = ImageOps.exif_transpose(image).convert("RGBA")
+    logo = _upright(image).convert("RGBA")
     logo.thumbnail((settings.logo_size, settings.logo_size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     logo.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Turn the picture as its EXIF orientation says. ImageOps.exif_transpose also rewrites
+    the EXIF block, which raises on malformed EXIF that phones and editors do write; the EXIF
+    is dropped anyway, so only the orientation is read, and unreadable EXIF is ignored."""
+    try:
+        orientation = image.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:  # any broken EXIF just means "no orientation"
+        return image
+    method = TRANSPOSE_FOR_ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    return image.transpose(method) if method is not None else image

@@ -37,6 +37,9 @@ async def onboarding_page(
         return render(request, "shops/onboarding.html", {"step": Step.phone, "form": {}})
     state = await service.onboarding(session, user)
     if state.step is Step.done:
+        if error is not None:
+            # A step sent after the shop opened: say so (409) instead of moving on silently.
+            raise error
         return RedirectResponse("/console", status_code=303)
     return render(
         request,
@@ -58,6 +61,15 @@ async def onboarding_page(
 @router.get("/onboarding")
 async def show_onboarding(request: Request, session: Session, user: OptionalPageUser) -> Response:
     return await onboarding_page(request, session, user)
+
+
+@router.get("/onboarding/identity")
+@router.get("/onboarding/bank-card")
+@router.get("/onboarding/shop")
+async def show_step() -> Response:
+    """A step's form address opened directly, e.g. when the login page sends a merchant back
+    after their session ran out mid-form: show the step that is due."""
+    return RedirectResponse("/onboarding", status_code=303)
 
 
 @router.post("/onboarding/identity")
@@ -172,10 +184,10 @@ async def shop_qr(
     qr = segno.make(service.shop_url(base_url(request, settings), shop), error="m")
     buffer = io.BytesIO()
     if kind == "svg":
-        qr.save(buffer, kind="svg", scale=6, border=2, xmldecl=False)
+        qr.save(buffer, kind="svg", scale=6, border=4, xmldecl=False)
         media_type = "image/svg+xml"
     else:
-        qr.save(buffer, kind="png", scale=10, border=2)
+        qr.save(buffer, kind="png", scale=10, border=4)
         media_type = "image/png"
     headers = {
         "Cache-Control": "public, max-age=3600",

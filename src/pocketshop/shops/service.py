@@ -1,5 +1,6 @@
 """Opening a shop in four steps: phone (login), identity, bank card, shop. Resumable anywhere."""
 
+import asyncio
 import re
 import secrets
 import unicodedata
@@ -103,16 +104,26 @@ async def _require_step(session: AsyncSession, user: User, wanted: Step) -> Onbo
 
 
 def _clean_text(value: str) -> str:
-    """Strip, fold runs of white space, and refuse control characters."""
-    text = " ".join((value or "").split())
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    """Drop control and format characters, then strip and fold runs of white space (in this
+    order, so that 'a \x00 b' becomes 'a b', not 'a  b')."""
+    text = "".join(ch for ch in (value or "") if ch.isspace() or unicodedata.category(ch)[0] != "C")
+    return " ".join(text.split())
 
 
 def _same_name(a: str, b: str) -> bool:
     return _clean_text(a).replace(" ", "").casefold() == _clean_text(b).replace(" ", "").casefold()
 
 
-_NAME_RE = re.compile(r"^[\w·.\- ]+$")
+NAME_SEPARATORS = frozenset("·.- ")
+
+
+def _is_real_name(name: str) -> bool:
+    """Letters of any script (with their combining marks) and the separators of names such as
+    阿卜杜·热合曼 or Li-Na; at least one letter. No digits, underscores or symbols."""
+    return any(ch.isalpha() for ch in name) and all(
+        ch.isalpha() or unicodedata.category(ch).startswith("M") or ch in NAME_SEPARATORS
+        for ch in name
+    )
 
 
 async def verify_identity(
@@ -122,7 +133,7 @@ async def verify_identity(
     name = _clean_text(real_name)
     if not name:
         raise InvalidInput(_("Enter your real name."), code="name_required", field="real_name")
-    if len(name) > REAL_NAME_MAX or not _NAME_RE.match(name) or any(ch.isdigit() for ch in name):
+    if len(name) > REAL_NAME_MAX or not _is_real_name(name):
         raise InvalidInput(
             _("Enter your real name as on your ID card."), code="invalid_name", field="real_name"
         )
@@ -266,7 +277,9 @@ async def open_shop(
     await _require_step(session, user, Step.shop)
     clean_name = validate_shop_name(name)
     clean_description = validate_description(description)
-    logo_png = logos.process(settings, logo) if logo else None
+    # Decoding and resizing a large image takes CPU for a good part of a second: off the
+    # event loop, so other requests are not held up meanwhile.
+    logo_png = await asyncio.to_thread(logos.process, settings, logo) if logo else None
     base = slug_base(clean_name)
     for attempt in range(3):
         slug = (

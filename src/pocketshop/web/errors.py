@@ -2,7 +2,7 @@
 Never a stack trace to the client."""
 
 import logging
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -58,8 +58,7 @@ def error_response(
         body: dict[str, object] = {"code": code, "message": message, **(extra or {})}
         return JSONResponse({"error": body}, status_code=status_code, headers=headers)
     if code == "login_required":
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        return RedirectResponse(f"/login?next={quote(_return_path(request))}", status_code=303)
     response = render(
         request,
         "web/error.html",
@@ -69,6 +68,17 @@ def error_response(
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def _return_path(request: Request) -> str:
+    """Where to come back after logging in: this page, or for a form post the page it was on
+    (the post's own address would answer 405 to the browser's GET)."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path
+    return "/"
 
 
 async def app_error(request: Request, exc: Exception) -> Response:
