@@ -96,6 +96,10 @@ def test_demo_serves_its_pages(demo: tuple[subprocess.Popen[str], str, str]) -> 
 
     shop = httpx.get(storefront.group(0))
     assert shop.status_code == 200
+    # Link previewers and uptime checks ask with HEAD.
+    head = httpx.head(storefront.group(0))
+    assert head.status_code == 200
+    assert head.content == b""
     assert "小明的手作铺" in shop.text
     assert httpx.get(f"{base}/").status_code == 200
     assert httpx.get(f"{base}/docs").status_code == 200

@@ -1,13 +1,17 @@
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from pocketshop.config import ConfigurationError, Environment, Settings
 
 
 def test_production_refuses_to_start_without_keys(tmp_path: Path) -> None:
-    settings = Settings(env=Environment.production, instance_dir=tmp_path)
+    settings = Settings(
+        env=Environment.production, instance_dir=tmp_path, public_base_url="https://p.example"
+    )
     with pytest.raises(ConfigurationError, match="POCKETSHOP_SECRET_KEY"):
         _ = settings.secrets
     assert not (tmp_path / "secrets.json").exists()
@@ -27,4 +31,23 @@ def test_development_generates_keys_once_and_keeps_them(tmp_path: Path) -> None:
 def test_dev_inbox_only_in_the_demo() -> None:
     assert Settings(env=Environment.demo).dev_inbox_enabled
     assert not Settings(env=Environment.development).dev_inbox_enabled
-    assert not Settings(env=Environment.production, secret_key="s", data_key="d").dev_inbox_enabled
+    assert not Settings(
+        env=Environment.production,
+        secret_key="s",
+        data_key="d",
+        public_base_url="https://p.example",
+    ).dev_inbox_enabled
+
+
+def test_production_needs_its_public_url() -> None:
+    with pytest.raises(ValidationError, match="POCKETSHOP_PUBLIC_BASE_URL"):
+        Settings(env=Environment.production, secret_key="s", data_key="d")
+
+
+def test_parallel_starts_share_one_set_of_keys(tmp_path: Path) -> None:
+    def load(_n: int) -> str:
+        return Settings(instance_dir=tmp_path).secrets.secret_key
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(load, range(16)))
+    assert len(keys) == 1

@@ -92,3 +92,21 @@ async def test_unknown_topic_is_kept_for_later(db: Database) -> None:
     (row,) = await messages(db)
     assert row.delivered_at is None
     assert row.attempts == 1
+
+
+async def test_secrets_are_dropped_when_delivery_is_given_up(db: Database) -> None:
+    async def down(payload: dict[str, Any]) -> None:
+        raise ConnectionError("provider down")
+
+    await queue(db, "t", {"to": "a", "text": "code 123456", "secret_fields": ["text"]})
+    for _attempt in range(outbox.MAX_ATTEMPTS):
+        await outbox.drain(db, {"t": down})
+        (row,) = await messages(db)
+        if row.attempts < outbox.MAX_ATTEMPTS:
+            assert row.payload["text"] == "code 123456"  # kept while a retry is due
+        clock.advance(timedelta(hours=2))
+    (row,) = await messages(db)
+    assert row.attempts == outbox.MAX_ATTEMPTS
+    assert row.delivered_at is None
+    assert row.payload == {"to": "a", "text": "***", "secret_fields": ["text"]}
+    assert await outbox.drain(db, {"t": down}) == 0

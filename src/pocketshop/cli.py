@@ -37,6 +37,8 @@ def cmd_makemigration(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
+    # Checked (and generated, outside production) before any worker starts, so all share them.
+    settings.secrets  # noqa: B018
     migrate.upgrade(settings.database_url)
     if args.workers > 1:
         if settings.is_sqlite:

@@ -1,13 +1,15 @@
 """Settings from the environment (prefix POCKETSHOP_) or a .env file, with working defaults."""
 
 import json
+import os
 import secrets
+import time
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,10 +57,19 @@ class Settings(BaseSettings):
     sms_hourly_cap_per_ip: int = 20
 
     logo_max_bytes: int = 2 * 1024 * 1024
+    # Whole request bodies, checked before anything is parsed: a logo and the form around it.
+    max_request_bytes: int = 3 * 1024 * 1024
     logo_max_pixels: int = 4096 * 4096
     logo_size: int = 512
 
     outbox_sweep_seconds: float = 5.0
+
+    @model_validator(mode="after")
+    def _production_needs_public_url(self) -> "Settings":
+        if self.env is Environment.production and not self.public_base_url:
+            # Otherwise shop links and QR codes would be built from the client's Host header.
+            raise ValueError("POCKETSHOP_PUBLIC_BASE_URL must be set in production")
+        return self
 
     @property
     def is_production(self) -> bool:
@@ -88,6 +99,18 @@ class Secrets:
         self.fernet = Fernet(data_key.encode())
 
 
+def _read_secrets(path: Path) -> dict[str, str]:
+    """Read keys another process may still be writing (it needs a moment at most)."""
+    for _attempt in range(50):
+        try:
+            stored: dict[str, str] = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            time.sleep(0.02)
+            continue
+        return stored
+    raise ConfigurationError(f"{path} is not valid JSON; delete it to generate new keys")
+
+
 def load_secrets(settings: Settings) -> Secrets:
     """Use configured keys; outside production, generate missing ones once and keep them."""
     if settings.secret_key and settings.data_key:
@@ -97,17 +120,20 @@ def load_secrets(settings: Settings) -> Secrets:
             "POCKETSHOP_SECRET_KEY and POCKETSHOP_DATA_KEY must be set in production"
         )
     path = settings.instance_dir / "secrets.json"
-    stored: dict[str, str] = {}
-    if path.exists():
-        stored = json.loads(path.read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generated = {
+        "secret_key": secrets.token_urlsafe(32),
+        "data_key": Fernet.generate_key().decode(),
+    }
+    try:
+        # O_EXCL: of several processes starting at once, exactly one writes the keys.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        stored = _read_secrets(path)
     else:
-        stored = {
-            "secret_key": secrets.token_urlsafe(32),
-            "data_key": Fernet.generate_key().decode(),
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(stored))
-        path.chmod(0o600)
+        with os.fdopen(fd, "w") as file:
+            json.dump(generated, file)
+        stored = generated
     return Secrets(
         settings.secret_key or stored["secret_key"], settings.data_key or stored["data_key"]
     )

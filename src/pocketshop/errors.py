@@ -19,11 +19,14 @@ class AppError(Exception):
         field: str | None = None,
         headers: dict[str, str] | None = None,
         keep_changes: bool | None = None,
+        status_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if status_code is not None:
+            self.status_code = status_code
         self.field = field
         self.headers = headers or {}
         if keep_changes is not None:

@@ -116,7 +116,14 @@ async def _record_failure(db: Database, message: OutboxMessage, exc: Exception) 
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message.id)
-            .values(available_at=clock.now() + backoff, last_error=repr(exc)[:2000])
+            .values(
+                available_at=clock.now() + backoff,
+                last_error=repr(exc)[:2000],
+                # Given up: the secret will never be sent, so it need not be kept.
+                payload=_redacted(message.payload)
+                if message.attempts >= MAX_ATTEMPTS
+                else message.payload,
+            )
         )
 
 

@@ -98,7 +98,7 @@ async def test_open_shop_through_api(client: httpx.AsyncClient, app: FastAPI) ->
     )
     assert identity.status_code == 200, identity.text
     assert identity.json()["step"] == "bank_card"
-    assert identity.json()["identity"]["id_number_masked"].count("*") == 11
+    assert identity.json()["identity"]["id_number_masked"].count("*") == 16
 
     card = await client.post(
         "/api/v1/onboarding/bank-card",
@@ -127,6 +127,9 @@ async def test_open_shop_through_api(client: httpx.AsyncClient, app: FastAPI) ->
     public = await client.get("/s/lei-s-tea-shop")
     assert public.status_code == 200
     assert "Lei&#39;s Tea Shop" in public.text
+    # A chat card needs absolute URLs.
+    assert f'<meta property="og:image" content="{BASE_URL}{body["logo_url"]}">' in public.text
+    assert f'<meta property="og:url" content="{body["url"]}">' in public.text
 
     qr = await client.get(body["qr_png_url"].removeprefix(BASE_URL))
     assert decode_qr(qr.content) == body["url"]

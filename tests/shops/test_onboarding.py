@@ -173,7 +173,7 @@ async def test_service_accepts_the_18th_birthday(
         row = await s.scalar(select(MerchantIdentity))
     assert row is not None
     assert row.real_name == NAME
-    assert row.id_number_masked == f"{number[:3]}{'*' * 11}{number[-4:].upper()}"
+    assert row.id_number_masked == f"{number[0]}{'*' * 16}{number[-1].upper()}"
     assert number.upper() not in row.id_number_encrypted
     assert settings.secrets.fernet.decrypt(row.id_number_encrypted).decode() == number.upper()
 

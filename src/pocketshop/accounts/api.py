@@ -5,13 +5,9 @@ from pocketshop.accounts.deps import ApiUser, bearer_token
 from pocketshop.accounts.models import User
 from pocketshop.accounts.schemas import LoginIn, SendCodeIn, SendCodeOut, TokenOut, UserOut
 from pocketshop.accounts.service import SessionKind
-from pocketshop.web.routing import AppSettings, Session, api_router
+from pocketshop.web.routing import AppSettings, Session, api_router, client_ip
 
 router = api_router(prefix="/api/v1", tags=["accounts"])
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def user_out(user: User) -> UserOut:

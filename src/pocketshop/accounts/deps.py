@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, Signer
 
 from pocketshop.accounts import service
@@ -35,8 +36,18 @@ def session_cookie_token(request: Request, settings: Settings) -> str | None:
         return None
 
 
-async def api_user(request: Request, session: Session, settings: AppSettings) -> User:
-    token = bearer_token(request)
+# Declares the scheme in OpenAPI (so /docs can send a token); the check is api_user's own.
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="`access_token` from `POST /api/v1/auth/tokens`"
+)
+
+
+async def api_user(
+    request: Request,
+    session: Session,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User:
+    token = credentials.credentials.strip() if credentials else None
     user = await service.user_for_token(session, token, SessionKind.api) if token else None
     if user is None:
         raise Unauthorized(_("Log in first: send a valid bearer token."), code="not_authenticated")

@@ -4,7 +4,6 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pocketshop.accounts import service
-from pocketshop.accounts.api import client_ip
 from pocketshop.accounts.deps import (
     SESSION_COOKIE,
     OptionalPageUser,
@@ -14,7 +13,7 @@ from pocketshop.accounts.deps import (
 from pocketshop.accounts.service import SessionKind
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import LOCALE_COOKIE, SUPPORTED_LOCALES, _
-from pocketshop.web.routing import AppSettings, Session, page_router
+from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
 from pocketshop.web.templating import render
 
 router = page_router()
@@ -44,6 +43,7 @@ def login_page(
             "phone": phone,
             "phone_display": service.display_phone(phone),
             "code_sent": code_sent,
+            "code_minutes": get_settings(request).sms_code_ttl_seconds // 60,
             "error": error,
         },
         status_code=error.status_code if error else 200,

@@ -1,5 +1,5 @@
 """Sending SMS. Real providers come later; `console` logs messages (and keeps the latest few
-for the dev inbox page, which exists only outside production)."""
+for the dev inbox page, which exists only in the demo)."""
 
 import logging
 from collections import deque

@@ -18,17 +18,13 @@ from pocketshop.shops.schemas import (
     OnboardingOut,
     ShopOut,
 )
-from pocketshop.web.routing import AppSettings, Session, api_router
+from pocketshop.web.routing import AppSettings, Session, api_router, public_base_url
 
 router = api_router(prefix="/api/v1", tags=["shops"])
 
 
-def base_url(request: Request, settings: Settings) -> str:
-    return settings.public_base_url or str(request.base_url)
-
-
 def shop_out(request: Request, settings: Settings, shop: Shop) -> ShopOut:
-    url = service.shop_url(base_url(request, settings), shop)
+    url = service.shop_url(public_base_url(request), shop)
     return ShopOut(
         id=shop.public_id,
         slug=shop.slug,

@@ -1,7 +1,7 @@
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pocketshop.db import Base, UTCDateTime
@@ -17,7 +17,6 @@ class MerchantIdentity(Base):
     real_name: Mapped[str] = mapped_column(String(30))
     id_number_encrypted: Mapped[str] = mapped_column(Text)
     id_number_masked: Mapped[str] = mapped_column(String(18))
-    birth_date: Mapped[date] = mapped_column(Date)
     verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -11,9 +11,8 @@ from pocketshop.accounts.service import display_phone
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import _
 from pocketshop.shops import service
-from pocketshop.shops.api import base_url
 from pocketshop.shops.service import Step
-from pocketshop.web.routing import AppSettings, Session, page_router
+from pocketshop.web.routing import AppSettings, Session, get_settings, page_router, public_base_url
 from pocketshop.web.templating import render
 
 router = page_router()
@@ -52,6 +51,7 @@ async def onboarding_page(
             "error": error,
             "form": form or {},
             "name_max": service.SHOP_NAME_MAX,
+            "logo_max_mb": get_settings(request).logo_max_bytes // 2**20,
             "description_max": service.DESCRIPTION_MAX,
         },
         status_code=error.status_code if error else 200,
@@ -150,38 +150,42 @@ async def console_home(
         "shops/console_home.html",
         {
             "shop": shop,
-            "shop_url": service.shop_url(base_url(request, settings), shop),
+            "shop_url": service.shop_url(public_base_url(request), shop),
             "logo_url": service.logo_url(shop),
             "just_opened": request.query_params.get("opened") == "1",
         },
     )
 
 
-@router.get("/s/{slug}")
+@router.api_route("/s/{slug}", methods=["GET", "HEAD"])
 async def shop_home(
     slug: str, request: Request, session: Session, settings: AppSettings, user: OptionalPageUser
 ) -> HTMLResponse:
     shop = await service.get_by_slug_or_404(session, slug)
+    logo_url = service.logo_url(shop)
     return render(
         request,
         "shops/shop_home.html",
         {
             "shop": shop,
-            "shop_url": service.shop_url(base_url(request, settings), shop),
-            "logo_url": service.logo_url(shop),
+            "shop_url": service.shop_url(public_base_url(request), shop),
+            "logo_url": logo_url,
+            "logo_absolute_url": public_base_url(request).rstrip("/") + logo_url
+            if logo_url
+            else None,
             "is_owner": user is not None and user.id == shop.owner_id,
         },
     )
 
 
-@router.get("/s/{slug}/qr.{kind}")
+@router.api_route("/s/{slug}/qr.{kind}", methods=["GET", "HEAD"])
 async def shop_qr(
     slug: str, kind: str, request: Request, session: Session, settings: AppSettings
 ) -> Response:
     shop = await service.get_by_slug_or_404(session, slug)
     if kind not in ("svg", "png"):
         raise NotFound(_("Page not found."))
-    qr = segno.make(service.shop_url(base_url(request, settings), shop), error="m")
+    qr = segno.make(service.shop_url(public_base_url(request), shop), error="m")
     buffer = io.BytesIO()
     if kind == "svg":
         qr.save(buffer, kind="svg", scale=6, border=4, xmldecl=False)

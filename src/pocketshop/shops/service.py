@@ -164,12 +164,17 @@ async def verify_identity(
         user_id=user.id,
         real_name=name,
         id_number_encrypted=settings.secrets.fernet.encrypt(number.encode()).decode(),
-        id_number_masked=f"{number[:3]}{'*' * 11}{number[-4:]}",
-        birth_date=birth_date,
+        id_number_masked=mask_id_number(number),
         verified_at=clock.now(),
     )
     await _add_once(session, identity, _("Your identity is already verified."))
     return identity
+
+
+def mask_id_number(number: str) -> str:
+    """First and last character only: more (birth date, sequence) would let the rest be
+    guessed with the checksum. The birth date itself is not kept either."""
+    return f"{number[0]}{'*' * (len(number) - 2)}{number[-1]}"
 
 
 def _age(born: date, today: date) -> int:
@@ -320,7 +325,12 @@ async def _add_once(session: AsyncSession, row: Base, duplicate_message: str) ->
         raise Conflict(duplicate_message, code="step_out_of_order") from exc
 
 
+_SLUG_RE = re.compile(r"[a-z0-9-]{1,48}")
+
+
 async def get_by_slug(session: AsyncSession, slug: str) -> Shop | None:
+    if not _SLUG_RE.fullmatch(slug):
+        return None  # no such slug is ever made; and PostgreSQL refuses a NUL in text
     return await session.scalar(select(Shop).where(Shop.slug == slug))
 
 

@@ -8,11 +8,11 @@ from pocketshop.web.templating import render
 router = page_router()
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def home(request: Request, user: OptionalPageUser) -> HTMLResponse:
     return render(request, "web/home.html")
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def health() -> dict[str, str]:
     return {"status": "ok"}

@@ -1,15 +1,19 @@
 """The request transaction boundary, shared dependencies, and the API/page router factories."""
 
+import ipaddress
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask, BackgroundTasks
 
 from pocketshop.config import Settings
 from pocketshop.db import Database
+from pocketshop.errors import AppError
+from pocketshop.i18n import _
 from pocketshop.web.security import require_csrf
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -26,6 +30,9 @@ class TransactionalRoute(APIRoute):
 
         async def run_in_transaction(request: Request) -> Response:
             db: Database = request.app.state.db
+            # The body is read before the transaction (and SQLite's write lock) starts, so a
+            # slow or huge upload holds up nobody but its sender.
+            await read_body(request, request.app.state.settings.max_request_bytes)
             async with db.transaction(write=request.method not in SAFE_METHODS) as session:
                 request.state.session = session
                 response = await handler(request)
@@ -37,6 +44,46 @@ class TransactionalRoute(APIRoute):
         return run_in_transaction
 
 
+async def read_body(request: Request, limit: int) -> None:
+    """Read and cache the request body, refusing more than `limit` bytes (413)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    # Starlette serves request.body(), .form() and .json() from this cache.
+    request._body = bytes(body)
+
+
+def _too_large(limit: int) -> AppError:
+    return AppError(
+        _("The upload is too large: at most %(mb)s MB.", mb=max(limit // 2**20, 1)),
+        code="too_large",
+        status_code=413,
+    )
+
+
+def client_ip(request: Request) -> str:
+    """The client's address; IPv6 by its /64, the block one subscriber usually holds."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host
+
+
+def public_base_url(request: Request) -> str:
+    """Base of links and QR codes: the configured public URL, else this request's host."""
+    settings: Settings = request.app.state.settings
+    return settings.public_base_url or str(request.base_url)
+
+
 def _run_after(response: Response, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
     if response.background is None:
         response.background = BackgroundTask(task)
@@ -46,8 +93,31 @@ def _run_after(response: Response, task: Callable[[], Coroutine[Any, Any, None]]
         response.background = tasks
 
 
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["wrong_code"])
+    message: str = Field(description="translated for the request's language")
+    field: str | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        401: "not logged in",
+        404: "not found, or not yours",
+        409: "not allowed in the current state",
+        413: "request body too large",
+        422: "invalid input",
+        429: "too many requests; see Retry-After",
+    }.items()
+}
+
+
 def api_router(**kwargs: Any) -> APIRouter:
-    return APIRouter(route_class=TransactionalRoute, **kwargs)
+    return APIRouter(route_class=TransactionalRoute, responses=ERROR_RESPONSES, **kwargs)
 
 
 def page_router(**kwargs: Any) -> APIRouter:

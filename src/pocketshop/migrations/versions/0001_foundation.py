@@ -112,7 +112,6 @@ def upgrade() -> None:
         sa.Column("real_name", sa.String(length=30), nullable=False),
         sa.Column("id_number_encrypted", sa.Text(), nullable=False),
         sa.Column("id_number_masked", sa.String(length=18), nullable=False),
-        sa.Column("birth_date", sa.Date(), nullable=False),
         sa.Column("verified_at", pocketshop.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],

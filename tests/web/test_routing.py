@@ -1,0 +1,60 @@
+"""The request boundary: body limits, the write lock, client addresses."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+from starlette.requests import Request
+
+from pocketshop.config import Settings
+from pocketshop.web.routing import client_ip
+
+SEND = "/api/v1/auth/sms-codes"
+
+
+async def test_a_slow_upload_does_not_hold_up_other_writes(client: httpx.AsyncClient) -> None:
+    gate = asyncio.Event()
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"phone": '
+        await gate.wait()
+        yield b'"13800138000"}'
+
+    slow = asyncio.create_task(
+        client.post(SEND, content=trickle(), headers={"content-type": "application/json"})
+    )
+    await asyncio.sleep(0.05)
+    fast = await asyncio.wait_for(client.post(SEND, json={"phone": "13900139000"}), timeout=5)
+    assert fast.status_code == 202
+    gate.set()
+    assert (await slow).status_code == 202
+
+
+async def test_too_large_bodies_are_refused_before_parsing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    big = b"x" * (settings.max_request_bytes + 1)
+    api = await client.post("/api/v1/onboarding/shop", files={"logo": ("a.png", big, "image/png")})
+    assert api.status_code == 413
+    assert api.json()["error"]["code"] == "too_large"
+    page = await client.post("/login/code", content=big, headers={"content-length": str(len(big))})
+    assert page.status_code == 413
+    assert page.headers["content-type"].startswith("text/html")
+
+
+async def test_malformed_slugs_are_not_found(client: httpx.AsyncClient) -> None:
+    for path in ("/s/a%00b", "/s/a%00b/qr.png", "/api/v1/shops/a%00", "/s/UPPER", "/s/" + "a" * 49):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+
+
+def request_from(host: str) -> Request:
+    return Request({"type": "http", "client": (host, 1234), "headers": []})
+
+
+def test_client_ip_groups_ipv6_by_64() -> None:
+    assert client_ip(request_from("203.0.113.9")) == "203.0.113.9"
+    first = client_ip(request_from("2001:db8:1:2:aaaa::1"))
+    second = client_ip(request_from("2001:db8:1:2:bbbb::2"))
+    assert first == second == "2001:db8:1:2::/64"
+    assert client_ip(request_from("2001:db8:1:3::1")) != first
