@@ -34,7 +34,7 @@ def login_page(
     code_sent: bool = False,
     error: AppError | None = None,
 ) -> HTMLResponse:
-    response = render(
+    return render(
         request,
         "accounts/login.html",
         {
@@ -44,13 +44,9 @@ def login_page(
             "phone_display": service.display_phone(phone),
             "code_sent": code_sent,
             "code_minutes": get_settings(request).sms_code_ttl_seconds // 60,
-            "error": error,
         },
-        status_code=error.status_code if error else 200,
+        error=error,
     )
-    # A 429 must say when to come back (Retry-After), on pages as in the API.
-    response.headers.update(error.headers if error else {})
-    return response
 
 
 @router.get("/login")

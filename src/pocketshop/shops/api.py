@@ -64,7 +64,7 @@ async def onboarding_out(
 @router.get("/banks")
 async def list_banks() -> list[BankOut]:
     """Banks a payout card can belong to."""
-    return [BankOut(code=code, name=service.bank_name(code)) for code in service.BANKS]
+    return [BankOut(code=code, name=name) for code, name in service.banks()]
 
 
 @router.get("/onboarding")

@@ -17,12 +17,6 @@ from pocketshop.web.templating import render
 
 router = page_router()
 
-STEP_PATHS = {
-    Step.identity: "/onboarding/identity",
-    Step.bank_card: "/onboarding/bank-card",
-    Step.shop: "/onboarding/shop",
-}
-
 
 async def onboarding_page(
     request: Request,
@@ -47,14 +41,13 @@ async def onboarding_page(
             "step": state.step,
             "state": state,
             "phone": display_phone(user.phone),
-            "banks": [(code, service.bank_name(code)) for code in service.BANKS],
-            "error": error,
+            "banks": service.banks(),
             "form": form or {},
             "name_max": service.SHOP_NAME_MAX,
             "logo_max_mb": get_settings(request).logo_max_bytes // 2**20,
             "description_max": service.DESCRIPTION_MAX,
         },
-        status_code=error.status_code if error else 200,
+        error=error,
     )
 
 

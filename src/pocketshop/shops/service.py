@@ -345,6 +345,11 @@ async def get_for_owner(session: AsyncSession, user: User) -> Shop | None:
     return await session.scalar(select(Shop).where(Shop.owner_id == user.id))
 
 
+def banks() -> list[tuple[str, str]]:
+    """(code, translated name) of every payout bank, in display order."""
+    return [(code, _(name)) for code, name in BANKS.items()]
+
+
 def bank_name(code: str) -> str:
     return _(BANKS[code]) if code in BANKS else code
 

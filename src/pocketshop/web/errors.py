@@ -65,8 +65,7 @@ def error_response(
         {"status_code": status_code, "message": message},
         status_code=status_code,
     )
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
+    response.headers.update(headers or {})
     return response
 
 

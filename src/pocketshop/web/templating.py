@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescape
 
 from pocketshop import __version__, i18n
+from pocketshop.errors import AppError
 from pocketshop.web.security import CSRF_FIELD, csrf_token, set_pending_cookies
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -43,7 +44,10 @@ def render(
     context: dict[str, Any] | None = None,
     *,
     status_code: int = 200,
+    error: AppError | None = None,
 ) -> HTMLResponse:
+    """Render a page; with `error`, in its status and with its headers (a 429's Retry-After),
+    and the error available to the template."""
     state = request.state
     html = environment.get_template(template).render(
         request=request,
@@ -52,9 +56,11 @@ def render(
         csrf_token=csrf_token(request),
         current_user=getattr(state, "user", None),
         dev_inbox=request.app.state.settings.dev_inbox_enabled,
+        error=error,
         **(context or {}),
     )
-    response = HTMLResponse(html, status_code=status_code)
+    response = HTMLResponse(html, status_code=error.status_code if error else status_code)
+    response.headers.update(error.headers if error else {})
     response.headers["Cache-Control"] = "no-store"
     set_pending_cookies(request, response)
     return response
