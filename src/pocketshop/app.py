@@ -9,14 +9,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from pocketshop import __version__, outbox
+from pocketshop import __version__, cache, jobs, outbox
 from pocketshop.accounts import api as accounts_api
 from pocketshop.accounts import pages as accounts_pages
 from pocketshop.accounts import service as accounts_service
 from pocketshop.accounts.sms import SmsSender, make_sender
+from pocketshop.catalog import api as catalog_api
 from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.i18n import LocaleMiddleware
+from pocketshop.orders import api as orders_api
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
 from pocketshop.web import errors
@@ -37,6 +39,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.secrets  # noqa: B018 -- fail at start-up, not on the first request, if keys are missing
     db = Database(settings.database_url)
+    # On SQLite a separate `pocketshop worker` changes stock behind this process's back, so
+    # pages are cached only when the timed work runs in here.
+    db.page_cache = cache.PageCache(
+        max_entries=settings.page_cache_entries,
+        enabled=settings.page_cache_entries > 0 and (not db.is_sqlite or settings.embedded_worker),
+    )
+    listener = None if db.is_sqlite else cache.NotifyListener(db.page_cache, settings.database_url)
     sms = make_sender(settings.sms_backend)
     handlers = outbox_handlers(sms)
 
@@ -45,13 +54,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(_sweep_outbox(dispatch_outbox, settings))
+        background = [asyncio.create_task(_sweep_outbox(dispatch_outbox, settings))]
+        if settings.embedded_worker:
+            background.append(
+                asyncio.create_task(jobs.run_forever(db, settings.jobs_interval_seconds))
+            )
+        if listener is not None:
+            listener.start()
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if listener is not None:
+                await listener.stop()
             await db.dispose()
 
     app = FastAPI(
@@ -75,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         accounts_api.router,
         shops_api.router,
+        catalog_api.router,
+        orders_api.router,
         web_pages.router,
         accounts_pages.router,
         shops_pages.router,

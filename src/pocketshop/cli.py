@@ -1,4 +1,4 @@
-"""`pocketshop serve | demo | migrate | makemigration | version`."""
+"""`pocketshop serve | demo | worker | migrate | makemigration | version`."""
 
 import argparse
 import asyncio
@@ -106,6 +106,32 @@ Pocketshop demo is running (database: {db_path})
     return 0
 
 
+def cmd_worker(_args: argparse.Namespace) -> int:
+    """Timed work and the outbox, apart from the web server (which then runs with
+    POCKETSHOP_EMBEDDED_WORKER=false)."""
+    from pocketshop import jobs, outbox
+    from pocketshop.accounts.sms import make_sender
+    from pocketshop.app import outbox_handlers
+    from pocketshop.db import Database
+
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    handlers = outbox_handlers(make_sender(settings.sms_backend))
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            await jobs.run_forever(
+                db, settings.jobs_interval_seconds, also=lambda: outbox.drain(db, handlers)
+            )
+        finally:
+            await db.dispose()
+
+    print("pocketshop worker: running timed jobs and the outbox; Ctrl-C stops.", flush=True)
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pocketshop", description="Pocketshop social commerce")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000)
     demo.set_defaults(run=cmd_demo)
 
+    commands.add_parser(
+        "worker", help="run timed jobs and the outbox apart from the server"
+    ).set_defaults(run=cmd_worker)
     commands.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(
         run=cmd_migrate
     )

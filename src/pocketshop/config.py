@@ -57,10 +57,25 @@ class Settings(BaseSettings):
     sms_hourly_cap_per_ip: int = 20
 
     logo_max_bytes: int = 2 * 1024 * 1024
-    # Whole request bodies, checked before anything is parsed: a logo and the form around it.
-    max_request_bytes: int = 3 * 1024 * 1024
+    # Whole request bodies, checked before anything is parsed: a few phone photos and the
+    # form around them.
+    max_request_bytes: int = 16 * 1024 * 1024
     logo_max_pixels: int = 4096 * 4096
     logo_size: int = 512
+    product_image_max_bytes: int = 8 * 1024 * 1024
+    product_image_max_pixels: int = 8192 * 8192
+    product_image_size: int = 1200
+    product_thumb_size: int = 400
+
+    # Orders: unpaid ones close after this; receipt is confirmed for the buyer after that.
+    unpaid_timeout_minutes: int = 30
+    auto_confirm_days: int = 10
+    # Timed work (closing, confirming) runs inside the server unless a separate
+    # `pocketshop worker` does it.
+    embedded_worker: bool = True
+    jobs_interval_seconds: float = 10.0
+    # Rendered storefront pages kept per server process; 0 turns the cache off.
+    page_cache_entries: int = 5000
 
     outbox_sweep_seconds: float = 5.0
 

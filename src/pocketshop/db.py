@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from pocketshop import cache
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -70,6 +72,8 @@ class Database:
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_lock = asyncio.Lock()
+        # The app's rendered-page cache: told which tags a committed transaction changed.
+        self.page_cache: cache.PageCache | None = None
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -92,12 +96,16 @@ class Database:
                 yield session
             except BaseException as exc:
                 if getattr(exc, "keep_changes", False):
-                    await session.commit()
+                    await session.commit()  # nothing a page shows: no cache tags to drop
                 else:
                     await session.rollback()
                 raise
             else:
+                await cache.announce(session)
                 await session.commit()
+                tags = cache.pending_tags(session)
+                if tags and self.page_cache is not None:
+                    self.page_cache.invalidate(tags)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -59,6 +59,8 @@ def error_response(
         return JSONResponse({"error": body}, status_code=status_code, headers=headers)
     if code == "login_required":
         return RedirectResponse(f"/login?next={quote(_return_path(request))}", status_code=303)
+    if code == "no_shop":
+        return RedirectResponse("/onboarding", status_code=303)
     response = render(
         request,
         "web/error.html",

@@ -1,0 +1,200 @@
+"""Rendered-page cache with exact invalidation.
+
+A cached page carries tags (`product:12`, `shop:3`). A service that changes what a page
+shows calls `invalidate(session, tags...)`; the tags are dropped when the transaction commits,
+and never before (a reader could otherwise re-cache the old rows in between).
+
+Two rules keep money on pages exact:
+- A page may be stored only if none of its tags was invalidated since the render began
+  (tag generations are compared), so a render that read rows from before a commit is thrown
+  away instead of outliving it.
+- With several server processes (PostgreSQL), each transaction that invalidates also sends
+  `NOTIFY` on one channel, which PostgreSQL delivers at commit; every process listens and
+  drops the same tags. While a process has no listening connection it serves nothing from
+  the cache.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "pocketshop_cache"
+SESSION_KEY = "cache_tags"
+ALL = "*"
+
+
+def shop_tag(shop_id: int) -> str:
+    return f"shop:{shop_id}"
+
+
+def product_tag(product_id: int) -> str:
+    return f"product:{product_id}"
+
+
+def invalidate(session: AsyncSession, *tags: str) -> None:
+    """Mark tags to drop when this transaction commits."""
+    session.info.setdefault(SESSION_KEY, set()).update(tags)
+
+
+def pending_tags(session: AsyncSession) -> set[str]:
+    tags: set[str] = session.info.get(SESSION_KEY, set())
+    return tags
+
+
+async def announce(session: AsyncSession) -> None:
+    """Before commit, on PostgreSQL: queue the NOTIFY that reaches the other processes."""
+    tags = pending_tags(session)
+    if tags and session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, " ".join(sorted(tags)))))
+
+
+@dataclass
+class Entry:
+    body: bytes
+    tags: frozenset[str]
+
+
+class PageCache:
+    """An in-process LRU of rendered pages, invalidated by tag."""
+
+    def __init__(self, max_entries: int = 5000, *, enabled: bool = True) -> None:
+        self.max_entries = max_entries
+        self.enabled = enabled
+        # False while a multi-process deployment has lost its NOTIFY connection.
+        self.connected = True
+        self._entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
+        self._by_tag: dict[str, set[tuple[Any, ...]]] = {}
+        self._generations: dict[str, int] = {}
+        self._epoch = 0
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.connected
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        if not self.active:
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return entry.body
+
+    def snapshot(self, tags: Iterable[str]) -> tuple[int, tuple[int, ...]]:
+        """Taken before a render reads the database; `put` compares it."""
+        ordered = sorted(tags)
+        return self._epoch, tuple(self._generations.get(tag, 0) for tag in ordered)
+
+    def put(
+        self,
+        key: tuple[Any, ...],
+        body: bytes,
+        tags: Iterable[str],
+        snapshot: tuple[int, tuple[int, ...]],
+    ) -> bool:
+        tag_set = frozenset(tags)
+        if not self.active or self.snapshot(tag_set) != snapshot:
+            return False  # something it shows changed while it was rendered
+        self._drop_key(key)
+        self._entries[key] = Entry(body, tag_set)
+        for tag in tag_set:
+            self._by_tag.setdefault(tag, set()).add(key)
+        while len(self._entries) > self.max_entries:
+            oldest = next(iter(self._entries))
+            self._drop_key(oldest)
+        return True
+
+    def invalidate(self, tags: Iterable[str]) -> None:
+        for tag in tags:
+            if tag == ALL:
+                self.clear()
+                continue
+            self._generations[tag] = self._generations.get(tag, 0) + 1
+            for key in list(self._by_tag.pop(tag, ())):
+                self._drop_key(key)
+
+    def clear(self) -> None:
+        self._epoch += 1
+        self._entries.clear()
+        self._by_tag.clear()
+
+    def _drop_key(self, key: tuple[Any, ...]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        for tag in entry.tags:
+            keys = self._by_tag.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_tag[tag]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class NotifyListener:
+    """Keeps a LISTEN connection open (PostgreSQL) and feeds notifications to the cache."""
+
+    def __init__(self, cache: PageCache, database_url: str) -> None:
+        self.cache = cache
+        self.url = make_url(database_url)
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+
+    def start(self) -> None:
+        self.cache.connected = False
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.cache.invalidate(payload.split())
+
+    def _on_lost(self, _conn: Any) -> None:
+        self.cache.connected = False
+        self._lost.set()
+
+    async def _run(self) -> None:
+        while True:
+            connection = None
+            self._lost.clear()
+            try:
+                connection = await asyncpg.connect(
+                    host=self.url.host,
+                    port=self.url.port or 5432,
+                    user=self.url.username,
+                    password=self.url.password,
+                    database=self.url.database,
+                )
+                connection.add_termination_listener(self._on_lost)
+                await connection.add_listener(CHANNEL, self._on_notify)
+                # Whatever changed while nobody listened is unknown: start empty.
+                self.cache.clear()
+                self.cache.connected = True
+                await self._lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("page cache: no notification connection; retrying", exc_info=True)
+            finally:
+                self.cache.connected = False
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+            await asyncio.sleep(1)

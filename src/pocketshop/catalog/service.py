@@ -1,0 +1,729 @@
+"""Products, their SKU matrix, photos, groups and stock: the merchant's side of the catalog.
+
+Storefront reads live in `storefront.py`; stock reservations for orders in `stock.py`.
+"""
+
+import asyncio
+import itertools
+import unicodedata
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import nh3
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop import cache, clock
+from pocketshop.catalog import photos
+from pocketshop.catalog.models import (
+    PlatformCategory,
+    Product,
+    ProductGroup,
+    ProductImage,
+    Sku,
+    StockAdjustment,
+)
+from pocketshop.config import Settings
+from pocketshop.errors import Conflict, InvalidInput, NotFound
+from pocketshop.i18n import N_, _
+from pocketshop.shops.models import Shop
+
+TITLE_MAX = 60
+DESCRIPTION_MAX = 20_000
+MAX_IMAGES = 9
+MAX_DIMENSIONS = 3
+MAX_VALUES = 20
+MAX_SKUS = 400
+SPEC_NAME_MAX = 10
+SPEC_VALUE_MAX = 20
+SKU_CODE_MAX = 40
+PRICE_MAX = 100_000_000  # ¥1,000,000 a piece
+STOCK_MAX = 1_000_000
+GROUP_NAME_MAX = 20
+MAX_GROUPS = 50
+ADJUSTMENT_NOTE_MAX = 200
+PAGE_SIZE = 20
+
+ALLOWED_TAGS = {"p", "br", "b", "strong", "i", "em", "u", "s", "ul", "ol", "li", "h3", "h4"}
+ALLOWED_TAGS |= {"blockquote", "img", "a", "span"}
+ALLOWED_ATTRIBUTES = {"img": {"src", "alt", "width", "height"}, "a": {"href", "title"}}
+
+
+class ProductStatus(StrEnum):
+    draft = "draft"
+    on_sale = "on_sale"
+    off_shelf = "off_shelf"
+
+
+STATUS_LABELS = {
+    ProductStatus.draft: N_("Draft"),
+    ProductStatus.on_sale: N_("On sale"),
+    ProductStatus.off_shelf: N_("Off shelf"),
+}
+
+# (from, to): what a merchant may do with a product's status.
+STATUS_TRANSITIONS = frozenset(
+    {
+        (ProductStatus.draft, ProductStatus.on_sale),
+        (ProductStatus.on_sale, ProductStatus.off_shelf),
+        (ProductStatus.off_shelf, ProductStatus.on_sale),
+    }
+)
+
+
+class AdjustmentReason(StrEnum):
+    restock = "restock"
+    correction = "correction"
+    damaged = "damaged"
+    returned = "returned"
+    other = "other"
+
+
+ADJUSTMENT_REASONS = {
+    AdjustmentReason.restock: N_("Restock"),
+    AdjustmentReason.correction: N_("Stock count correction"),
+    AdjustmentReason.damaged: N_("Damaged or lost"),
+    AdjustmentReason.returned: N_("Returned to stock"),
+    AdjustmentReason.other: N_("Other"),
+}
+
+
+@dataclass(frozen=True)
+class SpecDimension:
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SkuInput:
+    spec: tuple[str, ...]
+    price: int
+    list_price: int | None = None
+    stock: int = 0
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    title: str
+    description: str = ""
+    group_id: str | None = None
+    category_code: str | None = None
+    specs: tuple[SpecDimension, ...] = ()
+    skus: tuple[SkuInput, ...] = field(default_factory=tuple)
+
+
+def fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def clean_line(value: str) -> str:
+    text = "".join(ch for ch in (value or "") if ch.isspace() or unicodedata.category(ch)[0] != "C")
+    return " ".join(text.split())
+
+
+def clean_description(html: str) -> str:
+    """Rich text from the editor, cleaned with nh3: formatting stays, scripts and handlers go."""
+    if len(html or "") > DESCRIPTION_MAX:
+        raise InvalidInput(
+            _("The description is too long: at most %(max)s characters.", max=DESCRIPTION_MAX),
+            code="description_too_long",
+            field="description",
+        )
+    return nh3.clean(
+        html or "",
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"https", "http"},
+        link_rel="noopener noreferrer nofollow",
+    ).strip()
+
+
+def spec_key(values: tuple[str, ...] | list[str]) -> str:
+    return "\x1f".join(values)
+
+
+def spec_text(values: list[str]) -> str:
+    return " / ".join(values)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _validate_title(title: str) -> str:
+    cleaned = clean_line(title)
+    if not cleaned:
+        raise InvalidInput(_("Enter a product title."), code="title_required", field="title")
+    if len(cleaned) > TITLE_MAX:
+        raise InvalidInput(
+            _("The title can have at most %(max)s characters.", max=TITLE_MAX),
+            code="title_too_long",
+            field="title",
+        )
+    return cleaned
+
+
+def _validate_specs(specs: tuple[SpecDimension, ...]) -> tuple[SpecDimension, ...]:
+    if len(specs) > MAX_DIMENSIONS:
+        raise InvalidInput(
+            _("A product can have at most %(max)s specs.", max=MAX_DIMENSIONS),
+            code="too_many_specs",
+            field="specs",
+        )
+    cleaned: list[SpecDimension] = []
+    for dimension in specs:
+        name = clean_line(dimension.name)
+        values = tuple(clean_line(value) for value in dimension.values)
+        if not name or len(name) > SPEC_NAME_MAX:
+            raise InvalidInput(
+                _("A spec needs a name of at most %(max)s characters.", max=SPEC_NAME_MAX),
+                code="invalid_spec",
+                field="specs",
+            )
+        if not values or len(values) > MAX_VALUES:
+            raise InvalidInput(
+                _("Each spec needs 1 to %(max)s values.", max=MAX_VALUES),
+                code="invalid_spec",
+                field="specs",
+            )
+        if any(not value or len(value) > SPEC_VALUE_MAX for value in values):
+            raise InvalidInput(
+                _("A spec value must have 1 to %(max)s characters.", max=SPEC_VALUE_MAX),
+                code="invalid_spec",
+                field="specs",
+            )
+        if len({fold(value) for value in values}) != len(values):
+            raise InvalidInput(
+                _("The values of “%(name)s” repeat.", name=name), code="invalid_spec", field="specs"
+            )
+        cleaned.append(SpecDimension(name=name, values=values))
+    if len({fold(dimension.name) for dimension in cleaned}) != len(cleaned):
+        raise InvalidInput(_("Two specs have the same name."), code="invalid_spec", field="specs")
+    return tuple(cleaned)
+
+
+def _validate_skus(specs: tuple[SpecDimension, ...], skus: tuple[SkuInput, ...]) -> list[SkuInput]:
+    """Every combination of the spec values exactly once, in matrix order."""
+    matrix = [tuple(combo) for combo in itertools.product(*(d.values for d in specs))]
+    if len(matrix) > MAX_SKUS:
+        raise InvalidInput(
+            _("Too many combinations: at most %(max)s.", max=MAX_SKUS),
+            code="too_many_skus",
+            field="specs",
+        )
+    given: dict[str, SkuInput] = {}
+    for sku in skus:
+        key = spec_key(tuple(clean_line(value) for value in sku.spec))
+        if key in given:
+            raise InvalidInput(_("A combination appears twice."), code="invalid_sku", field="skus")
+        given[key] = sku
+    if set(given) != {spec_key(combo) for combo in matrix}:
+        raise InvalidInput(
+            _("Give a price and stock for every combination of the specs, and no others."),
+            code="invalid_sku",
+            field="skus",
+        )
+    ordered = []
+    for combo in matrix:
+        sku = given[spec_key(combo)]
+        if not 1 <= sku.price <= PRICE_MAX:
+            raise InvalidInput(
+                _("A price must be between ¥0.01 and ¥1,000,000."),
+                code="invalid_price",
+                field="skus",
+            )
+        if sku.list_price is not None and not sku.price <= sku.list_price <= PRICE_MAX:
+            raise InvalidInput(
+                _("The list price must not be below the price."),
+                code="invalid_list_price",
+                field="skus",
+            )
+        if not 0 <= sku.stock <= STOCK_MAX:
+            raise InvalidInput(
+                _("Stock must be between 0 and %(max)s.", max=STOCK_MAX),
+                code="invalid_stock",
+                field="skus",
+            )
+        code = clean_line(sku.code)
+        if len(code) > SKU_CODE_MAX:
+            raise InvalidInput(
+                _("A SKU code can have at most %(max)s characters.", max=SKU_CODE_MAX),
+                code="invalid_sku",
+                field="skus",
+            )
+        ordered.append(
+            SkuInput(
+                spec=combo, price=sku.price, list_price=sku.list_price, stock=sku.stock, code=code
+            )
+        )
+    return ordered
+
+
+# --- groups and categories --------------------------------------------------------------------
+
+
+async def list_groups(session: AsyncSession, shop: Shop) -> list[ProductGroup]:
+    return list(
+        await session.scalars(
+            select(ProductGroup)
+            .where(ProductGroup.shop_id == shop.id)
+            .order_by(ProductGroup.position, ProductGroup.id)
+        )
+    )
+
+
+def _validate_group_name(name: str) -> str:
+    cleaned = clean_line(name)
+    if not cleaned or len(cleaned) > GROUP_NAME_MAX:
+        raise InvalidInput(
+            _("A group name needs 1 to %(max)s characters.", max=GROUP_NAME_MAX),
+            code="invalid_group_name",
+            field="name",
+        )
+    return cleaned
+
+
+async def create_group(session: AsyncSession, shop: Shop, name: str) -> ProductGroup:
+    cleaned = _validate_group_name(name)
+    groups = await list_groups(session, shop)
+    if len(groups) >= MAX_GROUPS:
+        raise Conflict(
+            _("A shop can have at most %(max)s groups.", max=MAX_GROUPS), code="too_many_groups"
+        )
+    if any(fold(group.name) == fold(cleaned) for group in groups):
+        raise Conflict(_("A group with this name exists."), code="group_exists")
+    group = ProductGroup(
+        shop_id=shop.id,
+        name=cleaned,
+        position=max((g.position for g in groups), default=-1) + 1,
+        created_at=clock.now(),
+    )
+    session.add(group)
+    await session.flush()
+    cache.invalidate(session, cache.shop_tag(shop.id))
+    return group
+
+
+async def get_group_or_404(session: AsyncSession, shop: Shop, public_id: str) -> ProductGroup:
+    group = await session.scalar(
+        select(ProductGroup).where(
+            ProductGroup.public_id == public_id, ProductGroup.shop_id == shop.id
+        )
+    )
+    if group is None:
+        raise NotFound(_("No such group in your shop."), code="group_not_found")
+    return group
+
+
+async def rename_group(
+    session: AsyncSession, shop: Shop, public_id: str, name: str
+) -> ProductGroup:
+    group = await get_group_or_404(session, shop, public_id)
+    cleaned = _validate_group_name(name)
+    for other in await list_groups(session, shop):
+        if other.id != group.id and fold(other.name) == fold(cleaned):
+            raise Conflict(_("A group with this name exists."), code="group_exists")
+    group.name = cleaned
+    await session.flush()
+    cache.invalidate(session, cache.shop_tag(shop.id))
+    return group
+
+
+async def delete_group(session: AsyncSession, shop: Shop, public_id: str) -> None:
+    """Products in the group stay, ungrouped."""
+    group = await get_group_or_404(session, shop, public_id)
+    await session.execute(update(Product).where(Product.group_id == group.id).values(group_id=None))
+    await session.delete(group)
+    await session.flush()
+    cache.invalidate(session, cache.shop_tag(shop.id))
+
+
+async def reorder_groups(session: AsyncSession, shop: Shop, public_ids: list[str]) -> None:
+    groups = {group.public_id: group for group in await list_groups(session, shop)}
+    if sorted(public_ids) != sorted(groups):
+        raise InvalidInput(
+            _("List each of your groups exactly once."), code="invalid_order", field="groups"
+        )
+    for position, public_id in enumerate(public_ids):
+        groups[public_id].position = position
+    await session.flush()
+    cache.invalidate(session, cache.shop_tag(shop.id))
+
+
+async def category_tree(session: AsyncSession) -> list[PlatformCategory]:
+    return list(
+        await session.scalars(
+            select(PlatformCategory).order_by(
+                PlatformCategory.parent_id.is_not(None),
+                PlatformCategory.position,
+                PlatformCategory.id,
+            )
+        )
+    )
+
+
+async def _category_id(session: AsyncSession, code: str | None) -> int | None:
+    if not code:
+        return None
+    found = await session.scalar(select(PlatformCategory.id).where(PlatformCategory.code == code))
+    if found is None:
+        raise InvalidInput(_("Choose a category from the list."), code="invalid_category")
+    return found
+
+
+async def _group_id(session: AsyncSession, shop: Shop, public_id: str | None) -> int | None:
+    if not public_id:
+        return None
+    return (await get_group_or_404(session, shop, public_id)).id
+
+
+# --- products ---------------------------------------------------------------------------------
+
+
+async def get_or_404(session: AsyncSession, shop: Shop, public_id: str) -> Product:
+    """A product of the merchant's own shop; another shop's product is simply not found."""
+    product = await session.scalar(
+        select(Product).where(Product.public_id == public_id, Product.shop_id == shop.id)
+    )
+    if product is None:
+        raise NotFound(_("No such product in your shop."), code="product_not_found")
+    return product
+
+
+async def skus_of(
+    session: AsyncSession, product: Product, *, active_only: bool = True
+) -> list[Sku]:
+    query = select(Sku).where(Sku.product_id == product.id)
+    if active_only:
+        query = query.where(Sku.active.is_(True))
+    return list(await session.scalars(query.order_by(Sku.position, Sku.id)))
+
+
+async def images_of(session: AsyncSession, product: Product) -> list[ProductImage]:
+    return list(
+        await session.scalars(
+            select(ProductImage)
+            .where(ProductImage.product_id == product.id)
+            .order_by(ProductImage.position, ProductImage.id)
+        )
+    )
+
+
+async def create(
+    session: AsyncSession, shop: Shop, data: ProductInput, *, user_id: int | None = None
+) -> Product:
+    title = _validate_title(data.title)
+    description = clean_description(data.description)
+    specs = _validate_specs(data.specs)
+    skus = _validate_skus(specs, data.skus)
+    now = clock.now()
+    last_position = await session.scalar(
+        select(func.max(Product.position)).where(Product.shop_id == shop.id)
+    )
+    product = Product(
+        shop_id=shop.id,
+        group_id=await _group_id(session, shop, data.group_id),
+        category_id=await _category_id(session, data.category_code),
+        title=title,
+        title_folded=fold(title)[:TITLE_MAX],
+        description_html=description,
+        status=ProductStatus.draft.value,
+        specs=[{"name": d.name, "values": list(d.values)} for d in specs],
+        position=(last_position or 0) + 1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(product)
+    await session.flush()
+    for position, sku in enumerate(skus):
+        session.add(
+            Sku(
+                shop_id=shop.id,
+                product_id=product.id,
+                spec_values=list(sku.spec),
+                spec_key=spec_key(sku.spec),
+                price=sku.price,
+                list_price=sku.list_price,
+                stock=sku.stock,
+                code=sku.code,
+                position=position,
+                active=True,
+            )
+        )
+    await session.flush()
+    _denormalise_prices(product, skus)
+    await session.flush()
+    return product
+
+
+def _denormalise_prices(product: Product, skus: list[SkuInput]) -> None:
+    product.price_min = min(sku.price for sku in skus)
+    product.price_max = max(sku.price for sku in skus)
+
+
+async def edit(session: AsyncSession, shop: Shop, public_id: str, data: ProductInput) -> Product:
+    """Edit title, description, group, specs and prices. Existing SKUs keep their stock (it
+    changes through `adjust_stock` only, so a sale made meanwhile is never overwritten); a
+    removed combination is deactivated, kept for the orders that name it."""
+    product = await get_or_404(session, shop, public_id)
+    title = _validate_title(data.title)
+    description = clean_description(data.description)
+    specs = _validate_specs(data.specs)
+    skus = _validate_skus(specs, data.skus)
+    existing = {sku.spec_key: sku for sku in await skus_of(session, product, active_only=False)}
+    wanted = {spec_key(sku.spec) for sku in skus}
+    for position, given in enumerate(skus):
+        key = spec_key(given.spec)
+        row = existing.get(key)
+        if row is None:
+            session.add(
+                Sku(
+                    shop_id=shop.id,
+                    product_id=product.id,
+                    spec_values=list(given.spec),
+                    spec_key=key,
+                    price=given.price,
+                    list_price=given.list_price,
+                    stock=given.stock,
+                    code=given.code,
+                    position=position,
+                    active=True,
+                )
+            )
+            continue
+        row.price = given.price
+        row.list_price = given.list_price
+        row.code = given.code
+        row.position = position
+        row.active = True
+    for key, row in existing.items():
+        if key not in wanted:
+            row.active = False
+    product.title = title
+    product.title_folded = fold(title)[:TITLE_MAX]
+    product.description_html = description
+    product.group_id = await _group_id(session, shop, data.group_id)
+    product.category_id = await _category_id(session, data.category_code)
+    product.specs = [{"name": d.name, "values": list(d.values)} for d in specs]
+    product.updated_at = clock.now()
+    _denormalise_prices(product, skus)
+    await session.flush()
+    cache.invalidate(session, cache.product_tag(product.id), cache.shop_tag(shop.id))
+    return product
+
+
+async def set_status(
+    session: AsyncSession, shop: Shop, public_id: str, status: ProductStatus
+) -> Product:
+    product = await get_or_404(session, shop, public_id)
+    current = ProductStatus(product.status)
+    if (current, status) not in STATUS_TRANSITIONS:
+        raise Conflict(
+            _(
+                "A product that is “%(current)s” cannot become “%(wanted)s”.",
+                current=_(STATUS_LABELS[current]),
+                wanted=_(STATUS_LABELS[status]),
+            ),
+            code="invalid_transition",
+        )
+    result = await session.execute(
+        update(Product)
+        .where(Product.id == product.id, Product.status == current.value)
+        .values(status=status.value, updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(_("The product changed meanwhile; try again."), code="changed_meanwhile")
+    await session.refresh(product)
+    cache.invalidate(session, cache.product_tag(product.id), cache.shop_tag(shop.id))
+    return product
+
+
+async def add_images(
+    session: AsyncSession, settings: Settings, shop: Shop, public_id: str, uploads: list[bytes]
+) -> list[ProductImage]:
+    product = await get_or_404(session, shop, public_id)
+    current = await images_of(session, product)
+    if not uploads:
+        raise InvalidInput(_("Choose at least one photo."), code="no_images", field="images")
+    if len(current) + len(uploads) > MAX_IMAGES:
+        raise InvalidInput(
+            _("A product can have at most %(max)s photos.", max=MAX_IMAGES),
+            code="too_many_images",
+            field="images",
+        )
+    # Every upload is checked before any is stored: a refused batch leaves nothing behind.
+    processed = [await asyncio.to_thread(photos.process, settings, data) for data in uploads]
+    added = []
+    next_position = max((image.position for image in current), default=-1) + 1
+    for offset, photo in enumerate(processed):
+        stored = photos.store(settings, photo)
+        image = ProductImage(
+            shop_id=shop.id,
+            product_id=product.id,
+            key=stored.key,
+            thumb_key=stored.thumb_key,
+            width=stored.width,
+            height=stored.height,
+            position=next_position + offset,
+        )
+        session.add(image)
+        added.append(image)
+    await session.flush()
+    await _refresh_cover(session, product)
+    return added
+
+
+async def remove_image(
+    session: AsyncSession, shop: Shop, public_id: str, image_public_id: str
+) -> None:
+    product = await get_or_404(session, shop, public_id)
+    image = await session.scalar(
+        select(ProductImage).where(
+            ProductImage.public_id == image_public_id, ProductImage.product_id == product.id
+        )
+    )
+    if image is None:
+        raise NotFound(_("No such photo."), code="image_not_found")
+    await session.delete(image)
+    await session.flush()
+    await _refresh_cover(session, product)
+
+
+async def move_image_first(
+    session: AsyncSession, shop: Shop, public_id: str, image_public_id: str
+) -> None:
+    """Make a photo the cover: the first one a chat card and the product grid show."""
+    product = await get_or_404(session, shop, public_id)
+    current = await images_of(session, product)
+    chosen = [image for image in current if image.public_id == image_public_id]
+    if not chosen:
+        raise NotFound(_("No such photo."), code="image_not_found")
+    for position, image in enumerate(chosen + [i for i in current if i is not chosen[0]]):
+        image.position = position
+    await session.flush()
+    await _refresh_cover(session, product)
+
+
+async def _refresh_cover(session: AsyncSession, product: Product) -> None:
+    first = await session.scalar(
+        select(ProductImage.thumb_key)
+        .where(ProductImage.product_id == product.id)
+        .order_by(ProductImage.position, ProductImage.id)
+        .limit(1)
+    )
+    product.cover_key = first
+    product.updated_at = clock.now()
+    await session.flush()
+    cache.invalidate(session, cache.product_tag(product.id), cache.shop_tag(product.shop_id))
+
+
+async def adjust_stock(
+    session: AsyncSession,
+    shop: Shop,
+    sku_public_id: str,
+    *,
+    delta: int,
+    reason: AdjustmentReason,
+    note: str = "",
+    user_id: int | None = None,
+) -> StockAdjustment:
+    """Add or remove units by hand. One conditional UPDATE, so a sale at the same moment is
+    neither overwritten nor able to take the stock below zero."""
+    sku = await session.scalar(
+        select(Sku).where(Sku.public_id == sku_public_id, Sku.shop_id == shop.id)
+    )
+    if sku is None:
+        raise NotFound(_("No such SKU in your shop."), code="sku_not_found")
+    if delta == 0 or abs(delta) > STOCK_MAX:
+        raise InvalidInput(
+            _("Change the stock by 1 to %(max)s units.", max=STOCK_MAX),
+            code="invalid_delta",
+            field="delta",
+        )
+    cleaned_note = clean_line(note)
+    if len(cleaned_note) > ADJUSTMENT_NOTE_MAX:
+        raise InvalidInput(
+            _("The note can have at most %(max)s characters.", max=ADJUSTMENT_NOTE_MAX),
+            code="note_too_long",
+            field="note",
+        )
+    result = await session.execute(
+        update(Sku)
+        .where(Sku.id == sku.id, Sku.stock + delta >= 0, Sku.stock + delta <= STOCK_MAX)
+        .values(stock=Sku.stock + delta)
+        .returning(Sku.stock)
+    )
+    stock_after = result.scalar_one_or_none()
+    if stock_after is None:
+        raise Conflict(
+            _("Stock cannot go below zero or above %(max)s.", max=STOCK_MAX),
+            code="stock_out_of_range",
+        )
+    adjustment = StockAdjustment(
+        shop_id=shop.id,
+        sku_id=sku.id,
+        delta=delta,
+        stock_after=stock_after,
+        reason=reason.value,
+        note=cleaned_note,
+        user_id=user_id,
+        created_at=clock.now(),
+    )
+    session.add(adjustment)
+    await session.flush()
+    cache.invalidate(session, cache.product_tag(sku.product_id), cache.shop_tag(shop.id))
+    return adjustment
+
+
+async def stock_history(
+    session: AsyncSession, shop: Shop, public_id: str, *, limit: int = 50
+) -> list[tuple[StockAdjustment, Sku]]:
+    product = await get_or_404(session, shop, public_id)
+    rows = await session.execute(
+        select(StockAdjustment, Sku)
+        .join(Sku, Sku.id == StockAdjustment.sku_id)
+        .where(Sku.product_id == product.id, StockAdjustment.shop_id == shop.id)
+        .order_by(StockAdjustment.id.desc())
+        .limit(limit)
+    )
+    return [(adjustment, sku) for adjustment, sku in rows]
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with % and _ (and the escape) taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    products: list[Product]
+    page: int
+    has_next: bool
+
+
+async def list_for_shop(
+    session: AsyncSession,
+    shop: Shop,
+    *,
+    status: ProductStatus | None = None,
+    query: str = "",
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+) -> ProductPage:
+    """The merchant's products, newest first, optionally by status and title search."""
+    page = max(page, 1)
+    statement = select(Product).where(Product.shop_id == shop.id)
+    if status is not None:
+        statement = statement.where(Product.status == status.value)
+    if query.strip():
+        statement = statement.where(
+            Product.title_folded.like(like_pattern(fold(query.strip())[:TITLE_MAX]), escape="\\")
+        )
+    rows = list(
+        await session.scalars(
+            statement.order_by(Product.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)
+        )
+    )
+    return ProductPage(products=rows[:per_page], page=page, has_next=len(rows) > per_page)

@@ -1,0 +1,134 @@
+"""What buyers see: a shop's products on sale, one product with its photos and SKUs.
+
+Lean queries: a grid is one query (the stock sum is a correlated subquery, not N more), a
+product page is three, whatever the number of photos and SKUs.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop.catalog.models import Product, ProductGroup, ProductImage, Sku
+from pocketshop.catalog.service import PAGE_SIZE, ProductStatus
+from pocketshop.errors import NotFound
+from pocketshop.i18n import _
+from pocketshop.shops.models import Shop
+
+
+@dataclass(frozen=True)
+class GridItem:
+    public_id: str
+    title: str
+    price_min: int
+    price_max: int
+    cover_key: str | None
+    stock: int
+
+
+@dataclass(frozen=True)
+class Grid:
+    items: list[GridItem]
+    page: int
+    has_next: bool
+
+
+@dataclass(frozen=True)
+class ProductView:
+    product: Product
+    images: list[ProductImage]
+    skus: list[Sku]
+
+    @property
+    def stock(self) -> int:
+        return sum(sku.stock for sku in self.skus)
+
+
+async def groups_with_products(session: AsyncSession, shop: Shop) -> list[ProductGroup]:
+    """The shop's groups that have something on sale, in the merchant's order."""
+    on_sale = select(Product.id).where(
+        Product.group_id == ProductGroup.id, Product.status == ProductStatus.on_sale.value
+    )
+    return list(
+        await session.scalars(
+            select(ProductGroup)
+            .where(ProductGroup.shop_id == shop.id, on_sale.exists())
+            .order_by(ProductGroup.position, ProductGroup.id)
+        )
+    )
+
+
+async def grid(
+    session: AsyncSession,
+    shop: Shop,
+    *,
+    group: ProductGroup | None = None,
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+) -> Grid:
+    page = max(page, 1)
+    stock = (
+        select(func.coalesce(func.sum(Sku.stock), 0))
+        .where(Sku.product_id == Product.id, Sku.active.is_(True))
+        .scalar_subquery()
+    )
+    statement = select(
+        Product.public_id,
+        Product.title,
+        Product.price_min,
+        Product.price_max,
+        Product.cover_key,
+        stock,
+    ).where(Product.shop_id == shop.id, Product.status == ProductStatus.on_sale.value)
+    if group is not None:
+        statement = statement.where(Product.group_id == group.id)
+    rows = (
+        await session.execute(
+            statement.order_by(Product.position.desc(), Product.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
+        )
+    ).all()
+    items = [GridItem(*row) for row in rows[:per_page]]
+    return Grid(items=items, page=page, has_next=len(rows) > per_page)
+
+
+async def group_by_public_id(session: AsyncSession, shop: Shop, public_id: str) -> ProductGroup:
+    group = await session.scalar(
+        select(ProductGroup).where(
+            ProductGroup.public_id == public_id, ProductGroup.shop_id == shop.id
+        )
+    )
+    if group is None:
+        raise NotFound(_("No such group in this shop."), code="group_not_found")
+    return group
+
+
+async def product_view(session: AsyncSession, shop: Shop, public_id: str) -> ProductView:
+    """A product on sale in this shop; drafts, off-shelf and other shops' products are 404."""
+    product = await session.scalar(
+        select(Product).where(
+            Product.public_id == public_id,
+            Product.shop_id == shop.id,
+            Product.status == ProductStatus.on_sale.value,
+        )
+    )
+    if product is None:
+        raise NotFound(
+            _("This product is not on sale, or does not exist."), code="product_not_found"
+        )
+    images = list(
+        await session.scalars(
+            select(ProductImage)
+            .where(ProductImage.product_id == product.id)
+            .order_by(ProductImage.position, ProductImage.id)
+        )
+    )
+    skus = list(
+        await session.scalars(
+            select(Sku)
+            .where(Sku.product_id == product.id, Sku.active.is_(True))
+            .order_by(Sku.position, Sku.id)
+        )
+    )
+    return ProductView(product=product, images=images, skus=skus)

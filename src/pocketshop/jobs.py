@@ -1,0 +1,85 @@
+"""Timed work: sweeps of rows whose due time has passed (unpaid timeout, auto-confirm...).
+
+A sweep lists due ids in one short read, then handles each id in its own transaction. The
+handling is a conditional state change, so it is idempotent and safe with several workers:
+two workers that pick the same order both try, one wins, the other changes nothing. In the
+embedded default the loop runs inside the server; `pocketshop worker` runs it apart.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop import clock
+from pocketshop.db import Database
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    # Ids due at `now`, at most `limit`.
+    due: Callable[[AsyncSession, datetime, int], Awaitable[Sequence[int]]]
+    # Handle one id; True when it changed something.
+    step: Callable[[AsyncSession, int], Awaitable[bool]]
+
+
+def all_sweeps() -> list[Sweep]:
+    from pocketshop.orders import jobs as order_jobs
+
+    return [*order_jobs.SWEEPS]
+
+
+async def run_sweep(db: Database, sweep: Sweep, *, batch: int = BATCH) -> int:
+    async with db.transaction(write=False) as session:
+        due = list(await sweep.due(session, clock.now(), batch))
+    done = 0
+    for item_id in due:
+        try:
+            async with db.transaction() as session:
+                done += bool(await sweep.step(session, item_id))
+        except Exception:
+            # One bad row must not stop the others; it stays due and is retried next round.
+            log.exception("job %s failed on %s", sweep.name, item_id)
+    return done
+
+
+async def run_due(db: Database, sweeps: Sequence[Sweep] | None = None) -> dict[str, int]:
+    """Run every sweep until nothing is due (or a round finds only rows it cannot change)."""
+    results: dict[str, int] = {}
+    for sweep in sweeps if sweeps is not None else all_sweeps():
+        total = 0
+        while True:
+            done = await run_sweep(db, sweep)
+            total += done
+            if done < BATCH:
+                break
+        results[sweep.name] = total
+    return results
+
+
+async def run_forever(
+    db: Database,
+    interval: float,
+    *,
+    also: Callable[[], Awaitable[object]] | None = None,
+) -> None:
+    """The worker loop: sweeps (and, for a separate worker, the outbox) every `interval`."""
+    sweeps = all_sweeps()
+    while True:
+        try:
+            done = await run_due(db, sweeps)
+            if any(done.values()):
+                log.info("jobs: %s", done)
+            if also is not None:
+                await also()
+        except Exception:
+            log.exception("job round failed")
+        await asyncio.sleep(interval)

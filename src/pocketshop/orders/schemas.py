@@ -1,0 +1,169 @@
+"""JSON shapes of the orders API. Amounts are integers in fen; a client never sends one."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictInt
+
+from pocketshop.accounts.schemas import StrictModel
+from pocketshop.orders.service import MAX_LINES, MAX_QUANTITY, OrderStatus
+from pocketshop.orders.shipping_fees import RuleKind
+
+Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class AddressIn(StrictModel):
+    recipient: str = Field(max_length=60, examples=["李雷"])
+    phone: str = Field(max_length=32, examples=["13900139000"])
+    province: str = Field(max_length=40, examples=["浙江省"])
+    city: str = Field(max_length=40, examples=["杭州市"])
+    district: str = Field(max_length=40, examples=["西湖区"])
+    detail: str = Field(max_length=200, examples=["文三路 90 号 3 单元 201"])
+
+
+class AddressBookIn(AddressIn):
+    is_default: bool = False
+
+
+class AddressOut(BaseModel):
+    id: str
+    recipient: str
+    phone: str
+    province: str
+    city: str
+    district: str
+    detail: str
+    is_default: bool
+
+
+class LineIn(StrictModel):
+    sku_id: str = Field(max_length=32)
+    quantity: Quantity
+
+
+class OrderIn(StrictModel):
+    """Prices, fees and totals are computed by the server; sending any is an error."""
+
+    shop: str = Field(max_length=48, description="shop slug")
+    lines: list[LineIn] | None = Field(
+        default=None,
+        max_length=MAX_LINES,
+        description=f"1 to {MAX_LINES} lines; omit to check out the cart of this shop",
+    )
+    address_id: str | None = Field(default=None, max_length=32)
+    address: AddressIn | None = None
+    note: str = Field(default="", max_length=400)
+
+
+class CartItemIn(StrictModel):
+    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)] = Field(
+        description="0 removes the item"
+    )
+
+
+class CartLineOut(BaseModel):
+    sku_id: str
+    product_id: str
+    title: str
+    spec: str
+    unit_price: int
+    quantity: int
+    line_total: int
+    available: bool
+
+
+class CartOut(BaseModel):
+    lines: list[CartLineOut]
+    items_total: int
+    shipping_fee: int
+    total: int
+
+
+class OrderLineOut(BaseModel):
+    id: str
+    title: str
+    spec: str
+    unit_price: int
+    quantity: int
+    line_total: int
+    shipped_quantity: int
+
+
+class OrderEventOut(BaseModel):
+    from_status: str | None
+    to_status: str
+    actor: str
+    reason: str
+    at: datetime
+
+
+class ShipmentOut(BaseModel):
+    id: str
+    carrier: str
+    carrier_name: str
+    tracking_number: str
+    lines: list[dict[str, str | int]]
+    shipped_at: datetime
+
+
+class OrderOut(BaseModel):
+    number: str
+    shop: str
+    status: OrderStatus
+    status_label: str
+    currency: str
+    items_total: int
+    shipping_fee: int
+    total: int
+    lines: list[OrderLineOut]
+    recipient: str
+    phone: str
+    address: str
+    note: str
+    created_at: datetime
+    pay_by: datetime | None
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    auto_confirm_at: datetime | None
+    completed_at: datetime | None
+    closed_at: datetime | None
+    close_reason: str | None
+    events: list[OrderEventOut] | None = None
+    shipments: list[ShipmentOut] | None = None
+
+
+class OrderListOut(BaseModel):
+    items: list[OrderOut]
+    page: int
+    has_next: bool
+
+
+class ShipLineIn(StrictModel):
+    line_id: str = Field(max_length=32)
+    quantity: Quantity
+
+
+class ShipmentIn(StrictModel):
+    carrier: str = Field(max_length=16, examples=["SF"])
+    tracking_number: str = Field(max_length=60, examples=["SF1234567890123"])
+    lines: list[ShipLineIn] | None = Field(
+        default=None, max_length=MAX_LINES, description="omit to ship everything left"
+    )
+
+
+class CarrierOut(BaseModel):
+    code: str
+    name: str
+
+
+class ShippingRuleIn(StrictModel):
+    kind: RuleKind
+    fee: Annotated[StrictInt, Field(ge=0, le=10**8)] = 0
+    free_above: Annotated[StrictInt, Field(ge=0, le=10**9)] | None = None
+
+
+class ShippingRuleOut(BaseModel):
+    kind: RuleKind
+    fee: int
+    free_above: int | None
+    description: str

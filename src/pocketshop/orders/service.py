@@ -1,0 +1,626 @@
+"""Orders: creation with stock reserved, the state machine, and the reads for buyer and shop.
+
+The state machine is one table of allowed (from, to) transitions and who may make them. Each
+transition is a conditional UPDATE on the current status (whoever loses a race gets 409 and
+changes nothing) plus an event row. Stock goes back only after winning the move to `closed`,
+so a buyer's cancel racing the unpaid timeout releases it once.
+"""
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop import clock
+from pocketshop.accounts.models import User
+from pocketshop.catalog import stock
+from pocketshop.catalog.service import ProductStatus, like_pattern, spec_text
+from pocketshop.config import Settings
+from pocketshop.errors import Conflict, InvalidInput, NotFound
+from pocketshop.i18n import N_, _
+from pocketshop.orders import addresses, shipping_fees
+from pocketshop.orders.models import CartItem, Order, OrderEvent, OrderLine
+from pocketshop.shops.models import Shop
+
+MAX_LINES = 50
+MAX_QUANTITY = 999
+MAX_TOTAL = 10**9
+NOTE_MAX = 200
+PAGE_SIZE = 20
+
+
+class OrderStatus(StrEnum):
+    pending_payment = "pending_payment"
+    paid = "paid"
+    partially_shipped = "partially_shipped"
+    shipped = "shipped"
+    completed = "completed"
+    closed = "closed"
+
+
+class Actor(StrEnum):
+    buyer = "buyer"
+    merchant = "merchant"
+    system = "system"
+
+
+class CloseReason(StrEnum):
+    buyer_cancelled = "buyer_cancelled"
+    merchant_cancelled = "merchant_cancelled"
+    unpaid_timeout = "unpaid_timeout"
+
+
+STATUS_LABELS = {
+    OrderStatus.pending_payment: N_("Awaiting payment"),
+    OrderStatus.paid: N_("Paid, awaiting shipment"),
+    OrderStatus.partially_shipped: N_("Partly shipped"),
+    OrderStatus.shipped: N_("Shipped"),
+    OrderStatus.completed: N_("Completed"),
+    OrderStatus.closed: N_("Closed"),
+}
+
+CLOSE_REASON_LABELS = {
+    CloseReason.buyer_cancelled: N_("Cancelled by the buyer"),
+    CloseReason.merchant_cancelled: N_("Cancelled by the shop"),
+    CloseReason.unpaid_timeout: N_("Not paid in time"),
+}
+
+S = OrderStatus
+# (from, to) -> who may make the move.
+TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
+    (S.pending_payment, S.paid): frozenset({Actor.system}),
+    (S.pending_payment, S.closed): frozenset({Actor.buyer, Actor.merchant, Actor.system}),
+    (S.paid, S.partially_shipped): frozenset({Actor.merchant}),
+    (S.paid, S.shipped): frozenset({Actor.merchant}),
+    (S.partially_shipped, S.shipped): frozenset({Actor.merchant}),
+    (S.shipped, S.completed): frozenset({Actor.buyer, Actor.system}),
+}
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    sku_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CreatedOrder:
+    order: Order
+    replayed: bool
+
+
+def status_label(status: str) -> str:
+    return _(STATUS_LABELS[OrderStatus(status)])
+
+
+async def transition(
+    session: AsyncSession,
+    order: Order,
+    to: OrderStatus,
+    *,
+    actor: Actor,
+    user_id: int | None = None,
+    reason: str = "",
+    values: dict[str, Any] | None = None,
+) -> Order:
+    """Move an order along the table, or raise 409 and change nothing."""
+    current = OrderStatus(order.status)
+    allowed = TRANSITIONS.get((current, to))
+    if allowed is None or actor not in allowed:
+        raise Conflict(
+            _(
+                "This order is “%(current)s”; that cannot be done now.",
+                current=_(STATUS_LABELS[current]),
+            ),
+            code="invalid_transition",
+        )
+    changes = {"status": to.value, **(values or {})}
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == current.value)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(
+            _("This order changed meanwhile. Reload and try again."), code="order_changed"
+        )
+    for name, value in changes.items():
+        setattr(order, name, value)
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            shop_id=order.shop_id,
+            from_status=current.value,
+            to_status=to.value,
+            actor=actor.value,
+            actor_user_id=user_id,
+            reason=reason,
+            created_at=clock.now(),
+        )
+    )
+    await session.flush()
+    return order
+
+
+# --- creating an order ------------------------------------------------------------------------
+
+
+def _request_hash(shop: Shop, lines: list[LineRequest], address: object, note: str) -> str:
+    canonical = json.dumps(
+        {
+            "shop": shop.id,
+            "lines": [[line.sku_id, line.quantity] for line in lines],
+            "address": address,
+            "note": note,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def new_number(shop: Shop) -> str:
+    """The shop's local date and 12 random digits: readable, unique with a retry, unguessable."""
+    day = clock.now().astimezone(ZoneInfo(shop.timezone)).strftime("%Y%m%d")
+    return f"{day}{secrets.randbelow(10**12):012d}"
+
+
+def _merge_lines(lines: list[LineRequest]) -> list[LineRequest]:
+    if not lines:
+        raise InvalidInput(_("Your cart is empty."), code="cart_empty", field="lines")
+    if len(lines) > MAX_LINES:
+        raise InvalidInput(
+            _("An order can have at most %(max)s lines.", max=MAX_LINES),
+            code="too_many_lines",
+            field="lines",
+        )
+    merged: dict[str, int] = {}
+    for line in lines:
+        if type(line.quantity) is not int or not 1 <= line.quantity <= MAX_QUANTITY:
+            raise InvalidInput(
+                _("A quantity must be a whole number from 1 to %(max)s.", max=MAX_QUANTITY),
+                code="invalid_quantity",
+                field="quantity",
+            )
+        merged[line.sku_id] = merged.get(line.sku_id, 0) + line.quantity
+    if any(quantity > MAX_QUANTITY for quantity in merged.values()):
+        raise InvalidInput(
+            _("A quantity must be a whole number from 1 to %(max)s.", max=MAX_QUANTITY),
+            code="invalid_quantity",
+            field="quantity",
+        )
+    return [LineRequest(sku_id, quantity) for sku_id, quantity in merged.items()]
+
+
+async def _existing_for_key(session: AsyncSession, buyer: User, key: str) -> Order | None:
+    return await session.scalar(
+        select(Order).where(Order.buyer_id == buyer.id, Order.idempotency_key == key)
+    )
+
+
+def _replay(order: Order, request_hash: str) -> CreatedOrder:
+    if order.request_hash != request_hash:
+        raise InvalidInput(
+            _("This Idempotency-Key was used for a different order."),
+            code="idempotency_key_reused",
+        )
+    return CreatedOrder(order=order, replayed=True)
+
+
+async def create(
+    session: AsyncSession,
+    settings: Settings,
+    buyer: User,
+    shop: Shop,
+    *,
+    lines: list[LineRequest],
+    address: addresses.AddressInput | None = None,
+    address_id: str | None = None,
+    note: str = "",
+    idempotency_key: str | None = None,
+    from_cart: bool = False,
+) -> CreatedOrder:
+    """Price on the server, reserve stock, and open the order awaiting payment."""
+    merged = _merge_lines(lines)
+    clean_note = addresses.clean(note)
+    if len(clean_note) > NOTE_MAX:
+        raise InvalidInput(
+            _("The note can have at most %(max)s characters.", max=NOTE_MAX),
+            code="note_too_long",
+            field="note",
+        )
+    if (address is None) == (address_id is None):
+        raise InvalidInput(_("Choose a delivery address."), code="address_required")
+    request_hash = _request_hash(shop, merged, address or address_id, clean_note)
+    if idempotency_key is not None:
+        existing = await _existing_for_key(session, buyer, idempotency_key)
+        if existing is not None:
+            return _replay(existing, request_hash)
+    destination = (
+        addresses.validate(address)
+        if address is not None
+        else await addresses.get_or_404(session, buyer, address_id or "")
+    )
+
+    found = await stock.purchasables(session, shop.id, [line.sku_id for line in merged])
+    priced = []
+    for line in merged:
+        item = found.get(line.sku_id)
+        if item is None or not item.sku.active:
+            raise InvalidInput(
+                _("A product in your order is not sold by this shop."),
+                code="unknown_sku",
+                field="lines",
+            )
+        if item.product.status != ProductStatus.on_sale:
+            raise Conflict(
+                _("“%(title)s” is no longer on sale.", title=item.product.title),
+                code="product_unavailable",
+            )
+        priced.append((item, line.quantity))
+    items_total = sum(item.sku.price * quantity for item, quantity in priced)
+    rule = await shipping_fees.rule_for(session, shop)
+    fee = shipping_fees.fee(rule, items_total)
+    total = items_total + fee
+    if total > MAX_TOTAL:
+        raise InvalidInput(
+            _("An order can total at most ¥10,000,000."), code="total_too_large", field="lines"
+        )
+
+    now = clock.now()
+    order = None
+    for _attempt in range(5):
+        candidate = Order(
+            number=new_number(shop),
+            shop_id=shop.id,
+            buyer_id=buyer.id,
+            status=OrderStatus.pending_payment.value,
+            currency="CNY",
+            items_total=items_total,
+            shipping_fee=fee,
+            total=total,
+            line_count=len(priced),
+            recipient=destination.recipient,
+            phone=destination.phone,
+            province=destination.province,
+            city=destination.city,
+            district=destination.district,
+            address_detail=destination.detail,
+            note=clean_note,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash if idempotency_key else None,
+            created_at=now,
+            pay_by=now + timedelta(minutes=settings.unpaid_timeout_minutes),
+        )
+        try:
+            async with session.begin_nested():
+                session.add(candidate)
+        except IntegrityError:
+            if idempotency_key is not None:
+                # A parallel request with the same key got there first.
+                existing = await _existing_for_key(session, buyer, idempotency_key)
+                if existing is not None:
+                    return _replay(existing, request_hash)
+            continue  # the number was taken: draw another
+        order = candidate
+        break
+    if order is None:
+        raise Conflict(_("Please try again."), code="try_again")
+
+    # In SKU id order, so two orders for the same SKUs on PostgreSQL never wait on each other
+    # in a circle (deadlock).
+    for item, quantity in sorted(priced, key=lambda pair: pair[0].sku.id):
+        if not await stock.reserve(session, item.sku, quantity):
+            raise Conflict(
+                _("Sold out: “%(title)s” does not have enough left.", title=item.product.title),
+                code="sold_out",
+            )
+    for position, (item, quantity) in enumerate(priced):
+        session.add(
+            OrderLine(
+                order_id=order.id,
+                shop_id=shop.id,
+                product_id=item.product.id,
+                sku_id=item.sku.id,
+                title=item.product.title,
+                spec_text=spec_text(item.sku.spec_values),
+                image_key=item.product.cover_key,
+                unit_price=item.sku.price,
+                quantity=quantity,
+                line_total=item.sku.price * quantity,
+                shipped_quantity=0,
+                position=position,
+            )
+        )
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            shop_id=shop.id,
+            from_status=None,
+            to_status=OrderStatus.pending_payment.value,
+            actor=Actor.buyer.value,
+            actor_user_id=buyer.id,
+            created_at=now,
+        )
+    )
+    if from_cart:
+        await session.execute(
+            delete(CartItem).where(
+                CartItem.user_id == buyer.id,
+                CartItem.sku_id.in_([item.sku.id for item, _q in priced]),
+            )
+        )
+    await session.flush()
+    return CreatedOrder(order=order, replayed=False)
+
+
+# --- moving an order along --------------------------------------------------------------------
+
+
+async def _close(
+    session: AsyncSession,
+    order: Order,
+    *,
+    actor: Actor,
+    reason: CloseReason,
+    user_id: int | None = None,
+) -> Order:
+    await transition(
+        session,
+        order,
+        OrderStatus.closed,
+        actor=actor,
+        user_id=user_id,
+        reason=reason.value,
+        values={"closed_at": clock.now(), "close_reason": reason.value, "pay_by": None},
+    )
+    # Only the winner of the conditional move above gets here: stock goes back once.
+    for line in await lines_of(session, order):
+        await stock.release(session, line.sku_id, line.product_id, line.quantity)
+    return order
+
+
+async def cancel_by_buyer(session: AsyncSession, buyer: User, number: str) -> Order:
+    order = await get_for_buyer_or_404(session, buyer, number)
+    return await _close(
+        session, order, actor=Actor.buyer, reason=CloseReason.buyer_cancelled, user_id=buyer.id
+    )
+
+
+async def cancel_by_merchant(
+    session: AsyncSession, shop: Shop, number: str, *, user_id: int
+) -> Order:
+    order = await get_for_shop_or_404(session, shop, number)
+    return await _close(
+        session,
+        order,
+        actor=Actor.merchant,
+        reason=CloseReason.merchant_cancelled,
+        user_id=user_id,
+    )
+
+
+async def close_if_unpaid(session: AsyncSession, order_id: int) -> bool:
+    """The unpaid timeout of one order; False when it was paid or closed meanwhile."""
+    order = await session.get(Order, order_id)
+    if (
+        order is None
+        or order.status != OrderStatus.pending_payment
+        or order.pay_by is None
+        or order.pay_by > clock.now()
+    ):
+        return False
+    try:
+        await _close(session, order, actor=Actor.system, reason=CloseReason.unpaid_timeout)
+    except Conflict:
+        return False  # paid or cancelled a moment ago
+    return True
+
+
+async def mark_paid(session: AsyncSession, order: Order, *, reason: str = "") -> Order:
+    """Called by payments once the money is in escrow."""
+    return await transition(
+        session,
+        order,
+        OrderStatus.paid,
+        actor=Actor.system,
+        reason=reason,
+        values={"paid_at": clock.now(), "pay_by": None},
+    )
+
+
+async def confirm_receipt(session: AsyncSession, buyer: User, number: str) -> Order:
+    order = await get_for_buyer_or_404(session, buyer, number)
+    return await transition(
+        session,
+        order,
+        OrderStatus.completed,
+        actor=Actor.buyer,
+        user_id=buyer.id,
+        reason="buyer_confirmed",
+        values={"completed_at": clock.now(), "auto_confirm_at": None},
+    )
+
+
+async def auto_confirm(session: AsyncSession, order_id: int) -> bool:
+    order = await session.get(Order, order_id)
+    if (
+        order is None
+        or order.status != OrderStatus.shipped
+        or order.auto_confirm_at is None
+        or order.auto_confirm_at > clock.now()
+    ):
+        return False
+    try:
+        await transition(
+            session,
+            order,
+            OrderStatus.completed,
+            actor=Actor.system,
+            reason="auto_confirmed",
+            values={"completed_at": clock.now(), "auto_confirm_at": None},
+        )
+    except Conflict:
+        return False
+    return True
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+async def get_for_buyer_or_404(session: AsyncSession, buyer: User, number: str) -> Order:
+    order = await session.scalar(
+        select(Order).where(Order.number == number, Order.buyer_id == buyer.id)
+    )
+    if order is None:
+        raise NotFound(_("No such order."), code="order_not_found")
+    return order
+
+
+async def get_for_shop_or_404(session: AsyncSession, shop: Shop, number: str) -> Order:
+    order = await session.scalar(
+        select(Order).where(Order.number == number, Order.shop_id == shop.id)
+    )
+    if order is None:
+        raise NotFound(_("No such order in your shop."), code="order_not_found")
+    return order
+
+
+async def lines_of(session: AsyncSession, order: Order) -> list[OrderLine]:
+    return list(
+        await session.scalars(
+            select(OrderLine)
+            .where(OrderLine.order_id == order.id)
+            .order_by(OrderLine.position, OrderLine.id)
+        )
+    )
+
+
+async def events_of(session: AsyncSession, order: Order) -> list[OrderEvent]:
+    return list(
+        await session.scalars(
+            select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
+        )
+    )
+
+
+async def lines_by_order(session: AsyncSession, orders: list[Order]) -> dict[int, list[OrderLine]]:
+    """The lines of many orders in one query (lists show them without N+1)."""
+    grouped: dict[int, list[OrderLine]] = {order.id: [] for order in orders}
+    if not orders:
+        return grouped
+    for line in await session.scalars(
+        select(OrderLine)
+        .where(OrderLine.order_id.in_(list(grouped)))
+        .order_by(OrderLine.order_id, OrderLine.position, OrderLine.id)
+    ):
+        grouped[line.order_id].append(line)
+    return grouped
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    page: int
+    has_next: bool
+
+
+async def list_for_buyer(
+    session: AsyncSession, buyer: User, *, page: int = 1, per_page: int = PAGE_SIZE
+) -> OrderPage:
+    page = max(page, 1)
+    rows = list(
+        await session.scalars(
+            select(Order)
+            .where(Order.buyer_id == buyer.id)
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
+        )
+    )
+    return OrderPage(orders=rows[:per_page], page=page, has_next=len(rows) > per_page)
+
+
+def _shop_filter(shop: Shop, status: OrderStatus | None, query: str) -> list[Any]:
+    conditions: list[Any] = [Order.shop_id == shop.id]
+    if status is not None:
+        conditions.append(Order.status == status.value)
+    text = query.strip()
+    if text:
+        digits = "".join(ch for ch in text if ch.isdigit())
+        pattern = like_pattern(digits or text)
+        conditions.append(
+            or_(
+                Order.number.like(pattern, escape="\\"),
+                Order.phone.like(pattern, escape="\\"),
+                Order.recipient.like(like_pattern(text), escape="\\"),
+            )
+        )
+    return conditions
+
+
+async def list_for_shop(
+    session: AsyncSession,
+    shop: Shop,
+    *,
+    status: OrderStatus | None = None,
+    query: str = "",
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+) -> OrderPage:
+    """The shop's orders, newest first; by status, and by number, phone or recipient."""
+    page = max(page, 1)
+    rows = list(
+        await session.scalars(
+            select(Order)
+            .where(*_shop_filter(shop, status, query))
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
+        )
+    )
+    return OrderPage(orders=rows[:per_page], page=page, has_next=len(rows) > per_page)
+
+
+async def orders_for_export(
+    session: AsyncSession, shop: Shop, *, status: OrderStatus | None = None, query: str = ""
+) -> list[tuple[Order, OrderLine]]:
+    rows = await session.execute(
+        select(Order, OrderLine)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(*_shop_filter(shop, status, query))
+        .order_by(Order.created_at.desc(), Order.id.desc(), OrderLine.position)
+    )
+    return [(order, line) for order, line in rows]
+
+
+async def newer_than(session: AsyncSession, shop: Shop, number: str | None) -> list[Order]:
+    """Orders placed after the one a console page shows as newest: the live badge."""
+    statement = select(Order).where(Order.shop_id == shop.id)
+    if number:
+        seen = await session.scalar(
+            select(Order.id).where(Order.shop_id == shop.id, Order.number == number)
+        )
+        if seen is not None:
+            statement = statement.where(Order.id > seen)
+    return list(await session.scalars(statement.order_by(Order.id.desc()).limit(100)))
+
+
+async def awaiting_shipment_count(session: AsyncSession, shop: Shop) -> int:
+    rows = await session.scalars(
+        select(Order.id).where(
+            Order.shop_id == shop.id,
+            Order.status.in_([OrderStatus.paid.value, OrderStatus.partially_shipped.value]),
+        )
+    )
+    return len(list(rows))

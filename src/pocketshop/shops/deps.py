@@ -1,0 +1,33 @@
+"""The merchant's own shop, taken from the logged-in user: never from the request."""
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from pocketshop.accounts.deps import ApiUser, PageUser
+from pocketshop.accounts.models import User
+from pocketshop.errors import NotFound
+from pocketshop.i18n import _
+from pocketshop.shops import service
+from pocketshop.shops.models import Shop
+from pocketshop.web.routing import Session
+
+
+async def _own_shop(session: Session, user: User) -> Shop:
+    shop = await service.get_for_owner(session, user)
+    if shop is None:
+        # Pages turn this code into a redirect to the onboarding steps.
+        raise NotFound(_("You have not opened a shop yet."), code="no_shop")
+    return shop
+
+
+async def api_shop(session: Session, user: ApiUser) -> Shop:
+    return await _own_shop(session, user)
+
+
+async def page_shop(session: Session, user: PageUser) -> Shop:
+    return await _own_shop(session, user)
+
+
+MerchantShop = Annotated[Shop, Depends(api_shop)]
+ConsoleShop = Annotated[Shop, Depends(page_shop)]
