@@ -6,8 +6,8 @@ and never before (a reader could otherwise re-cache the old rows in between).
 
 Two rules keep money on pages exact:
 - A page may be stored only if none of its tags was invalidated since the render began
-  (tag generations are compared), so a render that read rows from before a commit is thrown
-  away instead of outliving it.
+  (each tag remembers the sequence number of its last invalidation), so a render that read
+  rows from before a commit is thrown away instead of outliving it.
 - With several server processes (PostgreSQL), each transaction that invalidates also sends
   `NOTIFY` on one channel, which PostgreSQL delivers at commit; every process listens and
   drops the same tags. While a process has no listening connection it serves nothing from
@@ -75,7 +75,9 @@ class PageCache:
         self.connected = True
         self._entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
         self._by_tag: dict[str, set[tuple[Any, ...]]] = {}
-        self._generations: dict[str, int] = {}
+        # Sequence number of every invalidation, and of each tag's last one.
+        self._sequence = 0
+        self._invalidated_at: dict[str, int] = {}
         self._epoch = 0
 
     @property
@@ -91,20 +93,22 @@ class PageCache:
         self._entries.move_to_end(key)
         return entry.body
 
-    def snapshot(self, tags: Iterable[str]) -> tuple[int, tuple[int, ...]]:
+    def snapshot(self) -> tuple[int, int]:
         """Taken before a render reads the database; `put` compares it."""
-        ordered = sorted(tags)
-        return self._epoch, tuple(self._generations.get(tag, 0) for tag in ordered)
+        return self._epoch, self._sequence
 
     def put(
         self,
         key: tuple[Any, ...],
         body: bytes,
         tags: Iterable[str],
-        snapshot: tuple[int, tuple[int, ...]],
+        snapshot: tuple[int, int],
     ) -> bool:
         tag_set = frozenset(tags)
-        if not self.active or self.snapshot(tag_set) != snapshot:
+        epoch, sequence = snapshot
+        if not self.active or epoch != self._epoch:
+            return False
+        if any(self._invalidated_at.get(tag, 0) > sequence for tag in tag_set):
             return False  # something it shows changed while it was rendered
         self._drop_key(key)
         self._entries[key] = Entry(body, tag_set)
@@ -120,7 +124,8 @@ class PageCache:
             if tag == ALL:
                 self.clear()
                 continue
-            self._generations[tag] = self._generations.get(tag, 0) + 1
+            self._sequence += 1
+            self._invalidated_at[tag] = self._sequence
             for key in list(self._by_tag.pop(tag, ())):
                 self._drop_key(key)
 

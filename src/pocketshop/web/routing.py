@@ -33,6 +33,10 @@ class TransactionalRoute(APIRoute):
             # The body is read before the transaction (and SQLite's write lock) starts, so a
             # slow or huge upload holds up nobody but its sender.
             await read_body(request, request.app.state.settings.max_request_bytes)
+            if db.page_cache is not None:
+                # Before the transaction's first read: a page rendered from it may be cached
+                # only if nothing it shows was invalidated after this point.
+                request.state.cache_snapshot = db.page_cache.snapshot()
             async with db.transaction(write=request.method not in SAFE_METHODS) as session:
                 request.state.session = session
                 response = await handler(request)

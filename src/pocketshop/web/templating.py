@@ -45,15 +45,17 @@ def render(
     *,
     status_code: int = 200,
     error: AppError | None = None,
+    csrf: str | None = None,
 ) -> HTMLResponse:
     """Render a page; with `error`, in its status and with its headers (a 429's Retry-After),
-    and the error available to the template."""
+    and the error available to the template. `csrf` replaces the visitor's token (the page
+    cache renders a placeholder that each answer fills in)."""
     state = request.state
     html = environment.get_template(template).render(
         request=request,
         locale=i18n.get_locale(),
         html_lang="zh-CN" if i18n.get_locale() == "zh_CN" else "en",
-        csrf_token=csrf_token(request),
+        csrf_token=csrf if csrf is not None else csrf_token(request),
         current_user=getattr(state, "user", None),
         dev_inbox=request.app.state.settings.dev_inbox_enabled,
         error=error,
@@ -62,5 +64,6 @@ def render(
     response = HTMLResponse(html, status_code=error.status_code if error else status_code)
     response.headers.update(error.headers if error else {})
     response.headers["Cache-Control"] = "no-store"
-    set_pending_cookies(request, response)
+    if csrf is None:
+        set_pending_cookies(request, response)
     return response
