@@ -15,10 +15,14 @@ from pocketshop.accounts import pages as accounts_pages
 from pocketshop.accounts import service as accounts_service
 from pocketshop.accounts.sms import SmsSender, make_sender
 from pocketshop.catalog import api as catalog_api
+from pocketshop.catalog import console_pages as catalog_console
+from pocketshop.catalog import pages as catalog_pages
 from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.i18n import LocaleMiddleware
 from pocketshop.orders import api as orders_api
+from pocketshop.orders import console_pages as orders_console
+from pocketshop.orders import pages as orders_pages
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
 from pocketshop.web import errors
@@ -98,6 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web_pages.router,
         accounts_pages.router,
         shops_pages.router,
+        catalog_pages.router,
+        orders_pages.router,
+        catalog_console.router,
+        orders_console.router,
     ):
         app.include_router(router)
     return app

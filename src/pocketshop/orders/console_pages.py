@@ -1,0 +1,3 @@
+from pocketshop.web.routing import page_router
+
+router = page_router()
