@@ -4,16 +4,28 @@ services (fast, and clear of the SMS rate limits), then used through the HTTP ap
 import itertools
 from dataclasses import dataclass
 
+import httpx
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import SessionKind
 from pocketshop.catalog import service as catalog
-from pocketshop.catalog.models import Product, Sku
+from pocketshop.catalog.models import Product, ProductImage, Sku, StockAdjustment
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.config import Settings
-from pocketshop.db import Database
+from pocketshop.db import Base, Database
+from pocketshop.orders import service as orders
+from pocketshop.orders.models import (
+    Address,
+    CartItem,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Shipment,
+    ShipmentLine,
+)
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 from tests.support import card_number, id_number_aged
@@ -69,7 +81,11 @@ async def make_merchant(app: FastAPI, shop_name: str = "小明的店") -> Mercha
             session, settings, user, real_name="王小明", id_number=id_number_aged(30)
         )
         await shops.bind_bank_card(
-            session, settings, user, holder_name="王小明", card_number=card_number(),
+            session,
+            settings,
+            user,
+            holder_name="王小明",
+            card_number=card_number(),
             bank_code="ICBC",
         )
         shop = await shops.open_shop(
@@ -122,3 +138,95 @@ async def make_product(
             product = await catalog.set_status(session, shop, product.public_id, status)
         rows = await catalog.skus_of(session, product)
     return MadeProduct(product, rows)
+
+
+# --- reading the database and driving orders (catalog and order tests) -------------------------
+
+
+async def stock_of(app: FastAPI, sku_id: int) -> int:
+    db: Database = app.state.db
+    async with db.transaction(write=False) as session:
+        return int(await session.scalar(select(Sku.stock).where(Sku.id == sku_id)) or 0)
+
+
+async def row_counts(app: FastAPI) -> dict[str, object]:
+    """Rows of every table an order, a product or a shipment writes, and all stock levels:
+    compared before and after a refused request to prove nothing changed."""
+    db: Database = app.state.db
+    models: dict[str, type[Base]] = {
+        "orders": Order,
+        "order_lines": OrderLine,
+        "order_events": OrderEvent,
+        "shipments": Shipment,
+        "shipment_lines": ShipmentLine,
+        "cart_items": CartItem,
+        "addresses": Address,
+        "products": Product,
+        "skus": Sku,
+        "product_images": ProductImage,
+        "stock_adjustments": StockAdjustment,
+    }
+    async with db.transaction(write=False) as session:
+        found: dict[str, object] = {
+            name: int(await session.scalar(select(func.count()).select_from(model)) or 0)
+            for name, model in models.items()
+        }
+        for name, statement in {
+            "stock": select(Sku.id, Sku.stock),
+            "statuses": select(Order.id, Order.status),
+            "shipped": select(OrderLine.id, OrderLine.shipped_quantity),
+        }.items():
+            found[name] = {key: value for key, value in await session.execute(statement)}
+    return found
+
+
+async def order_row(app: FastAPI, number: str) -> Order:
+    db: Database = app.state.db
+    async with db.transaction(write=False) as session:
+        return (await session.scalars(select(Order).where(Order.number == number))).one()
+
+
+async def events_to(app: FastAPI, number: str) -> list[str]:
+    """The statuses an order moved to, oldest first."""
+    db: Database = app.state.db
+    async with db.transaction(write=False) as session:
+        rows = await session.scalars(
+            select(OrderEvent.to_status)
+            .join(Order, Order.id == OrderEvent.order_id)
+            .where(Order.number == number)
+            .order_by(OrderEvent.id)
+        )
+        return list(rows)
+
+
+async def pay(app: FastAPI, number: str) -> None:
+    """Mark an order paid as the payments issue will (payments are not built yet)."""
+    db: Database = app.state.db
+    async with db.transaction() as session:
+        order = (await session.scalars(select(Order).where(Order.number == number))).one()
+        await orders.mark_paid(session, order, reason="test")
+
+
+async def place_order(
+    client: httpx.AsyncClient,
+    buyer: Buyer,
+    shop: Shop,
+    lines: list[tuple[Sku, int]],
+    **extra: object,
+) -> httpx.Response:
+    body: dict[str, object] = {
+        "shop": shop.slug,
+        "lines": [{"sku_id": sku.public_id, "quantity": quantity} for sku, quantity in lines],
+        "address": ADDRESS,
+    }
+    return await client.post("/api/v1/orders", json=body | extra, headers=buyer.auth)
+
+
+async def ordered(
+    client: httpx.AsyncClient, buyer: Buyer, shop: Shop, lines: list[tuple[Sku, int]]
+) -> str:
+    """Place an order that must succeed; returns its number."""
+    response = await place_order(client, buyer, shop, lines)
+    assert response.status_code == 201, response.text
+    number: str = response.json()["number"]
+    return number

@@ -91,7 +91,7 @@ def test_demo_serves_its_pages(demo: tuple[subprocess.Popen[str], str, str]) -> 
     process, base, banner = demo
     storefront = re.search(rf"{re.escape(base)}/s/([a-z0-9-]+)", banner)
     assert storefront, banner
-    for label in ("Console", "API docs", "Demo login"):
+    for label in ("Console", "API docs", "Merchant login"):
         assert label in banner
 
     shop = httpx.get(storefront.group(0))
@@ -101,6 +101,12 @@ def test_demo_serves_its_pages(demo: tuple[subprocess.Popen[str], str, str]) -> 
     assert head.status_code == 200
     assert head.content == b""
     assert "小明的手作铺" in shop.text
+    # Seeded catalog: grouped products with photos, on sale (a draft and an off-shelf one are not).
+    slug = storefront.group(1)
+    products = httpx.get(f"{base}/api/v1/shops/{slug}/products").json()["items"]
+    assert len(products) == 6
+    assert all(product["cover_url"] for product in products)
+    assert "手缝植鞣皮短款钱包" in shop.text
     assert httpx.get(f"{base}/").status_code == 200
     assert httpx.get(f"{base}/docs").status_code == 200
     assert "/api/v1/onboarding" in httpx.get(f"{base}/openapi.json").json()["paths"]

@@ -13,8 +13,10 @@ from pocketshop import __version__, cache, jobs, outbox
 from pocketshop.accounts import api as accounts_api
 from pocketshop.accounts import pages as accounts_pages
 from pocketshop.accounts import service as accounts_service
+from pocketshop.accounts.deps import SESSION_COOKIE
 from pocketshop.accounts.sms import SmsSender, make_sender
 from pocketshop.catalog import api as catalog_api
+from pocketshop.catalog import console_groups as catalog_groups
 from pocketshop.catalog import console_pages as catalog_console
 from pocketshop.catalog import pages as catalog_pages
 from pocketshop.config import Settings
@@ -25,7 +27,7 @@ from pocketshop.orders import console_pages as orders_console
 from pocketshop.orders import pages as orders_pages
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
-from pocketshop.web import errors
+from pocketshop.web import errors, page_cache
 from pocketshop.web import pages as web_pages
 from pocketshop.web.templating import PACKAGE_DIR
 
@@ -89,12 +91,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.dispatch_outbox = dispatch_outbox
 
     errors.install(app)
+    # Added first, so it runs inside LocaleMiddleware and knows the visitor's language.
+    app.add_middleware(page_cache.CachedPages, login_cookie=SESSION_COOKIE)
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
 
     settings.media_path.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "web" / "static"), name="static")
     app.mount("/media", StaticFiles(directory=settings.media_path), name="media")
+    # Storefront pages first: they are most of the traffic, and routes are matched in order.
     for router in (
+        catalog_pages.router,
         accounts_api.router,
         shops_api.router,
         catalog_api.router,
@@ -102,9 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web_pages.router,
         accounts_pages.router,
         shops_pages.router,
-        catalog_pages.router,
         orders_pages.router,
         catalog_console.router,
+        catalog_groups.router,
         orders_console.router,
     ):
         app.include_router(router)

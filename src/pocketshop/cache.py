@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -63,6 +63,8 @@ async def announce(session: AsyncSession) -> None:
 class Entry:
     body: bytes
     tags: frozenset[str]
+    # Other keys that find this page (see `alias`); they go when it goes.
+    aliases: set[tuple[Any, ...]] = field(default_factory=set)
 
 
 class PageCache:
@@ -75,6 +77,7 @@ class PageCache:
         self.connected = True
         self._entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
         self._by_tag: dict[str, set[tuple[Any, ...]]] = {}
+        self._aliases: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         # Sequence number of every invalidation, and of each tag's last one.
         self._sequence = 0
         self._invalidated_at: dict[str, int] = {}
@@ -92,6 +95,21 @@ class PageCache:
             return None
         self._entries.move_to_end(key)
         return entry.body
+
+    def alias(self, alias: tuple[Any, ...], key: tuple[Any, ...]) -> None:
+        """Let `alias` find the page stored under `key` too, for as long as it is stored."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        previous = self._aliases.get(alias)
+        if previous is not None and previous != key:
+            self._unalias(alias)
+        self._aliases[alias] = key
+        entry.aliases.add(alias)
+
+    def get_alias(self, alias: tuple[Any, ...]) -> bytes | None:
+        key = self._aliases.get(alias)
+        return None if key is None else self.get(key)
 
     def snapshot(self) -> tuple[int, int]:
         """Taken before a render reads the database; `put` compares it."""
@@ -133,11 +151,20 @@ class PageCache:
         self._epoch += 1
         self._entries.clear()
         self._by_tag.clear()
+        self._aliases.clear()
+
+    def _unalias(self, alias: tuple[Any, ...]) -> None:
+        key = self._aliases.pop(alias, None)
+        entry = self._entries.get(key) if key is not None else None
+        if entry is not None:
+            entry.aliases.discard(alias)
 
     def _drop_key(self, key: tuple[Any, ...]) -> None:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
+        for alias in entry.aliases:
+            self._aliases.pop(alias, None)
         for tag in entry.tags:
             keys = self._by_tag.get(tag)
             if keys is not None:

@@ -1,26 +1,125 @@
-"""Seed data for `pocketshop demo`: a merchant who has opened a shop, ready to look around."""
+"""Seed data for `pocketshop demo`: a merchant with an open shop, grouped products with photos
+and specs, a shipping rule, and buyers' orders in several states, ready to look around."""
 
 import io
+import itertools
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
+from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum import luhn
 from stdnum.cn import ric
 
 from pocketshop.accounts import service as accounts
+from pocketshop.catalog import groups as catalog_groups
+from pocketshop.catalog import service as catalog
+from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.config import Settings
 from pocketshop.db import Database
+from pocketshop.orders import addresses, shipping, shipping_fees
+from pocketshop.orders import service as orders
+from pocketshop.orders.service import LineRequest
+from pocketshop.orders.shipping_fees import RuleKind
 from pocketshop.shops import service as shops
+from pocketshop.shops.models import Shop
 
 DEMO_PHONE = "+8613800138000"
 DEMO_NAME = "王小明"
 DEMO_SHOP = "小明的手作铺"
+BUYER_PHONES = ("+8613900139000", "+8613700137000")
 
 
 @dataclass(frozen=True)
 class DemoShop:
     phone: str
     slug: str
+
+
+@dataclass(frozen=True)
+class DemoProduct:
+    group: str
+    title: str
+    description: str
+    colours: tuple[str, str]  # background, shape: the generated photos
+    specs: dict[str, list[str]]
+    price: int
+    list_price: int | None = None
+    stock: int = 20
+    status: ProductStatus = ProductStatus.on_sale
+
+
+PRODUCTS = (
+    DemoProduct(
+        "皮具",
+        "手缝植鞣皮短款钱包",
+        "<p>意大利植鞣牛皮，手工缝线，越用越有光泽。</p>"
+        "<p>Vegetable-tanned leather, hand stitched.</p>",
+        ("#f3e2c7", "#8b5a2b"),
+        {"颜色": ["原色", "棕色", "黑色"]},
+        16800,
+        19900,
+    ),
+    DemoProduct(
+        "皮具",
+        "极简卡包",
+        "<p>放 6 张卡和几张纸币，薄到可以放进衬衫口袋。</p>",
+        ("#e8eef2", "#3a5a40"),
+        {"颜色": ["墨绿", "酒红"]},
+        6800,
+    ),
+    DemoProduct(
+        "皮具",
+        "手工皮革钥匙扣",
+        "<p>可以刻字的小礼物。</p>",
+        ("#fff4e6", "#c0392b"),
+        {},
+        2900,
+        stock=3,
+    ),
+    DemoProduct(
+        "布艺",
+        "帆布托特包",
+        "<p>12 安帆布，内有小口袋，装得下 14 寸电脑。</p>",
+        ("#eaf4f4", "#2b6777"),
+        {"颜色": ["米白", "藏青"], "尺寸": ["小号", "大号"]},
+        8900,
+    ),
+    DemoProduct(
+        "布艺",
+        "扎染方巾",
+        "<p>每一块的花纹都不一样。</p>",
+        ("#eef2ff", "#4f46e5"),
+        {"花色": ["靛蓝", "灰紫", "雾粉"]},
+        3900,
+        stock=0,
+    ),
+    DemoProduct(
+        "布艺",
+        "亚麻杯垫（四只装）",
+        "<p>吸水、耐洗。</p>",
+        ("#f5f5dc", "#a0522d"),
+        {},
+        2500,
+    ),
+    DemoProduct(
+        "定制",
+        "皮革刻字服务",
+        "<p>下单后在备注里写下要刻的字（最多 8 个字）。</p>",
+        ("#fdf2f8", "#be185d"),
+        {"字体": ["楷体", "英文衬线"]},
+        1500,
+        status=ProductStatus.off_shelf,
+    ),
+    DemoProduct(
+        "定制",
+        "新品：皮质笔袋（筹备中）",
+        "<p>还在打样。</p>",
+        ("#f1f5f9", "#334155"),
+        {},
+        7900,
+        status=ProductStatus.draft,
+    ),
+)
 
 
 def demo_id_number() -> str:
@@ -39,32 +138,167 @@ def demo_logo() -> bytes:
     draw = ImageDraw.Draw(image)
     draw.ellipse((48, 48, 208, 208), fill="#ffc914")
     draw.rectangle((100, 96, 156, 176), fill="#e4572e")
+    return _png(image)
+
+
+def demo_photo(background: str, shape: str, variant: int) -> bytes:
+    """A simple generated product photo: a shape on a soft background, one per variant."""
+    image = Image.new("RGB", (800, 800), background)
+    draw = ImageDraw.Draw(image)
+    inset = 170 + 30 * variant
+    if variant % 2 == 0:
+        draw.rounded_rectangle((inset, inset + 60, 800 - inset, 800 - inset), 40, fill=shape)
+        draw.line((inset + 30, 400, 800 - inset - 30, 400), fill=background, width=6)
+    else:
+        draw.ellipse((inset, inset, 800 - inset, 800 - inset), fill=shape)
+    draw.ellipse((600, 80, 700, 180), fill="#ffffff")
+    return _png(image)
+
+
+def _png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
 
 
+async def _open_shop(session: AsyncSession, settings: Settings) -> Shop:
+    user = await accounts.get_or_create_user(session, DEMO_PHONE)
+    await shops.verify_identity(
+        session, settings, user, real_name=DEMO_NAME, id_number=demo_id_number()
+    )
+    await shops.bind_bank_card(
+        session,
+        settings,
+        user,
+        holder_name=DEMO_NAME,
+        card_number=demo_card_number(),
+        bank_code="CMB",
+    )
+    return await shops.open_shop(
+        session,
+        settings,
+        user,
+        name=DEMO_SHOP,
+        description="手工皮具与布艺小物，每一件都是小明亲手做的。\n"
+        "Handmade leather goods and fabric crafts.",
+        logo=demo_logo(),
+    )
+
+
+async def _add_products(session: AsyncSession, settings: Settings, shop: Shop) -> list[str]:
+    """Returns the public ids of the SKUs on sale, for the demo orders."""
+    groups = {}
+    for name in dict.fromkeys(product.group for product in PRODUCTS):
+        groups[name] = await catalog_groups.create_group(session, shop, name)
+    on_sale_skus: list[str] = []
+    for item in PRODUCTS:
+        dimensions = tuple(
+            SpecDimension(name, tuple(values)) for name, values in item.specs.items()
+        )
+        combos = list(itertools.product(*(d.values for d in dimensions)))
+        product = await catalog.create(
+            session,
+            shop,
+            ProductInput(
+                title=item.title,
+                description=item.description,
+                group_id=groups[item.group].public_id,
+                specs=dimensions,
+                skus=tuple(
+                    SkuInput(
+                        spec=combo,
+                        price=item.price + 1000 * index,
+                        list_price=item.list_price + 1000 * index if item.list_price else None,
+                        stock=item.stock,
+                        code=f"XM-{shop.id:03d}-{len(on_sale_skus) + index:03d}",
+                    )
+                    for index, combo in enumerate(combos)
+                ),
+            ),
+        )
+        photos = [demo_photo(*item.colours, variant) for variant in range(3)]
+        await catalog.add_images(session, settings, shop, product.public_id, photos)
+        if item.status is not ProductStatus.draft:
+            await catalog.set_status(session, shop, product.public_id, ProductStatus.on_sale)
+        if item.status is ProductStatus.off_shelf:
+            await catalog.set_status(session, shop, product.public_id, item.status)
+        if item.status is ProductStatus.on_sale and item.stock > 0:
+            on_sale_skus += [sku.public_id for sku in await catalog.skus_of(session, product)]
+    return on_sale_skus
+
+
+async def _add_orders(
+    session: AsyncSession, settings: Settings, shop: Shop, skus: list[str]
+) -> None:
+    """Orders in each state the console shows, from two buyers."""
+    buyers = [await accounts.get_or_create_user(session, phone) for phone in BUYER_PHONES]
+    homes = [
+        addresses.AddressInput("李雷", "13900139000", "浙江省", "杭州市", "西湖区", "文三路 90 号"),
+        addresses.AddressInput(
+            "韩梅梅", "13700137000", "北京市", "北京市", "海淀区", "中关村大街 1 号"
+        ),
+    ]
+    for buyer, home in zip(buyers, homes, strict=True):
+        await addresses.create(session, buyer, home, make_default=True)
+    plans = [
+        ("completed", [0, 3]),
+        ("shipped", [1]),
+        ("partially_shipped", [2, 4]),
+        ("paid", [5, 0]),
+        ("paid", [6]),
+        ("pending_payment", [3]),
+        ("closed", [1]),
+    ]
+    for index, (state, picks) in enumerate(plans):
+        buyer = buyers[index % 2]
+        book = await addresses.default_for(session, buyer)
+        assert book is not None
+        created = await orders.create(
+            session,
+            settings,
+            buyer,
+            shop,
+            lines=[LineRequest(skus[pick % len(skus)], 1 + pick % 2) for pick in picks],
+            address_id=book.public_id,
+            note="请尽快发货，谢谢！" if index == 3 else "",
+        )
+        order = created.order
+        if state == "closed":
+            await orders.cancel_by_buyer(session, buyer, order.number)
+            continue
+        if state == "pending_payment":
+            continue
+        await orders.mark_paid(session, order, reason="demo")
+        lines = await orders.lines_of(session, order)
+        if state == "partially_shipped":
+            await shipping.ship(
+                session,
+                settings,
+                shop,
+                order.number,
+                carrier="SF",
+                tracking_number=f"SF{1400000000000 + index}",
+                lines=[shipping.ShipLine(lines[0].public_id, lines[0].quantity)],
+            )
+        elif state in ("shipped", "completed"):
+            await shipping.ship(
+                session,
+                settings,
+                shop,
+                order.number,
+                carrier="ZTO",
+                tracking_number=f"7730{10000000000 + index}",
+            )
+            if state == "completed":
+                await orders.confirm_receipt(session, buyer, order.number)
+
+
 async def seed(db: Database, settings: Settings) -> DemoShop:
     async with db.transaction() as session:
-        user = await accounts.get_or_create_user(session, DEMO_PHONE)
-        await shops.verify_identity(
-            session, settings, user, real_name=DEMO_NAME, id_number=demo_id_number()
+        shop = await _open_shop(session, settings)
+        await shipping_fees.set_rule(
+            session, shop, kind=RuleKind.free_above, fee=800, free_above=9900
         )
-        await shops.bind_bank_card(
-            session,
-            settings,
-            user,
-            holder_name=DEMO_NAME,
-            card_number=demo_card_number(),
-            bank_code="CMB",
-        )
-        shop = await shops.open_shop(
-            session,
-            settings,
-            user,
-            name=DEMO_SHOP,
-            description="手工皮具与布艺小物，每一件都是小明亲手做的。\n"
-            "Handmade leather goods and fabric crafts.",
-            logo=demo_logo(),
-        )
-        return DemoShop(phone=user.phone, slug=shop.slug)
+        skus = await _add_products(session, settings, shop)
+        await _add_orders(session, settings, shop, skus)
+        return DemoShop(phone=DEMO_PHONE, slug=shop.slug)

@@ -7,8 +7,7 @@ services, schemas and templates translate with the plain `_()` below.
 import io
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
-from functools import cache
-from http.cookies import CookieError, SimpleCookie
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +78,8 @@ def normalise(code: str | None) -> str | None:
     return None
 
 
+# Browsers send a handful of distinct headers; parsing one costs more than a cached page.
+@lru_cache(maxsize=512)
 def negotiate(accept_language: str, default: str = DEFAULT_LOCALE) -> str:
     """Pick from Accept-Language by quality, e.g. 'en-US,en;q=0.9,zh;q=0.5' -> 'en'."""
     ranked: list[tuple[float, int, str]] = []
@@ -102,6 +103,23 @@ ASGIApp = Callable[
 ]
 
 
+_COOKIE_PREFIX = LOCALE_COOKIE.encode() + b"="
+
+
+@lru_cache(maxsize=64)
+def _normalised(code: str) -> str | None:
+    return normalise(code)
+
+
+def _cookie_choice(header: str) -> str | None:
+    """The supported locale in the `ps_lang` cookie of a Cookie header, if any."""
+    for part in header.split(";"):
+        name, _sep, value = part.strip().partition("=")
+        if name == LOCALE_COOKIE:
+            return _normalised(value.strip().strip('"')[:35])
+    return None
+
+
 class LocaleMiddleware:
     """Chooses the locale: the user's choice (cookie), else Accept-Language, else default."""
 
@@ -116,17 +134,14 @@ class LocaleMiddleware:
         send: Callable[[Any], Awaitable[None]],
     ) -> None:
         if scope["type"] in ("http", "websocket"):
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             chosen = None
-            if "cookie" in headers:
-                cookie: SimpleCookie = SimpleCookie()
-                try:
-                    cookie.load(headers["cookie"])
-                except CookieError:
-                    cookie.clear()
-                if LOCALE_COOKIE in cookie:
-                    chosen = normalise(cookie[LOCALE_COOKIE].value)
-            locale = chosen or negotiate(headers.get("accept-language", ""), self.default)
+            accept_language = ""
+            for name, value in scope["headers"]:
+                if name == b"cookie" and _COOKIE_PREFIX in value:
+                    chosen = _cookie_choice(value.decode("latin-1")) or chosen
+                elif name == b"accept-language":
+                    accept_language = value.decode("latin-1")
+            locale = chosen or negotiate(accept_language, self.default)
             set_locale(locale)
             scope.setdefault("state", {})["locale"] = locale
         await self.app(scope, receive, send)

@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, Signer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts import service
 from pocketshop.accounts.models import User
@@ -34,6 +35,21 @@ def session_cookie_token(request: Request, settings: Settings) -> str | None:
         return cookie_signer(settings).unsign(raw).decode()
     except BadSignature:
         return None
+
+
+async def start_web_session(
+    session: AsyncSession, settings: Settings, user: User, response: Response
+) -> None:
+    """Log a user in on this browser: a new web session and its signed, HttpOnly cookie."""
+    token, auth = await service.start_session(session, settings, user, SessionKind.web)
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie_signer(settings).sign(token).decode(),
+        expires=auth.expires_at,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+    )
 
 
 # Declares the scheme in OpenAPI (so /docs can send a token); the check is api_user's own.

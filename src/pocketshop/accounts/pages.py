@@ -7,12 +7,12 @@ from pocketshop.accounts import service
 from pocketshop.accounts.deps import (
     SESSION_COOKIE,
     OptionalPageUser,
-    cookie_signer,
     session_cookie_token,
+    start_web_session,
 )
-from pocketshop.accounts.service import SessionKind
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import LOCALE_COOKIE, SUPPORTED_LOCALES, _
+from pocketshop.orders import guest_cart
 from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
 from pocketshop.web.templating import render
 
@@ -97,16 +97,9 @@ async def log_in(
             code_sent=error.field != "phone",
             error=error,
         )
-    token, auth = await service.start_session(session, settings, user, SessionKind.web)
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie_signer(settings).sign(token).decode(),
-        expires=auth.expires_at,
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-    )
+    await start_web_session(session, settings, user, response)
+    await guest_cart.merge_at_login(session, request, response, user)
     return response
 
 

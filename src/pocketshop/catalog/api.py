@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import i18n, media
-from pocketshop.catalog import service, storefront
+from pocketshop.catalog import adjustments, groups, service, storefront
 from pocketshop.catalog.models import PlatformCategory, Product, ProductGroup, Sku
 from pocketshop.catalog.schemas import (
     CategoryOut,
@@ -212,7 +212,7 @@ async def adjust_stock(
     sku_id: str, body: StockAdjustmentIn, session: Session, shop: MerchantShop
 ) -> StockAdjustmentOut:
     """Add (positive delta) or remove units, with a reason; logged."""
-    adjustment = await service.adjust_stock(
+    adjustment = await adjustments.adjust_stock(
         session,
         shop,
         sku_id,
@@ -244,7 +244,7 @@ async def stock_history(
             note=adjustment.note,
             created_at=adjustment.created_at,
         )
-        for adjustment, sku in await service.stock_history(session, shop, product_id)
+        for adjustment, sku in await adjustments.stock_history(session, shop, product_id)
     ]
 
 
@@ -254,12 +254,12 @@ def group_out(group: ProductGroup) -> GroupOut:
 
 @router.get("/me/shop/groups")
 async def list_groups(session: Session, shop: MerchantShop) -> list[GroupOut]:
-    return [group_out(group) for group in await service.list_groups(session, shop)]
+    return [group_out(group) for group in await groups.list_groups(session, shop)]
 
 
 @router.post("/me/shop/groups", status_code=status.HTTP_201_CREATED)
 async def create_group(body: GroupIn, session: Session, shop: MerchantShop) -> GroupOut:
-    return group_out(await service.create_group(session, shop, body.name))
+    return group_out(await groups.create_group(session, shop, body.name))
 
 
 @router.put("/me/shop/groups/order")
@@ -267,27 +267,27 @@ async def reorder_groups(
     body: GroupOrderIn, session: Session, shop: MerchantShop
 ) -> list[GroupOut]:
     """Give every group id once, in the order buyers should see them."""
-    await service.reorder_groups(session, shop, body.groups)
-    return [group_out(group) for group in await service.list_groups(session, shop)]
+    await groups.reorder_groups(session, shop, body.groups)
+    return [group_out(group) for group in await groups.list_groups(session, shop)]
 
 
 @router.put("/me/shop/groups/{group_id}")
 async def rename_group(
     group_id: str, body: GroupIn, session: Session, shop: MerchantShop
 ) -> GroupOut:
-    return group_out(await service.rename_group(session, shop, group_id, body.name))
+    return group_out(await groups.rename_group(session, shop, group_id, body.name))
 
 
 @router.delete("/me/shop/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_group(group_id: str, session: Session, shop: MerchantShop) -> Response:
-    await service.delete_group(session, shop, group_id)
+    await groups.delete_group(session, shop, group_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/categories")
 async def list_categories(session: Session) -> list[CategoryOut]:
     """The platform's category tree, parents first."""
-    categories = await service.category_tree(session)
+    categories = await groups.category_tree(session)
     codes = {category.id: category.code for category in categories}
     english = i18n.get_locale() != "zh_CN"
     return [

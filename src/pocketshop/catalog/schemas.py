@@ -6,7 +6,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StrictInt
 
 from pocketshop.accounts.schemas import StrictModel
-from pocketshop.catalog.service import ADJUSTMENT_REASONS, AdjustmentReason, ProductStatus
+from pocketshop.catalog.adjustments import ADJUSTMENT_REASONS, AdjustmentReason
+from pocketshop.catalog.service import ProductStatus
 
 Fen = Annotated[StrictInt, Field(ge=0, le=10**9, description="amount in fen (1/100 yuan)")]
 

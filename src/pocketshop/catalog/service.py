@@ -1,11 +1,11 @@
-"""Products, their SKU matrix, photos, groups and stock: the merchant's side of the catalog.
+"""Products, their SKU matrix and photos: the merchant's side of the catalog.
 
-Storefront reads live in `storefront.py`; stock reservations for orders in `stock.py`.
+Groups and categories live in `groups.py`, stock adjustments in `adjustments.py`, storefront
+reads in `storefront.py`, stock reservations for orders in `stock.py`.
 """
 
 import asyncio
 import itertools
-import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -14,15 +14,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, clock
-from pocketshop.catalog import photos
+from pocketshop.catalog import groups, photos
 from pocketshop.catalog.models import (
-    PlatformCategory,
     Product,
-    ProductGroup,
     ProductImage,
     Sku,
-    StockAdjustment,
 )
+from pocketshop.catalog.text import clean_line, fold, like_pattern
 from pocketshop.config import Settings
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
@@ -39,9 +37,6 @@ SPEC_VALUE_MAX = 20
 SKU_CODE_MAX = 40
 PRICE_MAX = 100_000_000  # ¥1,000,000 a piece
 STOCK_MAX = 1_000_000
-GROUP_NAME_MAX = 20
-MAX_GROUPS = 50
-ADJUSTMENT_NOTE_MAX = 200
 PAGE_SIZE = 20
 
 ALLOWED_TAGS = {"p", "br", "b", "strong", "i", "em", "u", "s", "ul", "ol", "li", "h3", "h4"}
@@ -71,23 +66,6 @@ STATUS_TRANSITIONS = frozenset(
 )
 
 
-class AdjustmentReason(StrEnum):
-    restock = "restock"
-    correction = "correction"
-    damaged = "damaged"
-    returned = "returned"
-    other = "other"
-
-
-ADJUSTMENT_REASONS = {
-    AdjustmentReason.restock: N_("Restock"),
-    AdjustmentReason.correction: N_("Stock count correction"),
-    AdjustmentReason.damaged: N_("Damaged or lost"),
-    AdjustmentReason.returned: N_("Returned to stock"),
-    AdjustmentReason.other: N_("Other"),
-}
-
-
 @dataclass(frozen=True)
 class SpecDimension:
     name: str
@@ -111,15 +89,6 @@ class ProductInput:
     category_code: str | None = None
     specs: tuple[SpecDimension, ...] = ()
     skus: tuple[SkuInput, ...] = field(default_factory=tuple)
-
-
-def fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-def clean_line(value: str) -> str:
-    text = "".join(ch for ch in (value or "") if ch.isspace() or unicodedata.category(ch)[0] != "C")
-    return " ".join(text.split())
 
 
 def clean_description(html: str) -> str:
@@ -259,124 +228,6 @@ def _validate_skus(specs: tuple[SpecDimension, ...], skus: tuple[SkuInput, ...])
     return ordered
 
 
-# --- groups and categories --------------------------------------------------------------------
-
-
-async def list_groups(session: AsyncSession, shop: Shop) -> list[ProductGroup]:
-    return list(
-        await session.scalars(
-            select(ProductGroup)
-            .where(ProductGroup.shop_id == shop.id)
-            .order_by(ProductGroup.position, ProductGroup.id)
-        )
-    )
-
-
-def _validate_group_name(name: str) -> str:
-    cleaned = clean_line(name)
-    if not cleaned or len(cleaned) > GROUP_NAME_MAX:
-        raise InvalidInput(
-            _("A group name needs 1 to %(max)s characters.", max=GROUP_NAME_MAX),
-            code="invalid_group_name",
-            field="name",
-        )
-    return cleaned
-
-
-async def create_group(session: AsyncSession, shop: Shop, name: str) -> ProductGroup:
-    cleaned = _validate_group_name(name)
-    groups = await list_groups(session, shop)
-    if len(groups) >= MAX_GROUPS:
-        raise Conflict(
-            _("A shop can have at most %(max)s groups.", max=MAX_GROUPS), code="too_many_groups"
-        )
-    if any(fold(group.name) == fold(cleaned) for group in groups):
-        raise Conflict(_("A group with this name exists."), code="group_exists")
-    group = ProductGroup(
-        shop_id=shop.id,
-        name=cleaned,
-        position=max((g.position for g in groups), default=-1) + 1,
-        created_at=clock.now(),
-    )
-    session.add(group)
-    await session.flush()
-    cache.invalidate(session, cache.shop_tag(shop.id))
-    return group
-
-
-async def get_group_or_404(session: AsyncSession, shop: Shop, public_id: str) -> ProductGroup:
-    group = await session.scalar(
-        select(ProductGroup).where(
-            ProductGroup.public_id == public_id, ProductGroup.shop_id == shop.id
-        )
-    )
-    if group is None:
-        raise NotFound(_("No such group in your shop."), code="group_not_found")
-    return group
-
-
-async def rename_group(
-    session: AsyncSession, shop: Shop, public_id: str, name: str
-) -> ProductGroup:
-    group = await get_group_or_404(session, shop, public_id)
-    cleaned = _validate_group_name(name)
-    for other in await list_groups(session, shop):
-        if other.id != group.id and fold(other.name) == fold(cleaned):
-            raise Conflict(_("A group with this name exists."), code="group_exists")
-    group.name = cleaned
-    await session.flush()
-    cache.invalidate(session, cache.shop_tag(shop.id))
-    return group
-
-
-async def delete_group(session: AsyncSession, shop: Shop, public_id: str) -> None:
-    """Products in the group stay, ungrouped."""
-    group = await get_group_or_404(session, shop, public_id)
-    await session.execute(update(Product).where(Product.group_id == group.id).values(group_id=None))
-    await session.delete(group)
-    await session.flush()
-    cache.invalidate(session, cache.shop_tag(shop.id))
-
-
-async def reorder_groups(session: AsyncSession, shop: Shop, public_ids: list[str]) -> None:
-    groups = {group.public_id: group for group in await list_groups(session, shop)}
-    if sorted(public_ids) != sorted(groups):
-        raise InvalidInput(
-            _("List each of your groups exactly once."), code="invalid_order", field="groups"
-        )
-    for position, public_id in enumerate(public_ids):
-        groups[public_id].position = position
-    await session.flush()
-    cache.invalidate(session, cache.shop_tag(shop.id))
-
-
-async def category_tree(session: AsyncSession) -> list[PlatformCategory]:
-    return list(
-        await session.scalars(
-            select(PlatformCategory).order_by(
-                PlatformCategory.parent_id.is_not(None),
-                PlatformCategory.position,
-                PlatformCategory.id,
-            )
-        )
-    )
-
-
-async def _category_id(session: AsyncSession, code: str | None) -> int | None:
-    if not code:
-        return None
-    found = await session.scalar(select(PlatformCategory.id).where(PlatformCategory.code == code))
-    if found is None:
-        raise InvalidInput(_("Choose a category from the list."), code="invalid_category")
-    return found
-
-
-async def _group_id(session: AsyncSession, shop: Shop, public_id: str | None) -> int | None:
-    if not public_id:
-        return None
-    return (await get_group_or_404(session, shop, public_id)).id
-
-
 # --- products ---------------------------------------------------------------------------------
 
 
@@ -422,8 +273,8 @@ async def create(
     )
     product = Product(
         shop_id=shop.id,
-        group_id=await _group_id(session, shop, data.group_id),
-        category_id=await _category_id(session, data.category_code),
+        group_id=await groups.group_id_of(session, shop, data.group_id),
+        category_id=await groups.category_id_of(session, data.category_code),
         title=title,
         title_folded=fold(title)[:TITLE_MAX],
         description_html=description,
@@ -470,6 +321,9 @@ async def edit(session: AsyncSession, shop: Shop, public_id: str, data: ProductI
     description = clean_description(data.description)
     specs = _validate_specs(data.specs)
     skus = _validate_skus(specs, data.skus)
+    # Resolved before anything changes: a refused edit must leave the product as it was.
+    group_id = await groups.group_id_of(session, shop, data.group_id)
+    category_id = await groups.category_id_of(session, data.category_code)
     existing = {sku.spec_key: sku for sku in await skus_of(session, product, active_only=False)}
     wanted = {spec_key(sku.spec) for sku in skus}
     for position, given in enumerate(skus):
@@ -502,8 +356,8 @@ async def edit(session: AsyncSession, shop: Shop, public_id: str, data: ProductI
     product.title = title
     product.title_folded = fold(title)[:TITLE_MAX]
     product.description_html = description
-    product.group_id = await _group_id(session, shop, data.group_id)
-    product.category_id = await _category_id(session, data.category_code)
+    product.group_id = group_id
+    product.category_id = category_id
     product.specs = [{"name": d.name, "values": list(d.values)} for d in specs]
     product.updated_at = clock.now()
     _denormalise_prices(product, skus)
@@ -543,6 +397,14 @@ async def add_images(
     session: AsyncSession, settings: Settings, shop: Shop, public_id: str, uploads: list[bytes]
 ) -> list[ProductImage]:
     product = await get_or_404(session, shop, public_id)
+    # Holds the product's row until commit (PostgreSQL): two uploads at once then count each
+    # other's photos and cannot pass the limit together.
+    await session.execute(
+        update(Product)
+        .where(Product.id == product.id)
+        .values(updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
     current = await images_of(session, product)
     if not uploads:
         raise InvalidInput(_("Choose at least one photo."), code="no_images", field="images")
@@ -618,84 +480,6 @@ async def _refresh_cover(session: AsyncSession, product: Product) -> None:
     cache.invalidate(session, cache.product_tag(product.id), cache.shop_tag(product.shop_id))
 
 
-async def adjust_stock(
-    session: AsyncSession,
-    shop: Shop,
-    sku_public_id: str,
-    *,
-    delta: int,
-    reason: AdjustmentReason,
-    note: str = "",
-    user_id: int | None = None,
-) -> StockAdjustment:
-    """Add or remove units by hand. One conditional UPDATE, so a sale at the same moment is
-    neither overwritten nor able to take the stock below zero."""
-    sku = await session.scalar(
-        select(Sku).where(Sku.public_id == sku_public_id, Sku.shop_id == shop.id)
-    )
-    if sku is None:
-        raise NotFound(_("No such SKU in your shop."), code="sku_not_found")
-    if delta == 0 or abs(delta) > STOCK_MAX:
-        raise InvalidInput(
-            _("Change the stock by 1 to %(max)s units.", max=STOCK_MAX),
-            code="invalid_delta",
-            field="delta",
-        )
-    cleaned_note = clean_line(note)
-    if len(cleaned_note) > ADJUSTMENT_NOTE_MAX:
-        raise InvalidInput(
-            _("The note can have at most %(max)s characters.", max=ADJUSTMENT_NOTE_MAX),
-            code="note_too_long",
-            field="note",
-        )
-    result = await session.execute(
-        update(Sku)
-        .where(Sku.id == sku.id, Sku.stock + delta >= 0, Sku.stock + delta <= STOCK_MAX)
-        .values(stock=Sku.stock + delta)
-        .returning(Sku.stock)
-    )
-    stock_after = result.scalar_one_or_none()
-    if stock_after is None:
-        raise Conflict(
-            _("Stock cannot go below zero or above %(max)s.", max=STOCK_MAX),
-            code="stock_out_of_range",
-        )
-    adjustment = StockAdjustment(
-        shop_id=shop.id,
-        sku_id=sku.id,
-        delta=delta,
-        stock_after=stock_after,
-        reason=reason.value,
-        note=cleaned_note,
-        user_id=user_id,
-        created_at=clock.now(),
-    )
-    session.add(adjustment)
-    await session.flush()
-    cache.invalidate(session, cache.product_tag(sku.product_id), cache.shop_tag(shop.id))
-    return adjustment
-
-
-async def stock_history(
-    session: AsyncSession, shop: Shop, public_id: str, *, limit: int = 50
-) -> list[tuple[StockAdjustment, Sku]]:
-    product = await get_or_404(session, shop, public_id)
-    rows = await session.execute(
-        select(StockAdjustment, Sku)
-        .join(Sku, Sku.id == StockAdjustment.sku_id)
-        .where(Sku.product_id == product.id, StockAdjustment.shop_id == shop.id)
-        .order_by(StockAdjustment.id.desc())
-        .limit(limit)
-    )
-    return [(adjustment, sku) for adjustment, sku in rows]
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with % and _ (and the escape) taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 @dataclass(frozen=True)
 class ProductPage:
     products: list[Product]
@@ -727,3 +511,16 @@ async def list_for_shop(
         )
     )
     return ProductPage(products=rows[:per_page], page=page, has_next=len(rows) > per_page)
+
+
+async def stock_totals(session: AsyncSession, products: list[Product]) -> dict[int, int]:
+    """Units in stock of each product (its active SKUs), for a whole list in one query."""
+    totals = {product.id: 0 for product in products}
+    if totals:
+        rows = await session.execute(
+            select(Sku.product_id, func.sum(Sku.stock))
+            .where(Sku.product_id.in_(list(totals)), Sku.active.is_(True))
+            .group_by(Sku.product_id)
+        )
+        totals.update({product_id: int(total or 0) for product_id, total in rows})
+    return totals

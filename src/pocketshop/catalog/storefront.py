@@ -10,8 +10,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.catalog.models import Product, ProductGroup, ProductImage, Sku
-from pocketshop.catalog.service import PAGE_SIZE, ProductStatus
-from pocketshop.errors import NotFound
+from pocketshop.catalog.service import (
+    PAGE_SIZE,
+    TITLE_MAX,
+    ProductStatus,
+    spec_text,
+)
+from pocketshop.catalog.text import fold, like_pattern
+from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.shops.models import Shop
 
@@ -132,3 +138,71 @@ async def product_view(session: AsyncSession, shop: Shop, public_id: str) -> Pro
         )
     )
     return ProductView(product=product, images=images, skus=skus)
+
+
+# --- buyer's search and SKU choice ------------------------------------------------------------
+
+# At or below this many units a product page says "only N left".
+LOW_STOCK = 5
+
+
+async def search(
+    session: AsyncSession, shop: Shop, query: str, *, page: int = 1, per_page: int = PAGE_SIZE
+) -> Grid:
+    """Products on sale whose title contains `query`: case-insensitive, % and _ literal."""
+    page = max(page, 1)
+    stock = (
+        select(func.coalesce(func.sum(Sku.stock), 0))
+        .where(Sku.product_id == Product.id, Sku.active.is_(True))
+        .scalar_subquery()
+    )
+    pattern = like_pattern(fold(query.strip())[:TITLE_MAX])
+    rows = (
+        await session.execute(
+            select(
+                Product.public_id,
+                Product.title,
+                Product.price_min,
+                Product.price_max,
+                Product.cover_key,
+                stock,
+            )
+            .where(
+                Product.shop_id == shop.id,
+                Product.status == ProductStatus.on_sale.value,
+                Product.title_folded.like(pattern, escape="\\"),
+            )
+            .order_by(Product.position.desc(), Product.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
+        )
+    ).all()
+    items = [GridItem(*row) for row in rows[:per_page]]
+    return Grid(items=items, page=page, has_next=len(rows) > per_page)
+
+
+def choose_sku(view: ProductView, values: list[str], quantity: int) -> Sku:
+    """The SKU a buyer picked by its spec values (one per dimension, in order), refused with a
+    clear message when a value is missing, the combination is not sold, or too few are left."""
+    dimensions = view.product.specs or []
+    chosen = [value.strip() for value in values[: len(dimensions)]]
+    for index, dimension in enumerate(dimensions):
+        if index >= len(chosen) or not chosen[index]:
+            raise InvalidInput(
+                _("Choose a %(name)s.", name=dimension["name"]),
+                code="spec_required",
+                field=f"spec{index}",
+            )
+    sku = next((sku for sku in view.skus if list(sku.spec_values) == chosen), None)
+    if sku is None:
+        raise InvalidInput(_("This combination is not sold. Choose another."), code="sku_not_found")
+    label = spec_text(list(sku.spec_values)) or view.product.title
+    if sku.stock <= 0:
+        raise Conflict(_("Sold out: “%(spec)s”. Choose another.", spec=label), code="sold_out")
+    if sku.stock < quantity:
+        raise Conflict(
+            _("Only %(left)s left of “%(spec)s”.", left=sku.stock, spec=label),
+            code="not_enough_stock",
+            field="quantity",
+        )
+    return sku

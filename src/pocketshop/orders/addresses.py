@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import normalise_phone
-from pocketshop.catalog.service import clean_line
+from pocketshop.catalog.text import clean_line
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.orders.models import Address

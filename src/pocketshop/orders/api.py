@@ -9,7 +9,15 @@ from pocketshop.accounts.deps import ApiUser
 from pocketshop.accounts.models import User
 from pocketshop.errors import InvalidInput
 from pocketshop.i18n import _
-from pocketshop.orders import addresses, cart, export, service, shipping, shipping_fees
+from pocketshop.orders import (
+    addresses,
+    cart,
+    export,
+    queries,
+    service,
+    shipping,
+    shipping_fees,
+)
 from pocketshop.orders.models import Address, Order, OrderLine, ShippingRule
 from pocketshop.orders.schemas import (
     AddressBookIn,
@@ -72,9 +80,12 @@ async def order_out(
     *,
     lines: list[OrderLineOut] | None = None,
     detail: bool = True,
+    new: service.CreatedOrder | None = None,
 ) -> OrderOut:
+    """`new`: an order just created, whose lines and event are at hand (nothing shipped)."""
     if lines is None:
-        lines = [_line_out(line) for line in await service.lines_of(session, order)]
+        rows = new.lines if new else await service.lines_of(session, order)
+        lines = [_line_out(line) for line in rows]
     events = shipments = None
     if detail:
         events = [
@@ -85,7 +96,7 @@ async def order_out(
                 reason=event.reason,
                 at=event.created_at,
             )
-            for event in await service.events_of(session, order)
+            for event in (new.events if new else await service.events_of(session, order))
         ]
         shipments = [
             ShipmentOut(
@@ -99,7 +110,7 @@ async def order_out(
                 ],
                 shipped_at=view.shipment.created_at,
             )
-            for view in await shipping.shipments_of(session, order)
+            for view in ([] if new else await shipping.shipments_of(session, order))
         ]
     return OrderOut(
         number=order.number,
@@ -140,7 +151,7 @@ def _line_out(line: OrderLine) -> OrderLineOut:
     )
 
 
-async def order_list_out(session: AsyncSession, found: service.OrderPage) -> OrderListOut:
+async def order_list_out(session: AsyncSession, found: queries.OrderPage) -> OrderListOut:
     """A page of orders in three queries, however many orders and lines it holds."""
     lines = await service.lines_by_order(session, found.orders)
     shop_ids = {order.shop_id for order in found.orders}
@@ -275,10 +286,11 @@ async def create_order(
     """Place an order awaiting payment; stock is reserved until it is paid or closed."""
     shop = await shops.get_by_slug_or_404(session, body.shop)
     from_cart = body.lines is None
+    # The whole cart: a line that sold out or left the shelf is refused by name (409), not
+    # silently left behind.
+    chosen = await cart.quantities_of(session, user, shop) if from_cart else {}
     lines = (
-        (
-            await cart.view(session, shop, await cart.quantities_of(session, user, shop))
-        ).line_requests()
+        [LineRequest(sku_id, quantity) for sku_id, quantity in chosen.items()]
         if from_cart
         else [LineRequest(line.sku_id, line.quantity) for line in body.lines or []]
     )
@@ -296,12 +308,13 @@ async def create_order(
     )
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return await order_out(session, created.order, shop.slug)
+        return await order_out(session, created.order, shop.slug)
+    return await order_out(session, created.order, shop.slug, new=created)
 
 
 @router.get("/orders")
 async def list_my_orders(session: Session, user: ApiUser, page: Page = 1) -> OrderListOut:
-    return await order_list_out(session, await service.list_for_buyer(session, user, page=page))
+    return await order_list_out(session, await queries.list_for_buyer(session, user, page=page))
 
 
 async def _buyer_order_out(session: AsyncSession, order: Order) -> OrderOut:
@@ -342,7 +355,7 @@ async def list_shop_orders(
     q: SearchText = "",
     page: Page = 1,
 ) -> OrderListOut:
-    found = await service.list_for_shop(session, shop, status=status_filter, query=q, page=page)
+    found = await queries.list_for_shop(session, shop, status=status_filter, query=q, page=page)
     return await order_list_out(session, found)
 
 

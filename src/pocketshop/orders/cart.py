@@ -19,7 +19,7 @@ from pocketshop.errors import InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.orders import shipping_fees
 from pocketshop.orders.models import CartItem
-from pocketshop.orders.service import MAX_LINES, MAX_QUANTITY, LineRequest
+from pocketshop.orders.service import MAX_LINES, MAX_QUANTITY
 from pocketshop.shops.models import Shop
 
 # What a guest's cookie holds: {shop public id: {sku public id: quantity}}.
@@ -56,9 +56,6 @@ class Cart:
     @property
     def count(self) -> int:
         return sum(line.quantity for line in self.lines)
-
-    def line_requests(self) -> list[LineRequest]:
-        return [LineRequest(line.sku_id, line.quantity) for line in self.lines if line.available]
 
 
 def check_quantity(quantity: int, *, allow_zero: bool = False) -> None:

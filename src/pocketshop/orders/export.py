@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.i18n import _
 from pocketshop.money import format_fen
-from pocketshop.orders import service
-from pocketshop.orders.service import OrderStatus
+from pocketshop.orders import queries, service
 from pocketshop.shops.models import Shop
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -30,7 +29,7 @@ def _yuan(fen: int) -> str:
 
 
 async def csv_text(
-    session: AsyncSession, shop: Shop, *, status: OrderStatus | None, query: str
+    session: AsyncSession, shop: Shop, *, status: service.StatusFilter, query: str
 ) -> str:
     zone = ZoneInfo(shop.timezone)
     out = io.StringIO()
@@ -53,7 +52,7 @@ async def csv_text(
             _("Note"),
         ]
     )
-    for order, line in await service.orders_for_export(session, shop, status=status, query=query):
+    for order, line in await queries.orders_for_export(session, shop, status=status, query=query):
         writer.writerow(
             [
                 _cell(order.number),
@@ -76,7 +75,7 @@ async def csv_text(
 
 
 async def csv_response(
-    session: AsyncSession, shop: Shop, *, status: OrderStatus | None, query: str
+    session: AsyncSession, shop: Shop, *, status: service.StatusFilter, query: str
 ) -> Response:
     text = await csv_text(session, shop, status=status, query=query)
     return Response(

@@ -1,3 +1,553 @@
-from pocketshop.web.routing import page_router
+"""The buyer's side of orders: the cart, checkout (with an inline phone login), their orders
+and their address book.
+
+A guest's cart is a signed cookie; a logged-in buyer's is in the database. When a buyer who
+still carries a guest cookie opens a cart or checkout page, the cookie is merged into their
+cart and cleared.
+"""
+
+import contextlib
+import secrets
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop import media
+from pocketshop.accounts import service as accounts
+from pocketshop.accounts.deps import OptionalPageUser, PageUser, start_web_session
+from pocketshop.accounts.models import User
+from pocketshop.catalog import storefront
+from pocketshop.catalog.pages import common, product_page
+from pocketshop.errors import AppError
+from pocketshop.i18n import _
+from pocketshop.money import format_fen
+from pocketshop.orders import addresses, cart, guest_cart, queries, service, shipping
+from pocketshop.orders.addresses import AddressInput
+from pocketshop.orders.cart import GuestCart
+from pocketshop.orders.models import Order
+from pocketshop.orders.service import (
+    CLOSE_REASON_LABELS,
+    MAX_QUANTITY,
+    NOTE_MAX,
+    Actor,
+    CloseReason,
+    LineRequest,
+    OrderStatus,
+)
+from pocketshop.shops import service as shops
+from pocketshop.shops.models import Shop
+from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
+from pocketshop.web.templating import render
 
 router = page_router()
+
+CART_COOKIE = "ps_cart"
+CART_DAYS = 30
+ADDRESS_FIELDS = ("recipient", "phone", "province", "city", "district", "detail")
+PageNumber = Annotated[int, Query(ge=1, le=10_000)]
+Text = Annotated[str, Form(max_length=200)]
+Short = Annotated[str, Form(max_length=64)]
+
+
+async def quantities(
+    request: Request, session: AsyncSession, user: User | None, shop: Shop
+) -> dict[str, int]:
+    """The cart of this shop: the cookie's for a guest, the database's for a buyer (a guest
+    cookie was merged into it when they logged in)."""
+    if user is None:
+        return cart.guest_quantities(guest_cart.read(request), shop)
+    return await cart.quantities_of(session, user, shop)
+
+
+def parse_quantity(text: str) -> int:
+    """A quantity typed in a form; anything but plain digits is -1, which the cart refuses."""
+    value = text.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 6 else -1
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _local_time(moment: datetime | None, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _helpers(request: Request, shop: Shop) -> dict[str, Any]:
+    return common(request, shop) | {
+        "max_quantity": MAX_QUANTITY,
+        "display_phone": accounts.display_phone,
+    }
+
+
+# --- cart --------------------------------------------------------------------------------------
+
+
+async def cart_page(
+    request: Request,
+    session: AsyncSession,
+    user: User | None,
+    shop: Shop,
+    *,
+    error: AppError | None = None,
+) -> Response:
+    priced = await cart.view(session, shop, await quantities(request, session, user, shop))
+    response = render(
+        request,
+        "orders/store_cart.html",
+        _helpers(request, shop) | {"cart": priced},
+        error=error,
+    )
+    return response
+
+
+@router.get("/s/{slug}/cart")
+async def show_cart(
+    slug: str, request: Request, session: Session, user: OptionalPageUser
+) -> Response:
+    shop = await shops.get_by_slug_or_404(session, slug)
+    return await cart_page(request, session, user, shop)
+
+
+@router.post("/s/{slug}/cart/add")
+async def add_to_cart(
+    slug: str,
+    request: Request,
+    session: Session,
+    user: OptionalPageUser,
+    product: Short = "",
+    spec0: Short = "",
+    spec1: Short = "",
+    spec2: Short = "",
+    quantity: Short = "1",
+    buy_now: Short = "",
+) -> Response:
+    """The product page's form: the server finds the SKU from the chosen spec values."""
+    shop = await shops.get_by_slug_or_404(session, slug)
+    chosen = [spec0, spec1, spec2]
+    guest: GuestCart | None = None
+    try:
+        count = parse_quantity(quantity)
+        cart.check_quantity(count)
+        view = await storefront.product_view(session, shop, product)
+        sku = storefront.choose_sku(view, chosen, count)
+        if user is None:
+            guest = cart.guest_set(guest_cart.read(request), shop, sku.public_id, count, add=True)
+        else:
+            await quantities(request, session, user, shop)
+            await cart.set_quantity(session, user, shop, sku.public_id, count, add=True)
+    except AppError as error:
+        page, _tags = await product_page(
+            request, session, slug, product, error=error, chosen=chosen, quantity=quantity
+        )
+        return page
+    target = f"/s/{shop.slug}/checkout?item={sku.public_id}" if buy_now else f"/s/{shop.slug}/cart"
+    response = _redirect(target)
+    if guest is not None:
+        guest_cart.write(request, response, guest)
+    return response
+
+
+async def _change(
+    request: Request,
+    session: AsyncSession,
+    user: User | None,
+    slug: str,
+    sku: str,
+    count: int,
+) -> Response:
+    shop = await shops.get_by_slug_or_404(session, slug)
+    guest: GuestCart | None = None
+    try:
+        cart.check_quantity(count, allow_zero=True)
+        if user is None:
+            if count > 0:
+                await cart.sellable_sku(session, shop, sku)
+            guest = cart.guest_set(guest_cart.read(request), shop, sku, count)
+        else:
+            await quantities(request, session, user, shop)
+            if count == 0:
+                await cart.remove(session, user, shop, sku)
+            else:
+                await cart.set_quantity(session, user, shop, sku, count)
+    except AppError as error:
+        return await cart_page(request, session, user, shop, error=error)
+    response = _redirect(f"/s/{shop.slug}/cart")
+    if guest is not None:
+        guest_cart.write(request, response, guest)
+    return response
+
+
+@router.post("/s/{slug}/cart/update")
+async def update_cart(
+    slug: str,
+    request: Request,
+    session: Session,
+    user: OptionalPageUser,
+    sku: Short = "",
+    quantity: Short = "",
+) -> Response:
+    return await _change(request, session, user, slug, sku, parse_quantity(quantity))
+
+
+@router.post("/s/{slug}/cart/remove")
+async def remove_from_cart(
+    slug: str, request: Request, session: Session, user: OptionalPageUser, sku: Short = ""
+) -> Response:
+    return await _change(request, session, user, slug, sku, 0)
+
+
+# --- checkout ----------------------------------------------------------------------------------
+
+
+async def checkout_page(
+    request: Request,
+    session: AsyncSession,
+    user: User | None,
+    shop: Shop,
+    *,
+    item: str = "",
+    error: AppError | None = None,
+    form: dict[str, str] | None = None,
+    phone: str = "",
+    code_sent: bool = False,
+) -> Response:
+    """Checkout: the lines to buy (the whole cart, or one item for "buy now"), the address
+    book, a note and the totals, all priced on the server; a phone login form for a guest."""
+    found = await quantities(request, session, user, shop)
+    if item and item in found:
+        found = {item: found[item]}
+    priced = await cart.view(session, shop, found)
+    book = await addresses.list_for(session, user) if user is not None else []
+    typed = form or {}
+    chosen = typed.get("address") or (book[0].public_id if book else "new")
+    response = render(
+        request,
+        "orders/store_checkout.html",
+        _helpers(request, shop)
+        | {
+            "cart": priced,
+            "item": item if item in found else "",
+            "addresses": book,
+            "chosen_address": chosen,
+            "form": typed,
+            "idempotency_key": typed.get("idempotency_key") or secrets.token_urlsafe(24),
+            "note_max": NOTE_MAX,
+            "phone": phone,
+            "phone_display": accounts.display_phone(phone) if phone else "",
+            "code_sent": code_sent,
+            "code_minutes": get_settings(request).sms_code_ttl_seconds // 60,
+        },
+        error=error,
+    )
+    return response
+
+
+def _checkout_path(shop: Shop, item: str) -> str:
+    return f"/s/{shop.slug}/checkout" + (f"?item={quote(item)}" if item else "")
+
+
+@router.get("/s/{slug}/checkout")
+async def show_checkout(
+    slug: str,
+    request: Request,
+    session: Session,
+    user: OptionalPageUser,
+    item: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    shop = await shops.get_by_slug_or_404(session, slug)
+    return await checkout_page(request, session, user, shop, item=item)
+
+
+@router.post("/s/{slug}/checkout/code")
+async def checkout_send_code(
+    slug: str,
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    phone: Annotated[str, Form(max_length=32)] = "",
+    item: Short = "",
+) -> Response:
+    """Step one of the inline login: the code goes out and the page asks for it."""
+    shop = await shops.get_by_slug_or_404(session, slug)
+    try:
+        sent = await accounts.send_login_code(session, settings, phone=phone, ip=client_ip(request))
+    except AppError as error:
+        # A code sent a moment ago is still good: ask for it, with the warning.
+        code_sent = error.code == "resend_too_soon"
+        return await checkout_page(
+            request, session, None, shop, item=item, error=error, phone=phone, code_sent=code_sent
+        )
+    return await checkout_page(
+        request, session, None, shop, item=item, phone=sent.phone, code_sent=True
+    )
+
+
+@router.post("/s/{slug}/checkout/login")
+async def checkout_log_in(
+    slug: str,
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    phone: Annotated[str, Form(max_length=32)] = "",
+    code: Annotated[str, Form(max_length=16)] = "",
+    item: Short = "",
+) -> Response:
+    """Step two: logged in, the guest's cart joins the buyer's, and checkout goes on."""
+    shop = await shops.get_by_slug_or_404(session, slug)
+    try:
+        user = await accounts.verify_login_code(session, settings, phone=phone, code=code)
+    except AppError as error:
+        return await checkout_page(
+            request,
+            session,
+            None,
+            shop,
+            item=item,
+            error=error,
+            phone=phone,
+            code_sent=error.field != "phone",
+        )
+    response = _redirect(_checkout_path(shop, item))
+    await start_web_session(session, settings, user, response)
+    await guest_cart.merge_at_login(session, request, response, user)
+    return response
+
+
+@router.post("/s/{slug}/checkout")
+async def place_order(
+    slug: str,
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    user: PageUser,
+    sku: Annotated[list[str] | None, Form(max_length=64)] = None,
+    address: Short = "",
+    recipient: Short = "",
+    phone: Short = "",
+    province: Short = "",
+    city: Short = "",
+    district: Short = "",
+    detail: Text = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+    idempotency_key: Short = "",
+    item: Short = "",
+) -> Response:
+    """Place the order for the cart lines the page showed, priced again on the server. The
+    form's one-time key makes a double submit find the first order instead of a second."""
+    shop = await shops.get_by_slug_or_404(session, slug)
+    key = idempotency_key.strip() or None
+    if key is not None:
+        placed = await service.placed_with_key(session, user, key)
+        if placed is not None:
+            return _redirect(f"/me/orders/{placed.number}")
+    found = await quantities(request, session, user, shop)
+    lines = [LineRequest(one, found[one]) for one in dict.fromkeys(sku or []) if one in found]
+    values = (recipient, phone, province, city, district, detail)
+    typed = dict(zip(ADDRESS_FIELDS, values, strict=True))
+    new_address = AddressInput(*values) if address in ("", "new") else None
+    try:
+        created = await service.create(
+            session,
+            settings,
+            user,
+            shop,
+            lines=lines,
+            address=new_address,
+            address_id=None if new_address else address,
+            note=note,
+            idempotency_key=key,
+            from_cart=True,
+        )
+    except AppError as error:
+        form = typed | {"address": address or "new", "note": note, "idempotency_key": key or ""}
+        return await checkout_page(request, session, user, shop, item=item, error=error, form=form)
+    if new_address is not None and not created.replayed:
+        await _save_to_book(session, user, new_address)
+    return _redirect(f"/me/orders/{created.order.number}")
+
+
+async def _save_to_book(session: AsyncSession, user: User, address: AddressInput) -> None:
+    """A new address typed at checkout joins the book, unless the book is full: the order
+    is placed either way."""
+    with contextlib.suppress(AppError):
+        async with session.begin_nested():
+            await addresses.create(session, user, address)
+
+
+# --- the buyer's orders ------------------------------------------------------------------------
+
+
+@router.get("/me/orders")
+async def my_orders(
+    request: Request, session: Session, user: PageUser, page: PageNumber = 1
+) -> HTMLResponse:
+    found = await queries.list_for_buyer(session, user, page=page)
+    lines = await service.lines_by_order(session, found.orders)
+    by_id = await shops.by_ids(session, {order.shop_id for order in found.orders})
+    return render(
+        request,
+        "orders/store_orders.html",
+        {
+            "found": found,
+            "lines": lines,
+            "shops": by_id,
+            "fen": format_fen,
+            "media_url": media.url,
+            "status_label": service.status_label,
+            "local_time": _local_time,
+        },
+    )
+
+
+async def order_page(
+    request: Request,
+    session: AsyncSession,
+    user: User,
+    order: Order,
+    *,
+    error: AppError | None = None,
+) -> HTMLResponse:
+    shop = (await shops.by_ids(session, {order.shop_id}))[order.shop_id]
+    events = await service.events_of(session, order)
+    return render(
+        request,
+        "orders/store_order.html",
+        _helpers(request, shop)
+        | {
+            "order": order,
+            "lines": await service.lines_of(session, order),
+            "events": events,
+            "shipments": await shipping.shipments_of(session, order),
+            "status_label": service.status_label,
+            "close_reason": _close_reason,
+            "carrier_name": shipping.carrier_name,
+            "local_time": lambda moment: _local_time(moment, shop.timezone),
+            "can_cancel": service.may(order, OrderStatus.closed, Actor.buyer),
+            "can_confirm": service.may(order, OrderStatus.completed, Actor.buyer),
+            "just_placed": request.query_params.get("placed") == "1",
+        },
+        error=error,
+    )
+
+
+def _close_reason(reason: str | None) -> str:
+    try:
+        return _(CLOSE_REASON_LABELS[CloseReason(reason or "")])
+    except ValueError:
+        return ""
+
+
+@router.get("/me/orders/{number}")
+async def my_order(number: str, request: Request, session: Session, user: PageUser) -> HTMLResponse:
+    order = await service.get_for_buyer_or_404(session, user, number)
+    return await order_page(request, session, user, order)
+
+
+@router.post("/me/orders/{number}/cancel")
+async def cancel_my_order(
+    number: str, request: Request, session: Session, user: PageUser
+) -> Response:
+    try:
+        await service.cancel_by_buyer(session, user, number)
+    except AppError as error:
+        order = await service.get_for_buyer_or_404(session, user, number)
+        return await order_page(request, session, user, order, error=error)
+    return _redirect(f"/me/orders/{number}")
+
+
+@router.post("/me/orders/{number}/confirm")
+async def confirm_my_order(
+    number: str, request: Request, session: Session, user: PageUser
+) -> Response:
+    try:
+        await service.confirm_receipt(session, user, number)
+    except AppError as error:
+        order = await service.get_for_buyer_or_404(session, user, number)
+        return await order_page(request, session, user, order, error=error)
+    return _redirect(f"/me/orders/{number}")
+
+
+# --- the address book --------------------------------------------------------------------------
+
+
+async def addresses_page(
+    request: Request,
+    session: AsyncSession,
+    user: User,
+    *,
+    editing: str = "",
+    error: AppError | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    book = await addresses.list_for(session, user)
+    current = next((address for address in book if address.public_id == editing), None)
+    typed = form or ({name: getattr(current, name) for name in ADDRESS_FIELDS} if current else {})
+    return render(
+        request,
+        "orders/store_addresses.html",
+        {
+            "addresses": book,
+            "editing": current,
+            "form": typed,
+            "display_phone": accounts.display_phone,
+        },
+        error=error,
+    )
+
+
+@router.get("/me/addresses")
+async def my_addresses(
+    request: Request,
+    session: Session,
+    user: PageUser,
+    edit: Annotated[str, Query(max_length=64)] = "",
+) -> HTMLResponse:
+    return await addresses_page(request, session, user, editing=edit)
+
+
+@router.post("/me/addresses")
+async def save_address(
+    request: Request,
+    session: Session,
+    user: PageUser,
+    address_id: Short = "",
+    recipient: Short = "",
+    phone: Short = "",
+    province: Short = "",
+    city: Short = "",
+    district: Short = "",
+    detail: Text = "",
+    make_default: Short = "",
+) -> Response:
+    """Add an address, or with `address_id` change one."""
+    typed = AddressInput(recipient, phone, province, city, district, detail)
+    try:
+        if address_id:
+            await addresses.edit(session, user, address_id, typed, make_default=bool(make_default))
+        else:
+            await addresses.create(session, user, typed, make_default=bool(make_default))
+    except AppError as error:
+        form = {name: getattr(typed, name) for name in ADDRESS_FIELDS}
+        return await addresses_page(
+            request, session, user, editing=address_id, error=error, form=form
+        )
+    return _redirect("/me/addresses")
+
+
+@router.post("/me/addresses/{address_id}/default")
+async def make_default_address(address_id: str, session: Session, user: PageUser) -> Response:
+    address = await addresses.get_or_404(session, user, address_id)
+    await addresses.edit(session, user, address_id, addresses.as_input(address), make_default=True)
+    return _redirect("/me/addresses")
+
+
+@router.post("/me/addresses/{address_id}/delete")
+async def delete_address(address_id: str, session: Session, user: PageUser) -> Response:
+    await addresses.remove(session, user, address_id)
+    return _redirect("/me/addresses")

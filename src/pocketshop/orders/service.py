@@ -9,20 +9,20 @@ so a buyer's cancel racing the unpaid timeout releases it once.
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
-from pocketshop.catalog.service import ProductStatus, like_pattern, spec_text
+from pocketshop.catalog.service import ProductStatus, spec_text
 from pocketshop.config import Settings
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
@@ -34,7 +34,6 @@ MAX_LINES = 50
 MAX_QUANTITY = 999
 MAX_TOTAL = 10**9
 NOTE_MAX = 200
-PAGE_SIZE = 20
 
 
 class OrderStatus(StrEnum):
@@ -57,6 +56,10 @@ class CloseReason(StrEnum):
     merchant_cancelled = "merchant_cancelled"
     unpaid_timeout = "unpaid_timeout"
 
+
+# One status, or several (the console's "to ship" tab: paid and partly shipped).
+StatusFilter = OrderStatus | tuple[OrderStatus, ...] | None
+AWAITING_SHIPMENT = (OrderStatus.paid, OrderStatus.partially_shipped)
 
 STATUS_LABELS = {
     OrderStatus.pending_payment: N_("Awaiting payment"),
@@ -95,6 +98,10 @@ class LineRequest:
 class CreatedOrder:
     order: Order
     replayed: bool
+    # A new order's lines and first event, so its answer needs no reading back (a replay
+    # leaves them empty: read them).
+    lines: list[OrderLine] = field(default_factory=list)
+    events: list[OrderEvent] = field(default_factory=list)
 
 
 def status_label(status: str) -> str:
@@ -230,9 +237,49 @@ async def create(
     idempotency_key: str | None = None,
     from_cart: bool = False,
 ) -> CreatedOrder:
-    """Price on the server, reserve stock, and open the order awaiting payment."""
-    merged = _merge_lines(lines)
+    """Price on the server, reserve stock, and open the order awaiting payment.
+
+    In a savepoint: when a later line is sold out, the order row and the stock already taken
+    for earlier lines are undone even if the caller goes on (a page showing the error)."""
+    async with session.begin_nested():
+        return await _create(
+            session,
+            settings,
+            buyer,
+            shop,
+            lines=lines,
+            address=address,
+            address_id=address_id,
+            note=note,
+            idempotency_key=idempotency_key,
+            from_cart=from_cart,
+        )
+
+
+async def _create(
+    session: AsyncSession,
+    settings: Settings,
+    buyer: User,
+    shop: Shop,
+    *,
+    lines: list[LineRequest],
+    address: addresses.AddressInput | None,
+    address_id: str | None,
+    note: str,
+    idempotency_key: str | None,
+    from_cart: bool,
+) -> CreatedOrder:
     clean_note = addresses.clean(note)
+    # The request as sent: a cart checkout names no lines, so its retry still replays after
+    # the first attempt emptied the cart.
+    request_hash = _request_hash(
+        shop, [] if from_cart else lines, address or address_id, clean_note
+    )
+    if idempotency_key is not None:
+        existing = await _existing_for_key(session, buyer, idempotency_key)
+        if existing is not None:
+            return _replay(existing, request_hash)
+    merged = _merge_lines(lines)
     if len(clean_note) > NOTE_MAX:
         raise InvalidInput(
             _("The note can have at most %(max)s characters.", max=NOTE_MAX),
@@ -241,11 +288,6 @@ async def create(
         )
     if (address is None) == (address_id is None):
         raise InvalidInput(_("Choose a delivery address."), code="address_required")
-    request_hash = _request_hash(shop, merged, address or address_id, clean_note)
-    if idempotency_key is not None:
-        existing = await _existing_for_key(session, buyer, idempotency_key)
-        if existing is not None:
-            return _replay(existing, request_hash)
     destination = (
         addresses.validate(address)
         if address is not None
@@ -325,34 +367,33 @@ async def create(
                 _("Sold out: “%(title)s” does not have enough left.", title=item.product.title),
                 code="sold_out",
             )
-    for position, (item, quantity) in enumerate(priced):
-        session.add(
-            OrderLine(
-                order_id=order.id,
-                shop_id=shop.id,
-                product_id=item.product.id,
-                sku_id=item.sku.id,
-                title=item.product.title,
-                spec_text=spec_text(item.sku.spec_values),
-                image_key=item.product.cover_key,
-                unit_price=item.sku.price,
-                quantity=quantity,
-                line_total=item.sku.price * quantity,
-                shipped_quantity=0,
-                position=position,
-            )
-        )
-    session.add(
-        OrderEvent(
+    lines_made = [
+        OrderLine(
             order_id=order.id,
             shop_id=shop.id,
-            from_status=None,
-            to_status=OrderStatus.pending_payment.value,
-            actor=Actor.buyer.value,
-            actor_user_id=buyer.id,
-            created_at=now,
+            product_id=item.product.id,
+            sku_id=item.sku.id,
+            title=item.product.title,
+            spec_text=spec_text(item.sku.spec_values),
+            image_key=item.product.cover_key,
+            unit_price=item.sku.price,
+            quantity=quantity,
+            line_total=item.sku.price * quantity,
+            shipped_quantity=0,
+            position=position,
         )
+        for position, (item, quantity) in enumerate(priced)
+    ]
+    created_event = OrderEvent(
+        order_id=order.id,
+        shop_id=shop.id,
+        from_status=None,
+        to_status=OrderStatus.pending_payment.value,
+        actor=Actor.buyer.value,
+        actor_user_id=buyer.id,
+        created_at=now,
     )
+    session.add_all([*lines_made, created_event])
     if from_cart:
         await session.execute(
             delete(CartItem).where(
@@ -361,7 +402,7 @@ async def create(
             )
         )
     await session.flush()
-    return CreatedOrder(order=order, replayed=False)
+    return CreatedOrder(order=order, replayed=False, lines=lines_made, events=[created_event])
 
 
 # --- moving an order along --------------------------------------------------------------------
@@ -528,99 +569,12 @@ async def lines_by_order(session: AsyncSession, orders: list[Order]) -> dict[int
     return grouped
 
 
-@dataclass(frozen=True)
-class OrderPage:
-    orders: list[Order]
-    page: int
-    has_next: bool
+async def placed_with_key(session: AsyncSession, buyer: User, key: str) -> Order | None:
+    """The order a checkout form's one-time key already placed: a second submit of the same
+    form (its cart now emptied) leads to it instead of an error."""
+    return await _existing_for_key(session, buyer, key)
 
 
-async def list_for_buyer(
-    session: AsyncSession, buyer: User, *, page: int = 1, per_page: int = PAGE_SIZE
-) -> OrderPage:
-    page = max(page, 1)
-    rows = list(
-        await session.scalars(
-            select(Order)
-            .where(Order.buyer_id == buyer.id)
-            .order_by(Order.created_at.desc(), Order.id.desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page + 1)
-        )
-    )
-    return OrderPage(orders=rows[:per_page], page=page, has_next=len(rows) > per_page)
-
-
-def _shop_filter(shop: Shop, status: OrderStatus | None, query: str) -> list[Any]:
-    conditions: list[Any] = [Order.shop_id == shop.id]
-    if status is not None:
-        conditions.append(Order.status == status.value)
-    text = query.strip()
-    if text:
-        digits = "".join(ch for ch in text if ch.isdigit())
-        pattern = like_pattern(digits or text)
-        conditions.append(
-            or_(
-                Order.number.like(pattern, escape="\\"),
-                Order.phone.like(pattern, escape="\\"),
-                Order.recipient.like(like_pattern(text), escape="\\"),
-            )
-        )
-    return conditions
-
-
-async def list_for_shop(
-    session: AsyncSession,
-    shop: Shop,
-    *,
-    status: OrderStatus | None = None,
-    query: str = "",
-    page: int = 1,
-    per_page: int = PAGE_SIZE,
-) -> OrderPage:
-    """The shop's orders, newest first; by status, and by number, phone or recipient."""
-    page = max(page, 1)
-    rows = list(
-        await session.scalars(
-            select(Order)
-            .where(*_shop_filter(shop, status, query))
-            .order_by(Order.created_at.desc(), Order.id.desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page + 1)
-        )
-    )
-    return OrderPage(orders=rows[:per_page], page=page, has_next=len(rows) > per_page)
-
-
-async def orders_for_export(
-    session: AsyncSession, shop: Shop, *, status: OrderStatus | None = None, query: str = ""
-) -> list[tuple[Order, OrderLine]]:
-    rows = await session.execute(
-        select(Order, OrderLine)
-        .join(OrderLine, OrderLine.order_id == Order.id)
-        .where(*_shop_filter(shop, status, query))
-        .order_by(Order.created_at.desc(), Order.id.desc(), OrderLine.position)
-    )
-    return [(order, line) for order, line in rows]
-
-
-async def newer_than(session: AsyncSession, shop: Shop, number: str | None) -> list[Order]:
-    """Orders placed after the one a console page shows as newest: the live badge."""
-    statement = select(Order).where(Order.shop_id == shop.id)
-    if number:
-        seen = await session.scalar(
-            select(Order.id).where(Order.shop_id == shop.id, Order.number == number)
-        )
-        if seen is not None:
-            statement = statement.where(Order.id > seen)
-    return list(await session.scalars(statement.order_by(Order.id.desc()).limit(100)))
-
-
-async def awaiting_shipment_count(session: AsyncSession, shop: Shop) -> int:
-    rows = await session.scalars(
-        select(Order.id).where(
-            Order.shop_id == shop.id,
-            Order.status.in_([OrderStatus.paid.value, OrderStatus.partially_shipped.value]),
-        )
-    )
-    return len(list(rows))
+def may(order: Order, to: OrderStatus, actor: Actor) -> bool:
+    """Whether `actor` may move the order to `to` now: pages offer only the buttons that work."""
+    return actor in TRANSITIONS.get((OrderStatus(order.status), to), frozenset())

@@ -93,7 +93,32 @@ async def ship(
     lines: list[ShipLine] | None = None,
     user_id: int | None = None,
 ) -> Shipment:
-    """Send a package with all that is left to ship, or with the given lines and quantities."""
+    """Send a package with all that is left to ship, or with the given lines and quantities.
+    In a savepoint, so a refused package leaves nothing behind."""
+    async with session.begin_nested():
+        return await _ship(
+            session,
+            settings,
+            shop,
+            number,
+            carrier=carrier,
+            tracking_number=tracking_number,
+            lines=lines,
+            user_id=user_id,
+        )
+
+
+async def _ship(
+    session: AsyncSession,
+    settings: Settings,
+    shop: Shop,
+    number: str,
+    *,
+    carrier: str,
+    tracking_number: str,
+    lines: list[ShipLine] | None,
+    user_id: int | None,
+) -> Shipment:
     order = await session.scalar(
         select(Order).where(
             Order.number == number,
@@ -108,10 +133,28 @@ async def ship(
             code="order_not_shippable",
         )
     tracking = validate_tracking(carrier, tracking_number)
+    now = clock.now()
+    # One package of an order at a time: this conditional UPDATE holds the order's row until
+    # commit (PostgreSQL), so the lines read next are current and whichever package comes last
+    # sees everything shipped.
+    status = await session.scalar(
+        update(Order)
+        .where(
+            Order.id == order.id,
+            Order.status.in_([OrderStatus.paid.value, OrderStatus.partially_shipped.value]),
+        )
+        .values(shipped_at=now)
+        .returning(Order.status)
+        .execution_options(synchronize_session=False)
+    )
+    if status is None:
+        raise Conflict(
+            _("Part of this was shipped meanwhile. Reload and try again."), code="order_changed"
+        )
+    order.status = status
     order_lines = {line.public_id: line for line in await service.lines_of(session, order)}
     wanted = _quantities(order_lines, lines)
 
-    now = clock.now()
     shipment = Shipment(
         order_id=order.id,
         shop_id=shop.id,

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 
 import segno
 from fastapi import File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from pocketshop.accounts.deps import OptionalPageUser, PageUser
 from pocketshop.accounts.models import User
@@ -146,27 +146,6 @@ async def console_home(
             "shop_url": service.shop_url(public_base_url(request), shop),
             "logo_url": service.logo_url(shop),
             "just_opened": request.query_params.get("opened") == "1",
-        },
-    )
-
-
-@router.api_route("/s/{slug}", methods=["GET", "HEAD"])
-async def shop_home(
-    slug: str, request: Request, session: Session, settings: AppSettings, user: OptionalPageUser
-) -> HTMLResponse:
-    shop = await service.get_by_slug_or_404(session, slug)
-    logo_url = service.logo_url(shop)
-    return render(
-        request,
-        "shops/shop_home.html",
-        {
-            "shop": shop,
-            "shop_url": service.shop_url(public_base_url(request), shop),
-            "logo_url": logo_url,
-            "logo_absolute_url": public_base_url(request).rstrip("/") + logo_url
-            if logo_url
-            else None,
-            "is_owner": user is not None and user.id == shop.owner_id,
         },
     )
 

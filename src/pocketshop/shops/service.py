@@ -360,3 +360,11 @@ def logo_url(shop: Shop) -> str | None:
 
 def shop_url(base_url: str, shop: Shop) -> str:
     return f"{base_url.rstrip('/')}/s/{shop.slug}"
+
+
+async def by_ids(session: AsyncSession, ids: set[int]) -> dict[int, Shop]:
+    """Shops by internal id in one query: a buyer's order list spans several shops."""
+    if not ids:
+        return {}
+    found = await session.scalars(select(Shop).where(Shop.id.in_(ids)))
+    return {shop.id: shop for shop in found}

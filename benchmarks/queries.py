@@ -1,0 +1,169 @@
+"""The raw-asyncpg ceiling: capture the SQL a request runs, then replay it with bare asyncpg.
+
+Capture drives the real app in-process (page cache off) and records every statement
+SQLAlchemy sends, with its parameters. Replay runs the same statements on 32 asyncpg
+connections for a fixed time: no ORM, no HTTP, no templates — what the database and the
+driver alone allow.
+"""
+
+import asyncio
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from pocketshop.app import create_app
+from pocketshop.config import Settings
+
+
+@dataclass
+class Statement:
+    sql: str
+    params: tuple[Any, ...]
+
+
+@dataclass
+class Captured:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    statements: list[Statement] = field(default_factory=list)
+
+
+async def capture(
+    settings: Settings, requests: dict[str, tuple[str, str, dict[str, Any]]]
+) -> dict[str, Captured]:
+    """Run each (method, path, httpx kwargs) once through a fresh app; record its SQL."""
+    app = create_app(settings.model_copy(update={"page_cache_entries": 0}))
+    log: list[Statement] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, params: Any, _context: Any, _many: bool) -> None:
+        log.append(Statement(sql, tuple(params or ())))
+
+    event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", record)
+    found: dict[str, Captured] = {}
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for name, (method, path, kwargs) in requests.items():
+                log.clear()
+                response = await client.request(method, path, **kwargs)
+                found[name] = Captured(
+                    response.status_code, response.content, dict(response.headers), list(log)
+                )
+    finally:
+        await app.state.db.dispose()
+    return found
+
+
+def _dsn(database_url: str) -> dict[str, Any]:
+    url = make_url(database_url)
+    return {
+        "host": url.host,
+        "port": url.port or 5432,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+    }
+
+
+_INSERT = re.compile(r"INSERT INTO (\w+) \(([^)]*)\)")
+_ORDER_ID = re.compile(r"\border_id = \$(\d+)")
+
+
+class OrderReplay:
+    """Turns an order creation's statements into fresh ones: a new order number, new public
+    ids, and the new order's id wherever the captured one was used."""
+
+    def __init__(self, statements: Sequence[Statement]) -> None:
+        self.statements = list(statements)
+        self.insert_index = -1
+        self.number_position = -1
+        # statement index -> parameter positions holding the order's id / a public id
+        self.order_id_positions: dict[int, list[int]] = {}
+        self.public_id_positions: dict[int, int] = {}
+        for index, statement in enumerate(self.statements):
+            insert = _INSERT.search(statement.sql)
+            if insert:
+                columns = [column.strip() for column in insert.group(2).split(",")]
+                if "public_id" in columns:
+                    self.public_id_positions[index] = columns.index("public_id")
+                if insert.group(1) == "orders":
+                    self.insert_index = index
+                    self.number_position = columns.index("number")
+                elif "order_id" in columns:
+                    self.order_id_positions[index] = [columns.index("order_id")]
+                continue
+            positions = [int(found) - 1 for found in _ORDER_ID.findall(statement.sql)]
+            if positions:
+                self.order_id_positions[index] = positions
+        if self.insert_index < 0:
+            raise ValueError("no INSERT INTO orders among the captured statements")
+
+    async def run(self, connection: asyncpg.Connection) -> None:
+        async with connection.transaction():
+            order_id = None
+            for index, statement in enumerate(self.statements):
+                params = list(statement.params)
+                if index == self.insert_index:
+                    params[self.number_position] = f"20991231{secrets.randbelow(10**12):012d}"
+                if index in self.public_id_positions:
+                    params[self.public_id_positions[index]] = uuid.uuid4().hex
+                for position in self.order_id_positions.get(index, ()):
+                    params[position] = order_id
+                rows = await connection.fetch(statement.sql, *params)
+                if index == self.insert_index:
+                    order_id = rows[0][0]
+
+
+async def replay(
+    database_url: str,
+    scripts: Sequence[Sequence[Statement]],
+    *,
+    connections: int,
+    seconds: float,
+    order: bool = False,
+) -> float:
+    """Requests' worth of statements per second on `connections` concurrent connections; the
+    n-th connection replays scripts[n % len(scripts)]."""
+    pool = await asyncpg.create_pool(
+        min_size=connections, max_size=connections, **_dsn(database_url)
+    )
+    orders = [OrderReplay(script) for script in scripts] if order else []
+    reads = [
+        [s for s in script if not s.sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+        for script in scripts
+    ]
+    done = 0
+    deadline = 0.0
+
+    async def worker(n: int) -> None:
+        nonlocal done
+        async with pool.acquire() as connection:
+            while time.perf_counter() < deadline:
+                if orders:
+                    await orders[n % len(orders)].run(connection)
+                else:
+                    for statement in reads[n % len(reads)]:
+                        await connection.fetch(statement.sql, *statement.params)
+                done += 1
+
+    try:
+        rate = 0.0
+        for phase_seconds in (min(2.0, seconds), seconds):  # warm-up, then the measurement
+            done = 0
+            started = time.perf_counter()
+            deadline = started + phase_seconds
+            await asyncio.gather(*(worker(n) for n in range(connections)))
+            rate = done / (time.perf_counter() - started)
+        return rate
+    finally:
+        await pool.close()

@@ -1,0 +1,130 @@
+"""Reads of orders for lists, the console and exports: filtered, paged, without N+1."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop.accounts.models import User
+from pocketshop.catalog.text import like_pattern
+from pocketshop.orders.models import Order, OrderLine
+from pocketshop.orders.service import OrderStatus, StatusFilter
+from pocketshop.shops.models import Shop
+
+PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    page: int
+    has_next: bool
+
+
+async def list_for_buyer(
+    session: AsyncSession, buyer: User, *, page: int = 1, per_page: int = PAGE_SIZE
+) -> OrderPage:
+    page = max(page, 1)
+    rows = list(
+        await session.scalars(
+            select(Order)
+            .where(Order.buyer_id == buyer.id)
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
+        )
+    )
+    return OrderPage(orders=rows[:per_page], page=page, has_next=len(rows) > per_page)
+
+
+def _shop_filter(shop: Shop, status: StatusFilter, query: str) -> list[Any]:
+    conditions: list[Any] = [Order.shop_id == shop.id]
+    if isinstance(status, OrderStatus):
+        conditions.append(Order.status == status.value)
+    elif status:
+        conditions.append(Order.status.in_([one.value for one in status]))
+    text = query.strip()
+    if text:
+        digits = "".join(ch for ch in text if ch.isdigit())
+        pattern = like_pattern(digits or text)
+        conditions.append(
+            or_(
+                Order.number.like(pattern, escape="\\"),
+                Order.phone.like(pattern, escape="\\"),
+                Order.recipient.like(like_pattern(text), escape="\\"),
+            )
+        )
+    return conditions
+
+
+async def list_for_shop(
+    session: AsyncSession,
+    shop: Shop,
+    *,
+    status: StatusFilter = None,
+    query: str = "",
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+) -> OrderPage:
+    """The shop's orders, newest first; by status, and by number, phone or recipient."""
+    page = max(page, 1)
+    rows = list(
+        await session.scalars(
+            select(Order)
+            .where(*_shop_filter(shop, status, query))
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
+        )
+    )
+    return OrderPage(orders=rows[:per_page], page=page, has_next=len(rows) > per_page)
+
+
+async def orders_for_export(
+    session: AsyncSession, shop: Shop, *, status: StatusFilter = None, query: str = ""
+) -> list[tuple[Order, OrderLine]]:
+    rows = await session.execute(
+        select(Order, OrderLine)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(*_shop_filter(shop, status, query))
+        .order_by(Order.created_at.desc(), Order.id.desc(), OrderLine.position)
+    )
+    return [(order, line) for order, line in rows]
+
+
+async def newer_than(session: AsyncSession, shop: Shop, number: str | None) -> list[Order]:
+    """Orders placed after the one a console page shows as newest: the live badge."""
+    statement = select(Order).where(Order.shop_id == shop.id)
+    if number:
+        seen = await session.scalar(
+            select(Order.id).where(Order.shop_id == shop.id, Order.number == number)
+        )
+        if seen is not None:
+            statement = statement.where(Order.id > seen)
+    return list(await session.scalars(statement.order_by(Order.id.desc()).limit(100)))
+
+
+async def awaiting_shipment_count(session: AsyncSession, shop: Shop) -> int:
+    count = await session.scalar(
+        select(func.count()).where(
+            Order.shop_id == shop.id,
+            Order.status.in_([OrderStatus.paid.value, OrderStatus.partially_shipped.value]),
+        )
+    )
+    return count or 0
+
+
+async def status_counts(session: AsyncSession, shop: Shop) -> dict[str, int]:
+    """How many orders the shop has in each status, in one query (the console's tabs)."""
+    rows = await session.execute(
+        select(Order.status, func.count()).where(Order.shop_id == shop.id).group_by(Order.status)
+    )
+    return {status: int(count) for status, count in rows}
+
+
+async def newest_number(session: AsyncSession, shop: Shop) -> str | None:
+    """The shop's latest order: where the console's live badge starts counting."""
+    return await session.scalar(
+        select(Order.number).where(Order.shop_id == shop.id).order_by(Order.id.desc()).limit(1)
+    )

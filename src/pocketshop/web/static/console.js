@@ -1,0 +1,116 @@
+// Progressive enhancement for the merchant console; every page works without it.
+// 1. The product editor's SKU matrix follows the specs as they are typed.
+// 2. The nav's to-ship badge and the orders list's "new orders" banner update by polling.
+(function () {
+  "use strict";
+
+  // --- SKU matrix -------------------------------------------------------------------------
+  var rows = document.querySelector("[data-sku-rows]");
+  if (rows) {
+    var template = document.querySelector("[data-sku-template]");
+    var templateExisting = document.querySelector("[data-sku-template-existing]");
+    var existing = JSON.parse(rows.getAttribute("data-existing") || "{}");
+    var singleLabel = rows.getAttribute("data-label-single");
+    var specs = document.querySelectorAll("[data-spec]");
+    var fields = ["price", "list_price", "stock", "code"];
+    // Everything typed per combination, so a value comes back when a combination does
+    // (typing "红" on the way to "红色" does not lose the price typed for "红").
+    var memory = {};
+    var matrixButton = document.querySelector("[data-matrix-button]");
+    if (matrixButton) matrixButton.hidden = true;
+
+    var clean = function (text) { return text.replace(/\s+/g, " ").trim(); };
+
+    var dimensions = function () {
+      var found = [];
+      specs.forEach(function (spec) {
+        var name = clean(spec.querySelector("[data-spec-name]").value);
+        var values = spec.querySelector("[data-spec-values]").value
+          .split(/[,，、;；\r\n]+/).map(clean).filter(Boolean);
+        if (name || values.length) found.push(values);
+      });
+      return found;
+    };
+
+    var combinations = function (dims) {
+      return dims.reduce(function (combos, values) {
+        var next = [];
+        combos.forEach(function (combo) {
+          values.forEach(function (value) { next.push(combo.concat([value])); });
+        });
+        return next;
+      }, [[]]);
+    };
+
+    var remember = function () {
+      rows.querySelectorAll("[data-sku-row]").forEach(function (row) {
+        var key = row.querySelector("[data-sku-spec]").value;
+        var typed = memory[key] || (memory[key] = {});
+        fields.forEach(function (field) {
+          var input = row.querySelector("[data-field=" + field + "]");
+          if (!input.readOnly) typed[field] = input.value;
+        });
+      });
+    };
+
+    var rebuild = function () {
+      remember();
+      var combos = combinations(dimensions());
+      if (combos.length > 400) return; // the server explains the limit on save
+      var fragment = document.createDocumentFragment();
+      combos.forEach(function (combo, index) {
+        var key = JSON.stringify(combo);
+        var known = Object.prototype.hasOwnProperty.call(existing, key);
+        var row = (known ? templateExisting : template).content.firstElementChild.cloneNode(true);
+        row.querySelectorAll("[name]").forEach(function (input) {
+          input.name = input.name.replace("__i__", String(index));
+        });
+        row.querySelector("[data-sku-label]").textContent =
+          combo.length ? combo.join(" / ") : singleLabel;
+        row.querySelector("[data-sku-spec]").value = key;
+        var typed = memory[key] || {};
+        fields.forEach(function (field) {
+          var input = row.querySelector("[data-field=" + field + "]");
+          input.value = typed[field] || "";
+        });
+        if (known) row.querySelector("[data-field=stock]").value = String(existing[key]);
+        fragment.appendChild(row);
+      });
+      rows.replaceChildren(fragment);
+    };
+
+    specs.forEach(function (spec) { spec.addEventListener("input", rebuild); });
+  }
+
+  // --- live order updates -----------------------------------------------------------------
+  var nav = document.querySelector("[data-updates]");
+  if (!nav || !window.fetch) return;
+  var badge = nav.querySelector("[data-to-ship]");
+  var banner = document.querySelector("[data-new-orders]");
+  var url = nav.getAttribute("data-updates");
+  if (banner) url += "?after=" + encodeURIComponent(banner.getAttribute("data-after") || "");
+
+  var poll = function () {
+    if (document.hidden) return;
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        var type = response.headers.get("content-type") || "";
+        return response.ok && type.indexOf("json") !== -1 ? response.json() : null;
+      })
+      .then(function (data) {
+        if (!data) return;
+        if (badge) {
+          badge.textContent = String(data.to_ship);
+          badge.hidden = !data.to_ship;
+        }
+        if (banner && data.count > 0) {
+          banner.textContent = data.label;
+          banner.hidden = false;
+        }
+      })
+      .catch(function () { /* offline for a moment: the next poll tries again */ });
+  };
+  poll();
+  window.setInterval(poll, 10000);
+  document.addEventListener("visibilitychange", poll);
+})();

@@ -1,0 +1,194 @@
+"""A buyer's journey on a phone in headless Chromium: shop home, product page with the SKU
+picker, cart, checkout with the inline phone login and a new address, the order page.
+
+Each page is screenshotted (full page) into the artifacts folder and checked for sideways
+scrolling and tap targets under 44px. Selectors use names, values and structure (and the demo
+shop's product titles, which are data), never interface text.
+"""
+
+import asyncio
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from pocketshop import demo
+from pocketshop.accounts.sms import ConsoleSmsSender
+from pocketshop.db import Database
+from tests.browser.conftest import LiveServer, browser_required
+from tests.browser.test_pages import MIN_TAP, TAP_TARGETS
+from tests.commerce import ADDRESS
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # conftest explains; without POCKETSHOP_REQUIRE_BROWSER=1, skip quietly
+    if browser_required():
+        raise
+    pytest.skip("the playwright package is not installed", allow_module_level=True)
+
+pytestmark = pytest.mark.browser
+
+BUYER_PHONE = "139 0013 9777"
+PRODUCT = "帆布托特包"  # two specs: 颜色 × 尺寸
+
+
+def seed_demo_shop(live_server: LiveServer) -> demo.DemoShop:
+    """The demo shop, written through the services from a thread of its own (Playwright's
+    sync API keeps an event loop running in this one)."""
+    settings = live_server.app.state.settings
+
+    async def run() -> demo.DemoShop:
+        db = Database(settings.database_url)
+        try:
+            return await demo.seed(db, settings)
+        finally:
+            await db.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def check_store_layout(page: Page) -> None:
+    """Nothing wider than the screen except inside sideways scrollers (the photo gallery,
+    the group chips), which scroll on their own; every control big enough for a thumb."""
+    overflow = page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            const page = document.documentElement.scrollWidth;
+            const wide = [...document.querySelectorAll('body *')]
+                .filter(el => !el.parentElement.closest('[data-scroller]'))
+                .filter(el => el.getBoundingClientRect().right > width + 1)
+                .map(el => el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''));
+            return page > width ? ['document', ...wide] : wide;
+        }"""
+    )
+    assert overflow == [], f"wider than the screen on {page.url}: {overflow}"
+    small = []
+    for control in page.locator(TAP_TARGETS).all():
+        box = control.bounding_box()
+        if box and box["height"] < MIN_TAP:
+            small.append((control.evaluate("el => el.outerHTML.slice(0, 80)"), box["height"]))
+    assert small == [], f"tap targets under {MIN_TAP}px on {page.url}: {small}"
+
+
+def shoot(page: Page, artifacts: Path, name: str) -> None:
+    """Two pictures: the screen as the phone first shows it (with the bar fixed at its
+    bottom), and the whole page (where a fixed bar is drawn where the screen ended)."""
+    page.wait_for_load_state("load")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=artifacts / f"{name}.png")
+    page.screenshot(path=artifacts / f"{name}-full.png", full_page=True)
+    check_store_layout(page)
+
+
+def sms_code(live_server: LiveServer, e164: str) -> str:
+    sender = live_server.app.state.sms
+    assert isinstance(sender, ConsoleSmsSender)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for message in list(sender.sent):
+            if message.phone == e164:
+                found = re.search(r"\b(\d{6})\b", message.text)
+                assert found, message.text
+                return found.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"no SMS sent to {e164}")
+
+
+def images_loaded(page: Page, selector: str) -> bool:
+    result: bool = page.locator(selector).evaluate_all(
+        "imgs => imgs.length > 0 && imgs.every(img => img.complete && img.naturalWidth > 0)"
+    )
+    return result
+
+
+def test_buy_on_a_phone(page: Page, live_server: LiveServer, artifacts_dir: Path) -> None:
+    shop = seed_demo_shop(live_server)
+
+    # Shop home: the header, group chips, a two-column grid of photos.
+    page.goto(f"/s/{shop.slug}")
+    expect(page.locator(".shop-name")).to_be_visible()
+    cards = page.locator(".product-grid .product-card")
+    assert cards.count() >= 4
+    first, second = cards.nth(0).bounding_box(), cards.nth(1).bounding_box()
+    assert first
+    assert second
+    assert first["y"] == second["y"], "two columns"
+    assert second["x"] > first["x"], "two columns"
+    page.wait_for_load_state("networkidle")
+    assert images_loaded(page, ".product-grid li:nth-child(-n+2) img")
+    expect(page.locator(".chips .chip[aria-current=page]")).to_have_count(1)
+    shoot(page, artifacts_dir, "store-home")
+
+    # A group chip filters the grid.
+    page.locator(".chips .chip").nth(2).click()
+    page.wait_for_url(re.compile(r"\?group="))
+    expect(page.locator(".chips .chip").nth(2)).to_have_attribute("aria-current", "page")
+    page.goto(f"/s/{shop.slug}")
+
+    # Product page: gallery, price, SKU picker; the bottom bar stays on screen.
+    page.locator(".product-card", has_text=PRODUCT).click()
+    page.wait_for_url(re.compile(r"/p/[0-9a-f]+$"))
+    expect(page.locator(".gallery img")).to_have_count(3)
+    assert images_loaded(page, ".gallery img")
+    bar = page.locator(".buy-bar")
+    bar_box = bar.bounding_box()
+    assert bar_box
+    assert bar_box["y"] + bar_box["height"] <= 844 + 1, "buy bar on screen"
+    price_before = page.locator("[data-price]").inner_text()
+    page.locator("label.spec-value:has(input[name=spec0])").nth(1).click()
+    page.locator("label.spec-value:has(input[name=spec1])").nth(1).click()
+    expect(page.locator("input[name=spec1]").nth(1)).to_be_checked()
+    price_after = page.locator("[data-price]").inner_text()
+    assert price_after.startswith("¥")
+    assert price_after != price_before
+    page.locator("input[name=quantity]").fill("2")
+    shoot(page, artifacts_dir, "store-product")
+    page.locator("button.add-to-cart").click()
+
+    # Cart: the line, its stepper, the totals and the checkout button.
+    page.wait_for_url(f"**/s/{shop.slug}/cart")
+    expect(page.locator(".cart-line")).to_have_count(1)
+    expect(page.locator(".stepper-count")).to_have_text("2")
+    page.locator(".stepper form").nth(1).locator("button").click()  # one more
+    expect(page.locator(".stepper-count")).to_have_text("3")
+    shoot(page, artifacts_dir, "store-cart")
+    page.locator(".buy-bar a.checkout").click()
+
+    # Checkout: log in inline with the SMS code, then the address.
+    page.wait_for_url(f"**/s/{shop.slug}/checkout")
+    page.locator("input[name=phone]").fill(BUYER_PHONE)
+    page.locator(f"form[action='/s/{shop.slug}/checkout/code'] button[type=submit]").click()
+    code_input = page.locator("input[name=code]")
+    expect(code_input).to_be_visible()
+    e164 = page.locator(f"form[action='/s/{shop.slug}/checkout/login'] input[name=phone]")
+    code_input.fill(sms_code(live_server, e164.input_value()))
+    page.locator(f"form[action='/s/{shop.slug}/checkout/login'] button[type=submit]").click()
+    page.wait_for_url(f"**/s/{shop.slug}/checkout")
+    expect(page.locator("input[name=recipient]")).to_be_visible()
+    expect(page.locator(".summary-lines li")).to_have_count(1)
+    for name, value in ADDRESS.items():
+        page.locator(f"#checkout input[name={name}]").fill(value)
+    page.locator("textarea[name=note]").fill("周末送货")
+    shoot(page, artifacts_dir, "store-checkout")
+    page.locator(".buy-bar button.checkout").click()
+
+    # The order: awaiting payment, with its timeline, lines and address.
+    page.wait_for_url(re.compile(r"/me/orders/\d+$"))
+    expect(page.locator(".store-order-status.is-pending_payment")).to_be_visible()
+    expect(page.locator(".store-timeline li")).to_have_count(1)
+    expect(page.locator(".summary-lines li")).to_have_count(1)
+    assert ADDRESS["detail"] in page.locator(".store-address").inner_text()
+    shoot(page, artifacts_dir, "store-order")
+
+    # The cart is empty now, and the order is in the list.
+    page.goto("/me/orders")
+    expect(page.locator(".store-order-card")).to_have_count(1)
+    shoot(page, artifacts_dir, "store-orders")
+
+    # The address typed at checkout is in the book.
+    page.goto("/me/addresses")
+    expect(page.locator(".store-address-entry")).to_have_count(1)
+    shoot(page, artifacts_dir, "store-addresses")

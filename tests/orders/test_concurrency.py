@@ -1,0 +1,281 @@
+"""Stock never oversells and is released exactly once, under real concurrent requests through
+the HTTP app (and, on PostgreSQL, two job workers on their own connections)."""
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from pocketshop import clock, jobs
+from pocketshop.db import Database
+from pocketshop.orders import jobs as order_jobs
+from pocketshop.orders import service
+from pocketshop.orders.models import Order, OrderEvent, Shipment
+from tests.commerce import (
+    make_buyer,
+    make_merchant,
+    make_product,
+    order_row,
+    ordered,
+    pay,
+    place_order,
+    row_counts,
+    stock_of,
+)
+from tests.conftest import is_postgres
+from tests.support import api_error
+
+
+async def closed_events(db: Database) -> Counter[int]:
+    async with db.transaction(write=False) as session:
+        rows = await session.scalars(
+            select(OrderEvent.order_id).where(OrderEvent.to_status == "closed")
+        )
+        return Counter(rows)
+
+
+async def test_200_buyers_10_in_stock(app: FastAPI, client: httpx.AsyncClient) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, "限量手工皮钱包", stock=10)
+    sku = made.skus[0]
+    buyers = await asyncio.gather(*(make_buyer(app) for _ in range(200)))
+
+    responses = await asyncio.gather(
+        *(place_order(client, buyer, merchant.shop, [(sku, 1)]) for buyer in buyers)
+    )
+
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {201: 10, 409: 190}, [r.text for r in responses if r.status_code >= 500]
+    for response in responses:
+        if response.status_code == 409:
+            error = api_error(response, 409, "sold_out")
+            assert "限量手工皮钱包" in str(error["message"])
+    assert await stock_of(app, sku.id) == 0
+    counts = await row_counts(app)
+    assert (counts["orders"], counts["order_lines"], counts["order_events"]) == (10, 10, 10)
+    winners = {r.json()["number"] for r in responses if r.status_code == 201}
+    assert len(winners) == 10
+
+
+async def test_cancel_racing_the_unpaid_timeout_releases_once(
+    app: FastAPI, client: httpx.AsyncClient, db: Database
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, stock=100)
+    sku = made.skus[0]
+    buyers = [await make_buyer(app) for _ in range(20)]
+    numbers = [await ordered(client, buyer, merchant.shop, [(sku, 3)]) for buyer in buyers]
+    assert await stock_of(app, sku.id) == 40
+    ids = [(await order_row(app, number)).id for number in numbers]
+    clock.advance(timedelta(minutes=31))
+
+    async def close_directly(order_id: int) -> bool:
+        async with db.transaction() as session:
+            return await service.close_if_unpaid(session, order_id)
+
+    results = await asyncio.gather(
+        *(
+            client.post(f"/api/v1/orders/{number}/cancel", headers=buyer.auth)
+            for buyer, number in zip(buyers, numbers, strict=True)
+        ),
+        *(close_directly(order_id) for order_id in ids),
+        jobs.run_sweep(db, order_jobs.SWEEPS[0]),
+        jobs.run_sweep(db, order_jobs.SWEEPS[0]),
+    )
+    cancels = [r for r in results if isinstance(r, httpx.Response)]
+    for response in cancels:
+        if response.status_code != 200:
+            assert response.status_code == 409, response.text
+            assert response.json()["error"]["code"] in {"invalid_transition", "order_changed"}
+    assert await stock_of(app, sku.id) == 100
+    assert await closed_events(db) == {order_id: 1 for order_id in ids}
+    for number in numbers:
+        order = await order_row(app, number)
+        assert order.status == "closed"
+        assert order.close_reason in {"buyer_cancelled", "unpaid_timeout"}
+
+    # Running it all again changes nothing.
+    assert await jobs.run_due(db) == {"close_unpaid_orders": 0, "auto_confirm_receipt": 0}
+    again = await client.post(f"/api/v1/orders/{numbers[0]}/cancel", headers=buyers[0].auth)
+    api_error(again, 409, "invalid_transition")
+    assert await stock_of(app, sku.id) == 100
+
+
+async def test_two_packages_at_once_ship_the_rest_once(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, specs={"颜色": ["红", "蓝"]})
+    buyer = await make_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(made.sku("红"), 2), (made.sku("蓝"), 1)])
+    await pay(app, number)
+    url = f"/api/v1/me/shop/orders/{number}/shipments"
+    responses = await asyncio.gather(
+        client.post(
+            url, json={"carrier": "SF", "tracking_number": "SF123456789012"}, headers=merchant.auth
+        ),
+        client.post(
+            url, json={"carrier": "SF", "tracking_number": "SF123456789013"}, headers=merchant.auth
+        ),
+    )
+    assert sorted(r.status_code for r in responses) in ([201, 404], [201, 409])
+    loser = next(r for r in responses if r.status_code != 201)
+    # Whoever came second saw the order shipped, or lost the conditional update.
+    assert loser.json()["error"]["code"] in {"order_not_shippable", "order_changed"}
+    counts = await row_counts(app)
+    assert (counts["shipments"], counts["shipment_lines"]) == (1, 2)
+    assert sorted(counts["shipped"].values()) == [1, 2]  # type: ignore[union-attr]
+    assert (await order_row(app, number)).status == "shipped"
+
+
+async def test_two_partial_packages_cannot_ship_more_than_bought(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop)
+    buyer = await make_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(made.skus[0], 3)])
+    await pay(app, number)
+    detail = await client.get(f"/api/v1/me/shop/orders/{number}", headers=merchant.auth)
+    line_id = detail.json()["lines"][0]["id"]
+    url = f"/api/v1/me/shop/orders/{number}/shipments"
+    body = {"carrier": "JT", "lines": [{"line_id": line_id, "quantity": 2}]}
+    responses = await asyncio.gather(
+        client.post(url, json=body | {"tracking_number": "JT1234567890123"}, headers=merchant.auth),
+        client.post(url, json=body | {"tracking_number": "JT1234567890124"}, headers=merchant.auth),
+    )
+    assert sorted(r.status_code for r in responses) in ([201, 409], [201, 422])
+    counts = await row_counts(app)
+    assert counts["shipments"] == 1
+    assert list(counts["shipped"].values()) == [2]  # type: ignore[union-attr]
+    assert (await order_row(app, number)).status == "partially_shipped"
+
+
+@pytest.mark.skipif(not is_postgres(), reason="two worker processes share PostgreSQL only")
+async def test_two_workers_close_each_due_order_once(
+    app: FastAPI, client: httpx.AsyncClient, db: Database
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, stock=100)
+    sku = made.skus[0]
+    buyer = await make_buyer(app)
+    numbers = [await ordered(client, buyer, merchant.shop, [(sku, 2)]) for _ in range(30)]
+    await pay(app, numbers[0])  # paid: not due
+    assert await stock_of(app, sku.id) == 40
+    clock.advance(timedelta(minutes=31))
+
+    workers = [Database(db.url), Database(db.url)]
+    try:
+        results = await asyncio.gather(*(jobs.run_due(worker) for worker in workers))
+    finally:
+        for worker in workers:
+            await worker.dispose()
+
+    assert sum(result["close_unpaid_orders"] for result in results) == 29
+    assert await stock_of(app, sku.id) == 98
+    events = await closed_events(db)
+    assert len(events) == 29
+    assert set(events.values()) == {1}
+    async with db.transaction(write=False) as session:
+        statuses = Counter(await session.scalars(select(Order.status)))
+        packages = await session.scalar(select(func.count()).select_from(Shipment))
+    assert statuses == {"closed": 29, "paid": 1}
+    assert packages == 0
+
+
+async def test_last_packages_sent_at_once_finish_the_order(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Two packages with the two remaining lines, sent at the same moment: whichever ends last
+    must see everything shipped, so the order is `shipped` and will auto-confirm."""
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, specs={"颜色": ["红", "蓝", "绿"]}, stock=100)
+    buyer = await make_buyer(app)
+    numbers = [
+        await ordered(
+            client,
+            buyer,
+            merchant.shop,
+            [(made.sku("红"), 1), (made.sku("蓝"), 1), (made.sku("绿"), 1)],
+        )
+        for _ in range(8)
+    ]
+    sends = []
+    for number in numbers:
+        await pay(app, number)
+        detail = await client.get(f"/api/v1/me/shop/orders/{number}", headers=merchant.auth)
+        first, second, third = (line["id"] for line in detail.json()["lines"])
+        url = f"/api/v1/me/shop/orders/{number}/shipments"
+        started = await client.post(
+            url,
+            json={
+                "carrier": "SF",
+                "tracking_number": "SF123456789010",
+                "lines": [{"line_id": first, "quantity": 1}],
+            },
+            headers=merchant.auth,
+        )
+        assert started.status_code == 201, started.text
+        for line_id, tracking in ((second, "SF123456789011"), (third, "SF123456789012")):
+            body = {
+                "carrier": "SF",
+                "tracking_number": tracking,
+                "lines": [{"line_id": line_id, "quantity": 1}],
+            }
+            sends.append(client.post(url, json=body, headers=merchant.auth))
+    responses = await asyncio.gather(*sends)
+    for response in responses:
+        if response.status_code != 201:
+            api_error(response, 409, "order_changed")
+    for number in numbers:
+        order = await order_row(app, number)
+        detail = await client.get(f"/api/v1/me/shop/orders/{number}", headers=merchant.auth)
+        shipped = [line["shipped_quantity"] for line in detail.json()["lines"]]
+        if shipped == [1, 1, 1]:
+            assert order.status == "shipped", number
+            assert order.auto_confirm_at is not None
+        else:
+            assert order.status == "partially_shipped", (number, shipped)
+
+
+async def test_confirm_racing_the_auto_confirm_completes_once(
+    app: FastAPI, client: httpx.AsyncClient, db: Database
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, stock=100)
+    buyer = await make_buyer(app)
+    numbers = [await ordered(client, buyer, merchant.shop, [(made.skus[0], 1)]) for _ in range(10)]
+    for number in numbers:
+        await pay(app, number)
+        shipped = await client.post(
+            f"/api/v1/me/shop/orders/{number}/shipments",
+            json={"carrier": "SF", "tracking_number": "SF123456789012"},
+            headers=merchant.auth,
+        )
+        assert shipped.status_code == 201, shipped.text
+    clock.advance(timedelta(days=10, minutes=1))
+    results = await asyncio.gather(
+        *(
+            client.post(f"/api/v1/orders/{number}/confirm-receipt", headers=buyer.auth)
+            for number in numbers
+        ),
+        jobs.run_sweep(db, order_jobs.SWEEPS[1]),
+        jobs.run_sweep(db, order_jobs.SWEEPS[1]),
+    )
+    confirmed = [r for r in results if isinstance(r, httpx.Response) and r.status_code == 200]
+    swept = sum(r for r in results if isinstance(r, int))
+    for late in (r for r in results if isinstance(r, httpx.Response) and r.status_code != 200):
+        assert late.status_code == 409, late.text
+    assert len(confirmed) + swept == 10
+    async with db.transaction(write=False) as session:
+        completions = Counter(
+            await session.scalars(
+                select(OrderEvent.order_id).where(OrderEvent.to_status == "completed")
+            )
+        )
+    assert len(completions) == 10
+    assert set(completions.values()) == {1}

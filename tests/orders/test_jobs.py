@@ -1,0 +1,159 @@
+"""Timed order work: unpaid orders close after 30 minutes (not before) and give their stock
+back; receipt is confirmed 10 days after the LAST package; every sweep is idempotent."""
+
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+
+from pocketshop import clock, jobs
+from pocketshop.db import Database
+from tests.commerce import (
+    events_to,
+    make_buyer,
+    make_merchant,
+    make_product,
+    order_row,
+    ordered,
+    pay,
+    row_counts,
+    stock_of,
+)
+
+NOTHING = {"close_unpaid_orders": 0, "auto_confirm_receipt": 0}
+
+
+async def test_unpaid_order_closes_after_30_minutes(
+    app: FastAPI, client: httpx.AsyncClient, db: Database
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, specs={"颜色": ["红", "蓝"]})
+    red, blue = made.sku("红"), made.sku("蓝")
+    buyer = await make_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(red, 2), (blue, 3)])
+    paid = await ordered(client, buyer, merchant.shop, [(red, 1)])
+    await pay(app, paid)
+    assert (await stock_of(app, red.id), await stock_of(app, blue.id)) == (7, 7)
+
+    clock.advance(timedelta(minutes=29, seconds=59))
+    assert await jobs.run_due(db) == NOTHING
+    assert (await order_row(app, number)).status == "pending_payment"
+
+    clock.advance(timedelta(seconds=1))
+    assert await jobs.run_due(db) == NOTHING | {"close_unpaid_orders": 1}
+    order = await order_row(app, number)
+    assert (order.status, order.close_reason, order.pay_by) == ("closed", "unpaid_timeout", None)
+    assert (await stock_of(app, red.id), await stock_of(app, blue.id)) == (9, 10)
+    assert await events_to(app, number) == ["pending_payment", "closed"]
+    assert (await order_row(app, paid)).status == "paid"
+
+    settled = await row_counts(app)
+    clock.advance(timedelta(days=1))
+    assert await jobs.run_due(db) == NOTHING
+    assert await jobs.run_due(db) == NOTHING
+    assert await row_counts(app) == settled
+    detail = await client.get(f"/api/v1/orders/{number}", headers=buyer.auth)
+    assert [(e["to_status"], e["actor"], e["reason"]) for e in detail.json()["events"]] == [
+        ("pending_payment", "buyer", ""),
+        ("closed", "system", "unpaid_timeout"),
+    ]
+
+
+async def test_receipt_confirms_10_days_after_the_last_package(
+    app: FastAPI, client: httpx.AsyncClient, db: Database
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, specs={"颜色": ["红", "蓝"]})
+    buyer = await make_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(made.sku("红"), 1), (made.sku("蓝"), 1)])
+    await pay(app, number)
+    url = f"/api/v1/me/shop/orders/{number}/shipments"
+    first_line = (await client.get(url.removesuffix("/shipments"), headers=merchant.auth)).json()[
+        "lines"
+    ][0]["id"]
+    first = await client.post(
+        url,
+        json={
+            "carrier": "SF",
+            "tracking_number": "SF123456789012",
+            "lines": [{"line_id": first_line, "quantity": 1}],
+        },
+        headers=merchant.auth,
+    )
+    assert first.status_code == 201, first.text
+
+    clock.advance(timedelta(days=3))
+    rest = await client.post(
+        url, json={"carrier": "SF", "tracking_number": "SF123456789013"}, headers=merchant.auth
+    )
+    assert rest.status_code == 201, rest.text
+    last_shipped = clock.now()
+
+    # 10 days after the FIRST package: not yet.
+    clock.advance(timedelta(days=7))
+    assert await jobs.run_due(db) == NOTHING
+    clock.advance(timedelta(days=3) - timedelta(minutes=1))
+    assert await jobs.run_due(db) == NOTHING
+    assert (await order_row(app, number)).status == "shipped"
+
+    clock.advance(timedelta(minutes=1))
+    assert await jobs.run_due(db) == NOTHING | {"auto_confirm_receipt": 1}
+    order = await order_row(app, number)
+    assert order.status == "completed"
+    assert order.completed_at is not None
+    assert order.completed_at - last_shipped >= timedelta(days=10)
+    assert order.auto_confirm_at is None
+    assert await events_to(app, number) == [
+        "pending_payment",
+        "paid",
+        "partially_shipped",
+        "shipped",
+        "completed",
+    ]
+    assert await jobs.run_due(db) == NOTHING
+    assert await events_to(app, number) == [
+        "pending_payment",
+        "paid",
+        "partially_shipped",
+        "shipped",
+        "completed",
+    ]
+
+
+async def test_a_confirmed_order_is_not_confirmed_again(
+    app: FastAPI, client: httpx.AsyncClient, db: Database
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop)
+    buyer = await make_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(made.skus[0], 1)])
+    await pay(app, number)
+    shipped = await client.post(
+        f"/api/v1/me/shop/orders/{number}/shipments",
+        json={"carrier": "OTHER", "tracking_number": "abc-123456"},
+        headers=merchant.auth,
+    )
+    assert shipped.status_code == 201, shipped.text
+    confirmed = await client.post(f"/api/v1/orders/{number}/confirm-receipt", headers=buyer.auth)
+    assert confirmed.status_code == 200, confirmed.text
+    clock.advance(timedelta(days=11))
+    assert await jobs.run_due(db) == NOTHING
+    assert await events_to(app, number) == ["pending_payment", "paid", "shipped", "completed"]
+
+
+async def test_a_cancelled_order_is_not_closed_again(
+    app: FastAPI, client: httpx.AsyncClient, db: Database
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop)
+    sku = made.skus[0]
+    buyer = await make_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 4)])
+    cancelled = await client.post(f"/api/v1/me/shop/orders/{number}/cancel", headers=merchant.auth)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["close_reason"] == "merchant_cancelled"
+    assert await stock_of(app, sku.id) == 10
+    clock.advance(timedelta(hours=1))
+    assert await jobs.run_due(db) == NOTHING
+    assert await stock_of(app, sku.id) == 10
+    assert await events_to(app, number) == ["pending_payment", "closed"]

@@ -1,0 +1,89 @@
+"""The timed-work mechanism: sweeps list due ids and handle each in its own transaction; one
+failing row neither stops the others nor is lost; the loop runs them all."""
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop import clock, jobs
+from pocketshop.accounts.models import User
+from pocketshop.db import Database
+from tests.commerce import make_buyer, make_merchant, make_product, order_row, ordered
+
+
+def counting_sweep(due_ids: list[int], handled: list[int], failing: set[int]) -> jobs.Sweep:
+    async def due(_session: AsyncSession, _now: datetime, limit: int) -> Sequence[int]:
+        return [item for item in due_ids if item not in handled][:limit]
+
+    async def step(session: AsyncSession, item: int) -> bool:
+        # Writes something, so a failure must roll this item's transaction back.
+        session.add(User(phone=f"+861380000{item:04d}", created_at=clock.now()))
+        await session.flush()
+        if item in failing:
+            raise RuntimeError("broken row")
+        handled.append(item)
+        return True
+
+    return jobs.Sweep("test", due, step)
+
+
+async def users(db: Database) -> list[str]:
+    async with db.transaction(write=False) as session:
+        return list(await session.scalars(select(User.phone).order_by(User.phone)))
+
+
+async def test_a_failing_row_does_not_stop_the_others(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    handled: list[int] = []
+    sweep = counting_sweep([1, 2, 3, 4], handled, failing={2})
+    assert await jobs.run_sweep(db, sweep) == 3
+    assert handled == [1, 3, 4]
+    # The failed row's own writes were rolled back; it stays due for the next round.
+    assert await users(db) == ["+8613800000001", "+8613800000003", "+8613800000004"]
+    assert "job test failed on 2" in caplog.text
+    assert await jobs.run_sweep(db, sweep) == 0
+    assert handled == [1, 3, 4]
+
+
+async def test_run_due_drains_in_batches(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    handled: list[int] = []
+    sweep = counting_sweep(list(range(1, 8)), handled, failing=set())
+
+    async def small_batches(database: Database, swept: jobs.Sweep, *, batch: int = 3) -> int:
+        return await original(database, swept, batch=batch)
+
+    original = jobs.run_sweep
+    monkeypatch.setattr(jobs, "BATCH", 3)
+    monkeypatch.setattr(jobs, "run_sweep", small_batches)
+    assert await jobs.run_due(db, [sweep]) == {"test": 7}
+    assert sorted(handled) == list(range(1, 8))
+    assert await jobs.run_due(db, [sweep]) == {"test": 0}
+
+
+async def test_the_embedded_worker_closes_unpaid_orders(
+    app: FastAPI, client: httpx.AsyncClient, db: Database
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop)
+    buyer = await make_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(made.skus[0], 1)])
+    clock.advance(timedelta(minutes=31))
+    worker = asyncio.create_task(jobs.run_forever(db, 0.01))
+    try:
+        for _ in range(500):
+            if (await order_row(app, number)).status == "closed":
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    assert (await order_row(app, number)).status == "closed"
