@@ -71,7 +71,6 @@ class Scenario:
     method: str
     path: str
     target_p99_ms: float | None = 100.0
-    proposed: bool = False  # served by serve_proposed.py (CachedPages installed)
 
 
 @dataclass
@@ -318,12 +317,6 @@ def main() -> int:
         "--only", nargs="*", help="scenario names: " + "product_page shop_home product_api orders"
     )
     parser.add_argument("--keep-db", action="store_true", help="reuse the seeded database")
-    parser.add_argument(
-        "--no-proposed",
-        dest="proposed",
-        action="store_false",
-        help="skip the page rows served with CachedPages installed (benchmarks/serve_proposed.py)",
-    )
     args = parser.parse_args()
 
     ensure_wrk()
@@ -358,25 +351,20 @@ def main() -> int:
         results: dict[str, tuple[Load | None, float | None, float | None, str]] = {}
         lua_data = workdir / "orders-data.lua"
         write_order_data(lua_data, data)
-        pages = [s for s in chosen if s.name in ("product_page", "shop_home")]
-        proposed = [
-            Scenario(
-                f"{s.name}+", f"{s.label} +CachedPages", s.target, s.method, s.path, proposed=True
-            )
-            for s in pages
-            if args.proposed
-        ]
-        for group, command in (
-            (chosen, [sys.executable, "-m", "pocketshop", "serve"]),
-            (proposed, [sys.executable, str(HERE / "serve_proposed.py")]),
-        ):
-            if group:
-                load_group(args, group, command, env, workdir, captured, lua_data, results)
-        chosen += proposed
+        load_group(
+            args,
+            chosen,
+            [sys.executable, "-m", "pocketshop", "serve"],
+            env,
+            workdir,
+            captured,
+            lua_data,
+            results,
+        )
 
         for scenario in chosen:
             load, _bare, _raw, note = results[scenario.name]
-            if load is None or scenario.proposed:
+            if load is None:
                 continue
             sample = captured.get(scenario.name) or captured["order_0"]
             body_file = workdir / f"{scenario.name}.body"
@@ -411,9 +399,6 @@ def main() -> int:
                 )
             )
             results[scenario.name] = (load, bare_rps, raw, note)
-        for scenario in proposed:  # the same body and SQL: the same ceilings
-            base = results[scenario.name.rstrip("+")]
-            results[scenario.name] = (results[scenario.name][0], base[1], base[2], "")
         print_table(args, chosen, results, captured, load_before)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -498,9 +483,7 @@ cpu: the server process's share of one core; ms cpu: its CPU time per request.
 SQL: statements one request runs with the page cache off (BEGIN/COMMIT not counted).
 bare ASGI: requests/s of a bare ASGI app answering the same body under the same uvicorn
 settings. raw asyncpg: requests' worth of the same SQL per second, replayed with asyncpg on as
-many connections (orders: each in one transaction, with a fresh number and ids).
-+CachedPages: served by benchmarks/serve_proposed.py, `pocketshop serve` with the
-page_cache.CachedPages middleware installed (proposed for app.py); same ceilings."""
+many connections (orders: each in one transaction, with a fresh number and ids)."""
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
@@ -77,21 +78,26 @@ async def make_merchant(app: FastAPI, shop_name: str = "小明的店") -> Mercha
     settings: Settings = app.state.settings
     async with db.transaction() as session:
         user = await accounts.get_or_create_user(session, next_phone())
-        await shops.verify_identity(
-            session, settings, user, real_name="王小明", id_number=id_number_aged(30)
-        )
-        await shops.bind_bank_card(
-            session,
-            settings,
-            user,
-            holder_name="王小明",
-            card_number=card_number(),
-            bank_code="ICBC",
-        )
-        shop = await shops.open_shop(
-            session, settings, user, name=shop_name, description="", logo=None
-        )
+        shop = await open_verified_shop(session, settings, user, shop_name)
     return Merchant(user, shop, await api_token(db, settings, user))
+
+
+async def open_verified_shop(
+    session: AsyncSession, settings: Settings, user: User, shop_name: str
+) -> Shop:
+    """Identity checked and bank card bound, as opening a shop requires; then the shop."""
+    await shops.verify_identity(
+        session, settings, user, real_name="王小明", id_number=id_number_aged(30)
+    )
+    await shops.bind_bank_card(
+        session,
+        settings,
+        user,
+        holder_name="王小明",
+        card_number=card_number(),
+        bank_code="ICBC",
+    )
+    return await shops.open_shop(session, settings, user, name=shop_name, description="", logo=None)
 
 
 @dataclass
@@ -207,6 +213,15 @@ async def pay(app: FastAPI, number: str) -> None:
         await orders.mark_paid(session, order, reason="test")
 
 
+def order_json(shop: Shop, lines: list[tuple[Sku, int]]) -> dict[str, object]:
+    """The body of `POST /api/v1/orders` for these lines, to the test ADDRESS."""
+    return {
+        "shop": shop.slug,
+        "lines": [{"sku_id": sku.public_id, "quantity": quantity} for sku, quantity in lines],
+        "address": ADDRESS,
+    }
+
+
 async def place_order(
     client: httpx.AsyncClient,
     buyer: Buyer,
@@ -214,12 +229,9 @@ async def place_order(
     lines: list[tuple[Sku, int]],
     **extra: object,
 ) -> httpx.Response:
-    body: dict[str, object] = {
-        "shop": shop.slug,
-        "lines": [{"sku_id": sku.public_id, "quantity": quantity} for sku, quantity in lines],
-        "address": ADDRESS,
-    }
-    return await client.post("/api/v1/orders", json=body | extra, headers=buyer.auth)
+    return await client.post(
+        "/api/v1/orders", json=order_json(shop, lines) | extra, headers=buyer.auth
+    )
 
 
 async def ordered(
@@ -230,3 +242,35 @@ async def ordered(
     assert response.status_code == 201, response.text
     number: str = response.json()["number"]
     return number
+
+
+async def one_sku_and_buyer(app: FastAPI, stock: int = 10) -> tuple[Merchant, Sku, Buyer]:
+    """A shop selling one product with a single SKU, and a buyer."""
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, stock=stock)
+    return merchant, made.skus[0], await make_buyer(app)
+
+
+async def ship(
+    client: httpx.AsyncClient,
+    merchant: Merchant,
+    number: str,
+    tracking_number: str,
+    *,
+    carrier: str = "SF",
+    lines: dict[str, int] | None = None,
+) -> httpx.Response:
+    """Ship an order through the API: the lines given ({line id: quantity}), or all the rest."""
+    body: dict[str, object] = {"carrier": carrier, "tracking_number": tracking_number}
+    if lines is not None:
+        body["lines"] = [{"line_id": line, "quantity": qty} for line, qty in lines.items()]
+    return await client.post(
+        f"/api/v1/me/shop/orders/{number}/shipments", json=body, headers=merchant.auth
+    )
+
+
+async def edit_product(app: FastAPI, shop: Shop, product_id: str, data: ProductInput) -> None:
+    """Edit a product through the service, as the console would, in a transaction of its own."""
+    db: Database = app.state.db
+    async with db.transaction() as session:
+        await catalog.edit(session, shop, product_id, data)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop import clock, jobs
 from pocketshop.accounts.models import User
 from pocketshop.db import Database
-from tests.commerce import make_buyer, make_merchant, make_product, order_row, ordered
+from tests.commerce import one_sku_and_buyer, order_row, ordered
 
 
 def counting_sweep(due_ids: list[int], handled: list[int], failing: set[int]) -> jobs.Sweep:
@@ -71,10 +71,8 @@ async def test_run_due_drains_in_batches(db: Database, monkeypatch: pytest.Monke
 async def test_the_embedded_worker_closes_unpaid_orders(
     app: FastAPI, client: httpx.AsyncClient, db: Database
 ) -> None:
-    merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
-    buyer = await make_buyer(app)
-    number = await ordered(client, buyer, merchant.shop, [(made.skus[0], 1)])
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 1)])
     clock.advance(timedelta(minutes=31))
     worker = asyncio.create_task(jobs.run_forever(db, 0.01))
     try:

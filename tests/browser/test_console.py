@@ -21,10 +21,8 @@ from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.orders import service as orders
 from pocketshop.orders.addresses import AddressInput
-from pocketshop.shops import service as shops
 from tests.browser.conftest import LiveServer, browser_required
-from tests.commerce import ADDRESS
-from tests.support import card_number, id_number_aged
+from tests.commerce import ADDRESS, open_verified_shop
 
 try:
     from playwright.sync_api import BrowserContext, Page, expect
@@ -66,20 +64,7 @@ async def _seed(settings: Settings) -> Seeded:
     try:
         async with db.transaction() as session:
             user = await accounts.get_or_create_user(session, MERCHANT_PHONE)
-            await shops.verify_identity(
-                session, settings, user, real_name="王小明", id_number=id_number_aged(30)
-            )
-            await shops.bind_bank_card(
-                session,
-                settings,
-                user,
-                holder_name="王小明",
-                card_number=card_number(),
-                bank_code="ICBC",
-            )
-            shop = await shops.open_shop(
-                session, settings, user, name="小明的手作铺", description="", logo=None
-            )
+            shop = await open_verified_shop(session, settings, user, "小明的手作铺")
             sku_ids = []
             for title, color, specs, price in PRODUCTS:
                 dims = tuple(SpecDimension(name, tuple(values)) for name, values in specs.items())

@@ -12,6 +12,7 @@ from tests.commerce import (
     make_buyer,
     make_merchant,
     make_product,
+    one_sku_and_buyer,
     ordered,
     place_order,
     row_counts,
@@ -63,21 +64,17 @@ async def test_create_edit_publish(app: FastAPI, client: httpx.AsyncClient) -> N
     assert (await client.get(public)).json()["items"] == []
     api_error(await client.get(f"{public}/{product['id']}"), 404, "product_not_found")
 
-    url = f"{PRODUCTS}/{product['id']}"
-    api_error(
-        await client.put(f"{url}/status", json={"status": "off_shelf"}, headers=merchant.auth),
-        409,
-        "invalid_transition",
-    )
-    published = await client.put(f"{url}/status", json={"status": "on_sale"}, headers=merchant.auth)
+    url = f"{PRODUCTS}/{product['id']}/status"
+
+    async def move_to(status: str) -> httpx.Response:
+        return await client.put(url, json={"status": status}, headers=merchant.auth)
+
+    api_error(await move_to("off_shelf"), 409, "invalid_transition")
+    published = await move_to("on_sale")
     assert published.json()["status"] == "on_sale"
     assert [item["id"] for item in (await client.get(public)).json()["items"]] == [product["id"]]
-    api_error(
-        await client.put(f"{url}/status", json={"status": "draft"}, headers=merchant.auth),
-        409,
-        "invalid_transition",
-    )
-    off = await client.put(f"{url}/status", json={"status": "off_shelf"}, headers=merchant.auth)
+    api_error(await move_to("draft"), 409, "invalid_transition")
+    off = await move_to("off_shelf")
     assert off.json()["status"] == "off_shelf"
     assert (await client.get(public)).json()["items"] == []
     api_error(await client.get(f"{public}/{product['id']}"), 404, "product_not_found")
@@ -310,10 +307,7 @@ async def test_stock_adjustments(app: FastAPI, client: httpx.AsyncClient) -> Non
 async def test_stock_adjustment_cannot_undercut_a_sale(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop, stock=5)
-    sku = made.skus[0]
-    buyer = await make_buyer(app)
+    merchant, sku, buyer = await one_sku_and_buyer(app, stock=5)
     await ordered(client, buyer, merchant.shop, [(sku, 4)])
     url = f"/api/v1/me/shop/skus/{sku.public_id}/stock-adjustments"
     # The merchant thinks there are 5; only 1 is left after the sale.

@@ -12,7 +12,7 @@ from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, Sp
 from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.shops.models import Shop
-from tests.commerce import ADDRESS, make_buyer, make_merchant, make_product
+from tests.commerce import ADDRESS, edit_product, make_buyer, make_merchant, make_product
 from tests.conftest import BASE_URL
 from tests.support import image_bytes, tr
 
@@ -258,18 +258,16 @@ async def test_cached_pages_show_new_prices_and_stock_at_once(
         assert "¥10.00" in (await client.get(home)).text
     assert len(app.state.db.page_cache) >= 2
 
-    db: Database = app.state.db
-    async with db.transaction() as session:
-        await catalog.edit(
-            session,
-            merchant.shop,
-            made.id,
-            ProductInput(
-                title="会变价",
-                specs=(SpecDimension("颜色", ("红",)),),
-                skus=(SkuInput(spec=("红",), price=1250, stock=10),),
-            ),
-        )
+    await edit_product(
+        app,
+        merchant.shop,
+        made.id,
+        ProductInput(
+            title="会变价",
+            specs=(SpecDimension("颜色", ("红",)),),
+            skus=(SkuInput(spec=("红",), price=1250, stock=10),),
+        ),
+    )
     page = await client.get(path)
     assert "¥12.50" in page.text
     assert "¥10.00" not in page.text

@@ -14,11 +14,14 @@ from tests.commerce import (
     make_buyer,
     make_merchant,
     make_product,
+    one_sku_and_buyer,
+    order_json,
     order_row,
     ordered,
     pay,
     place_order,
     row_counts,
+    ship,
     stock_of,
 )
 from tests.support import api_error, image_bytes
@@ -152,11 +155,7 @@ async def test_browse_cart_checkout_ship_confirm(app: FastAPI, client: httpx.Asy
 
     number = order["number"]
     await pay(app, number)
-    shipped = await client.post(
-        f"/api/v1/me/shop/orders/{number}/shipments",
-        json={"carrier": "SF", "tracking_number": "sf 1234 5678 9012"},
-        headers=merchant.auth,
-    )
+    shipped = await ship(client, merchant, number, "sf 1234 5678 9012")
     assert shipped.status_code == 201, shipped.text
     assert shipped.json()["status"] == "shipped"
     [package] = shipped.json()["shipments"]
@@ -188,35 +187,20 @@ async def test_partial_shipments_then_the_rest(app: FastAPI, client: httpx.Async
     detail = await client.get(f"/api/v1/me/shop/orders/{number}", headers=merchant.auth)
     red, _blue = detail.json()["lines"]
 
-    url = f"/api/v1/me/shop/orders/{number}/shipments"
-    first = await client.post(
-        url,
-        json={
-            "carrier": "ZTO",
-            "tracking_number": "773012345678901",
-            "lines": [{"line_id": red["id"], "quantity": 2}],
-        },
-        headers=merchant.auth,
+    first = await ship(
+        client, merchant, number, "773012345678901", carrier="ZTO", lines={red["id"]: 2}
     )
     assert first.status_code == 201, first.text
     assert first.json()["status"] == "partially_shipped"
     assert [line["shipped_quantity"] for line in first.json()["lines"]] == [2, 0]
     assert first.json()["auto_confirm_at"] is None
 
-    too_many = await client.post(
-        url,
-        json={
-            "carrier": "ZTO",
-            "tracking_number": "773012345678902",
-            "lines": [{"line_id": red["id"], "quantity": 2}],
-        },
-        headers=merchant.auth,
+    too_many = await ship(
+        client, merchant, number, "773012345678902", carrier="ZTO", lines={red["id"]: 2}
     )
     api_error(too_many, 422, "invalid_quantity")
 
-    rest = await client.post(
-        url, json={"carrier": "EMS", "tracking_number": "EA123456789CN"}, headers=merchant.auth
-    )
+    rest = await ship(client, merchant, number, "EA123456789CN", carrier="EMS")
     assert rest.status_code == 201, rest.text
     body = rest.json()
     assert body["status"] == "shipped"
@@ -224,28 +208,17 @@ async def test_partial_shipments_then_the_rest(app: FastAPI, client: httpx.Async
     assert [len(package["lines"]) for package in body["shipments"]] == [1, 2]
     assert body["auto_confirm_at"] is not None
 
-    again = await client.post(
-        url, json={"carrier": "EMS", "tracking_number": "EA123456789CN"}, headers=merchant.auth
-    )
+    again = await ship(client, merchant, number, "EA123456789CN", carrier="EMS")
     api_error(again, 404, "order_not_shippable")
 
 
 # --- Idempotency-Key --------------------------------------------------------------------------
 
 
-async def test_same_key_and_body_give_the_same_order(
-    app: FastAPI, client: httpx.AsyncClient
-) -> None:
-    merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop, stock=10)
-    sku = made.skus[0]
-    buyer = await make_buyer(app)
-    headers = buyer.auth | {"Idempotency-Key": "order-1"}
-    body = {
-        "shop": merchant.shop.slug,
-        "lines": [{"sku_id": sku.public_id, "quantity": 2}],
-        "address": ADDRESS,
-    }
+async def posted_twice(
+    client: httpx.AsyncClient, body: dict[str, object], headers: dict[str, str]
+) -> httpx.Response:
+    """Place an order, then retry it with the same key: the retry replays the first answer."""
     first = await client.post("/api/v1/orders", json=body, headers=headers)
     assert first.status_code == 201, first.text
     assert "Idempotent-Replayed" not in first.headers
@@ -253,10 +226,20 @@ async def test_same_key_and_body_give_the_same_order(
     assert again.status_code == 201, again.text
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["number"] == first.json()["number"]
+    return first
+
+
+async def test_same_key_and_body_give_the_same_order(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant, sku, buyer = await one_sku_and_buyer(app, stock=10)
+    headers = buyer.auth | {"Idempotency-Key": "order-1"}
+    body = order_json(merchant.shop, [(sku, 2)])
+    first = await posted_twice(client, body, headers)
     assert (await row_counts(app))["orders"] == 1
     assert await stock_of(app, sku.id) == 8
 
-    other = body | {"lines": [{"sku_id": sku.public_id, "quantity": 3}]}
+    other = order_json(merchant.shop, [(sku, 3)])
     api_error(
         await client.post("/api/v1/orders", json=other, headers=headers),
         422,
@@ -278,36 +261,21 @@ async def test_same_key_and_body_give_the_same_order(
 async def test_a_retried_cart_checkout_gives_the_same_order(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop, stock=10)
-    sku = made.skus[0]
-    buyer = await make_buyer(app)
+    merchant, sku, buyer = await one_sku_and_buyer(app, stock=10)
     await fill_cart(client, buyer, merchant.shop.slug, {sku.public_id: 2})
     headers = buyer.auth | {"Idempotency-Key": "cart-checkout"}
     body = {"shop": merchant.shop.slug, "address": ADDRESS}
-    first = await client.post("/api/v1/orders", json=body, headers=headers)
-    assert first.status_code == 201, first.text
-    # The cart is empty now; the retry must still answer with the order it made.
-    again = await client.post("/api/v1/orders", json=body, headers=headers)
-    assert again.status_code == 201, again.text
-    assert again.headers["Idempotent-Replayed"] == "true"
-    assert again.json()["number"] == first.json()["number"]
+    # The first order empties the cart; the retry must still answer with the order it made.
+    await posted_twice(client, body, headers)
     assert await stock_of(app, sku.id) == 8
 
 
 async def test_concurrent_requests_with_one_key_make_one_order(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop, stock=100)
-    sku = made.skus[0]
-    buyer = await make_buyer(app)
+    merchant, sku, buyer = await one_sku_and_buyer(app, stock=100)
     headers = buyer.auth | {"Idempotency-Key": "double-tap"}
-    body = {
-        "shop": merchant.shop.slug,
-        "lines": [{"sku_id": sku.public_id, "quantity": 1}],
-        "address": ADDRESS,
-    }
+    body = order_json(merchant.shop, [(sku, 1)])
     responses = await asyncio.gather(
         *(client.post("/api/v1/orders", json=body, headers=headers) for _ in range(10))
     )

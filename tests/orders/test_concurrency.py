@@ -19,11 +19,13 @@ from tests.commerce import (
     make_buyer,
     make_merchant,
     make_product,
+    one_sku_and_buyer,
     order_row,
     ordered,
     pay,
     place_order,
     row_counts,
+    ship,
     stock_of,
 )
 from tests.conftest import is_postgres
@@ -113,14 +115,9 @@ async def test_two_packages_at_once_ship_the_rest_once(
     buyer = await make_buyer(app)
     number = await ordered(client, buyer, merchant.shop, [(made.sku("红"), 2), (made.sku("蓝"), 1)])
     await pay(app, number)
-    url = f"/api/v1/me/shop/orders/{number}/shipments"
     responses = await asyncio.gather(
-        client.post(
-            url, json={"carrier": "SF", "tracking_number": "SF123456789012"}, headers=merchant.auth
-        ),
-        client.post(
-            url, json={"carrier": "SF", "tracking_number": "SF123456789013"}, headers=merchant.auth
-        ),
+        ship(client, merchant, number, "SF123456789012"),
+        ship(client, merchant, number, "SF123456789013"),
     )
     assert sorted(r.status_code for r in responses) in ([201, 404], [201, 409])
     loser = next(r for r in responses if r.status_code != 201)
@@ -135,18 +132,14 @@ async def test_two_packages_at_once_ship_the_rest_once(
 async def test_two_partial_packages_cannot_ship_more_than_bought(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
-    buyer = await make_buyer(app)
-    number = await ordered(client, buyer, merchant.shop, [(made.skus[0], 3)])
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 3)])
     await pay(app, number)
     detail = await client.get(f"/api/v1/me/shop/orders/{number}", headers=merchant.auth)
     line_id = detail.json()["lines"][0]["id"]
-    url = f"/api/v1/me/shop/orders/{number}/shipments"
-    body = {"carrier": "JT", "lines": [{"line_id": line_id, "quantity": 2}]}
     responses = await asyncio.gather(
-        client.post(url, json=body | {"tracking_number": "JT1234567890123"}, headers=merchant.auth),
-        client.post(url, json=body | {"tracking_number": "JT1234567890124"}, headers=merchant.auth),
+        ship(client, merchant, number, "JT1234567890123", carrier="JT", lines={line_id: 2}),
+        ship(client, merchant, number, "JT1234567890124", carrier="JT", lines={line_id: 2}),
     )
     assert sorted(r.status_code for r in responses) in ([201, 409], [201, 422])
     counts = await row_counts(app)
@@ -159,10 +152,7 @@ async def test_two_partial_packages_cannot_ship_more_than_bought(
 async def test_two_workers_close_each_due_order_once(
     app: FastAPI, client: httpx.AsyncClient, db: Database
 ) -> None:
-    merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop, stock=100)
-    sku = made.skus[0]
-    buyer = await make_buyer(app)
+    merchant, sku, buyer = await one_sku_and_buyer(app, stock=100)
     numbers = [await ordered(client, buyer, merchant.shop, [(sku, 2)]) for _ in range(30)]
     await pay(app, numbers[0])  # paid: not due
     assert await stock_of(app, sku.id) == 40
@@ -209,24 +199,10 @@ async def test_last_packages_sent_at_once_finish_the_order(
         await pay(app, number)
         detail = await client.get(f"/api/v1/me/shop/orders/{number}", headers=merchant.auth)
         first, second, third = (line["id"] for line in detail.json()["lines"])
-        url = f"/api/v1/me/shop/orders/{number}/shipments"
-        started = await client.post(
-            url,
-            json={
-                "carrier": "SF",
-                "tracking_number": "SF123456789010",
-                "lines": [{"line_id": first, "quantity": 1}],
-            },
-            headers=merchant.auth,
-        )
+        started = await ship(client, merchant, number, "SF123456789010", lines={first: 1})
         assert started.status_code == 201, started.text
         for line_id, tracking in ((second, "SF123456789011"), (third, "SF123456789012")):
-            body = {
-                "carrier": "SF",
-                "tracking_number": tracking,
-                "lines": [{"line_id": line_id, "quantity": 1}],
-            }
-            sends.append(client.post(url, json=body, headers=merchant.auth))
+            sends.append(ship(client, merchant, number, tracking, lines={line_id: 1}))
     responses = await asyncio.gather(*sends)
     for response in responses:
         if response.status_code != 201:
@@ -251,11 +227,7 @@ async def test_confirm_racing_the_auto_confirm_completes_once(
     numbers = [await ordered(client, buyer, merchant.shop, [(made.skus[0], 1)]) for _ in range(10)]
     for number in numbers:
         await pay(app, number)
-        shipped = await client.post(
-            f"/api/v1/me/shop/orders/{number}/shipments",
-            json={"carrier": "SF", "tracking_number": "SF123456789012"},
-            headers=merchant.auth,
-        )
+        shipped = await ship(client, merchant, number, "SF123456789012")
         assert shipped.status_code == 201, shipped.text
     clock.advance(timedelta(days=10, minutes=1))
     results = await asyncio.gather(

@@ -13,10 +13,12 @@ from tests.commerce import (
     make_buyer,
     make_merchant,
     make_product,
+    one_sku_and_buyer,
     order_row,
     ordered,
     pay,
     row_counts,
+    ship,
     stock_of,
 )
 
@@ -67,25 +69,13 @@ async def test_receipt_confirms_10_days_after_the_last_package(
     buyer = await make_buyer(app)
     number = await ordered(client, buyer, merchant.shop, [(made.sku("红"), 1), (made.sku("蓝"), 1)])
     await pay(app, number)
-    url = f"/api/v1/me/shop/orders/{number}/shipments"
-    first_line = (await client.get(url.removesuffix("/shipments"), headers=merchant.auth)).json()[
-        "lines"
-    ][0]["id"]
-    first = await client.post(
-        url,
-        json={
-            "carrier": "SF",
-            "tracking_number": "SF123456789012",
-            "lines": [{"line_id": first_line, "quantity": 1}],
-        },
-        headers=merchant.auth,
-    )
+    detail = await client.get(f"/api/v1/me/shop/orders/{number}", headers=merchant.auth)
+    first_line = detail.json()["lines"][0]["id"]
+    first = await ship(client, merchant, number, "SF123456789012", lines={first_line: 1})
     assert first.status_code == 201, first.text
 
     clock.advance(timedelta(days=3))
-    rest = await client.post(
-        url, json={"carrier": "SF", "tracking_number": "SF123456789013"}, headers=merchant.auth
-    )
+    rest = await ship(client, merchant, number, "SF123456789013")
     assert rest.status_code == 201, rest.text
     last_shipped = clock.now()
 
@@ -103,36 +93,19 @@ async def test_receipt_confirms_10_days_after_the_last_package(
     assert order.completed_at is not None
     assert order.completed_at - last_shipped >= timedelta(days=10)
     assert order.auto_confirm_at is None
-    assert await events_to(app, number) == [
-        "pending_payment",
-        "paid",
-        "partially_shipped",
-        "shipped",
-        "completed",
-    ]
+    history = ["pending_payment", "paid", "partially_shipped", "shipped", "completed"]
+    assert await events_to(app, number) == history
     assert await jobs.run_due(db) == NOTHING
-    assert await events_to(app, number) == [
-        "pending_payment",
-        "paid",
-        "partially_shipped",
-        "shipped",
-        "completed",
-    ]
+    assert await events_to(app, number) == history
 
 
 async def test_a_confirmed_order_is_not_confirmed_again(
     app: FastAPI, client: httpx.AsyncClient, db: Database
 ) -> None:
-    merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
-    buyer = await make_buyer(app)
-    number = await ordered(client, buyer, merchant.shop, [(made.skus[0], 1)])
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 1)])
     await pay(app, number)
-    shipped = await client.post(
-        f"/api/v1/me/shop/orders/{number}/shipments",
-        json={"carrier": "OTHER", "tracking_number": "abc-123456"},
-        headers=merchant.auth,
-    )
+    shipped = await ship(client, merchant, number, "abc-123456", carrier="OTHER")
     assert shipped.status_code == 201, shipped.text
     confirmed = await client.post(f"/api/v1/orders/{number}/confirm-receipt", headers=buyer.auth)
     assert confirmed.status_code == 200, confirmed.text
@@ -144,10 +117,7 @@ async def test_a_confirmed_order_is_not_confirmed_again(
 async def test_a_cancelled_order_is_not_closed_again(
     app: FastAPI, client: httpx.AsyncClient, db: Database
 ) -> None:
-    merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
-    sku = made.skus[0]
-    buyer = await make_buyer(app)
+    merchant, sku, buyer = await one_sku_and_buyer(app)
     number = await ordered(client, buyer, merchant.shop, [(sku, 4)])
     cancelled = await client.post(f"/api/v1/me/shop/orders/{number}/cancel", headers=merchant.auth)
     assert cancelled.status_code == 200, cancelled.text

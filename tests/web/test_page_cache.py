@@ -8,10 +8,9 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from pocketshop.cache import PageCache
-from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductInput, SkuInput
 from pocketshop.db import Database
-from tests.commerce import make_buyer, make_merchant, make_product
+from tests.commerce import edit_product, make_buyer, make_merchant, make_product
 from tests.support import csrf_from, other_client, page_login
 
 
@@ -93,14 +92,12 @@ async def test_a_change_is_visible_at_once_to_logged_out_visitors(
     url = f"/s/{merchant.shop.slug}/p/{made.id}"
     assert "¥10.00" in (await client.get(url)).text
     assert "¥10.00" in (await client.get(url)).text  # cached now
-    db: Database = app.state.db
-    async with db.transaction() as session:
-        await catalog.edit(
-            session,
-            merchant.shop,
-            made.id,
-            ProductInput(title="会涨价的钱包", skus=(SkuInput(spec=(), price=1500, stock=10),)),
-        )
+    await edit_product(
+        app,
+        merchant.shop,
+        made.id,
+        ProductInput(title="会涨价的钱包", skus=(SkuInput(spec=(), price=1500, stock=10),)),
+    )
     page = (await client.get(url)).text
     assert "¥15.00" in page
     assert not re.search(r"¥10\.00", page)

@@ -1,5 +1,6 @@
 """Console: the shop's product groups (create, rename, delete, reorder)."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Form, Request
@@ -15,6 +16,7 @@ from pocketshop.web.routing import Session, page_router
 from pocketshop.web.templating import render
 
 router = page_router(prefix="/console")
+GroupName = Annotated[str, Form(max_length=200)]
 
 
 async def groups_page(
@@ -53,6 +55,22 @@ async def groups_page(
     )
 
 
+async def _save(
+    request: Request,
+    session: AsyncSession,
+    shop: Shop,
+    change: Callable[[], Awaitable[object]],
+    typed: dict[str, str],
+) -> Response:
+    """Make one change to the groups; a refused one shows the page again with what was typed."""
+    try:
+        async with session.begin_nested():
+            await change()
+    except AppError as error:
+        return await groups_page(request, session, shop, error=error, typed=typed)
+    return redirect_done("/console/groups", "group_saved")
+
+
 @router.get("/groups")
 async def groups_list(request: Request, session: Session, shop: ConsoleShop) -> Response:
     return await groups_page(request, session, shop)
@@ -63,14 +81,11 @@ async def create_group(
     request: Request,
     session: Session,
     shop: ConsoleShop,
-    name: Annotated[str, Form(max_length=200)] = "",
+    name: GroupName = "",
 ) -> Response:
-    try:
-        async with session.begin_nested():
-            await groups.create_group(session, shop, name)
-    except AppError as error:
-        return await groups_page(request, session, shop, error=error, typed={"new": name})
-    return redirect_done("/console/groups", "group_saved")
+    return await _save(
+        request, session, shop, lambda: groups.create_group(session, shop, name), {"new": name}
+    )
 
 
 @router.post("/groups/order")
@@ -89,14 +104,15 @@ async def rename_group(
     request: Request,
     session: Session,
     shop: ConsoleShop,
-    name: Annotated[str, Form(max_length=200)] = "",
+    name: GroupName = "",
 ) -> Response:
-    try:
-        async with session.begin_nested():
-            await groups.rename_group(session, shop, group_id, name)
-    except AppError as error:
-        return await groups_page(request, session, shop, error=error, typed={group_id: name})
-    return redirect_done("/console/groups", "group_saved")
+    return await _save(
+        request,
+        session,
+        shop,
+        lambda: groups.rename_group(session, shop, group_id, name),
+        {group_id: name},
+    )
 
 
 @router.post("/groups/{group_id}/delete")

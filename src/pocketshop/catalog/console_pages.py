@@ -32,7 +32,7 @@ from pocketshop.catalog.service import (
     SpecDimension,
 )
 from pocketshop.catalog.text import clean_line
-from pocketshop.errors import AppError, InvalidInput
+from pocketshop.errors import AppError, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen, parse_yuan
 from pocketshop.orders import queries as order_queries
@@ -556,20 +556,22 @@ async def add_images(
     return redirect_done(f"/console/products/{product.public_id}#photos", "photos")
 
 
-@router.post("/products/{public_id}/images/{image_id}/remove")
-async def remove_image(
-    public_id: str, image_id: str, session: Session, shop: ConsoleShop
-) -> Response:
-    await service.remove_image(session, shop, public_id, image_id)
-    return redirect_done(f"/console/products/{public_id}", "photo_removed")
+# A photo's buttons: the last part of the address names the change, then its notice.
+IMAGE_ACTIONS = {
+    "remove": (service.remove_image, "photo_removed"),
+    "cover": (service.move_image_first, "cover"),
+}
 
 
-@router.post("/products/{public_id}/images/{image_id}/cover")
-async def make_cover(
-    public_id: str, image_id: str, session: Session, shop: ConsoleShop
+@router.post("/products/{public_id}/images/{image_id}/{action}")
+async def change_image(
+    public_id: str, image_id: str, action: str, session: Session, shop: ConsoleShop
 ) -> Response:
-    await service.move_image_first(session, shop, public_id, image_id)
-    return redirect_done(f"/console/products/{public_id}", "cover")
+    if action not in IMAGE_ACTIONS:
+        raise NotFound(_("Page not found."))
+    change, done = IMAGE_ACTIONS[action]
+    await change(session, shop, public_id, image_id)
+    return redirect_done(f"/console/products/{public_id}", done)
 
 
 @router.post("/products/{public_id}/stock")

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Form, Query, Request
+from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +52,25 @@ ADDRESS_FIELDS = ("recipient", "phone", "province", "city", "district", "detail"
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
 Text = Annotated[str, Form(max_length=200)]
 Short = Annotated[str, Form(max_length=64)]
+
+
+def _address_form(
+    recipient: Short = "",
+    phone: Short = "",
+    province: Short = "",
+    city: Short = "",
+    district: Short = "",
+    detail: Text = "",
+) -> AddressInput:
+    """The address fields of a form, as checkout and the address book both post them."""
+    return AddressInput(recipient, phone, province, city, district, detail)
+
+
+AddressForm = Annotated[AddressInput, Depends(_address_form)]
+
+
+def _typed_address(address: AddressInput) -> dict[str, str]:
+    return {name: getattr(address, name) for name in ADDRESS_FIELDS}
 
 
 async def quantities(
@@ -326,14 +345,9 @@ async def place_order(
     session: Session,
     settings: AppSettings,
     user: PageUser,
+    typed_address: AddressForm,
     sku: Annotated[list[str] | None, Form(max_length=64)] = None,
     address: Short = "",
-    recipient: Short = "",
-    phone: Short = "",
-    province: Short = "",
-    city: Short = "",
-    district: Short = "",
-    detail: Text = "",
     note: Annotated[str, Form(max_length=1000)] = "",
     idempotency_key: Short = "",
     item: Short = "",
@@ -348,9 +362,7 @@ async def place_order(
             return _redirect(f"/me/orders/{placed.number}")
     found = await quantities(request, session, user, shop)
     lines = [LineRequest(one, found[one]) for one in dict.fromkeys(sku or []) if one in found]
-    values = (recipient, phone, province, city, district, detail)
-    typed = dict(zip(ADDRESS_FIELDS, values, strict=True))
-    new_address = AddressInput(*values) if address in ("", "new") else None
+    new_address = typed_address if address in ("", "new") else None
     try:
         created = await service.create(
             session,
@@ -365,7 +377,8 @@ async def place_order(
             from_cart=True,
         )
     except AppError as error:
-        form = typed | {"address": address or "new", "note": note, "idempotency_key": key or ""}
+        kept = {"address": address or "new", "note": note, "idempotency_key": key or ""}
+        form = _typed_address(typed_address) | kept
         return await checkout_page(request, session, user, shop, item=item, error=error, form=form)
     if new_address is not None and not created.replayed:
         await _save_to_book(session, user, new_address)
@@ -487,7 +500,7 @@ async def addresses_page(
 ) -> HTMLResponse:
     book = await addresses.list_for(session, user)
     current = next((address for address in book if address.public_id == editing), None)
-    typed = form or ({name: getattr(current, name) for name in ADDRESS_FIELDS} if current else {})
+    typed = form or (_typed_address(addresses.as_input(current)) if current else {})
     return render(
         request,
         "orders/store_addresses.html",
@@ -516,26 +529,19 @@ async def save_address(
     request: Request,
     session: Session,
     user: PageUser,
+    typed: AddressForm,
     address_id: Short = "",
-    recipient: Short = "",
-    phone: Short = "",
-    province: Short = "",
-    city: Short = "",
-    district: Short = "",
-    detail: Text = "",
     make_default: Short = "",
 ) -> Response:
     """Add an address, or with `address_id` change one."""
-    typed = AddressInput(recipient, phone, province, city, district, detail)
     try:
         if address_id:
             await addresses.edit(session, user, address_id, typed, make_default=bool(make_default))
         else:
             await addresses.create(session, user, typed, make_default=bool(make_default))
     except AppError as error:
-        form = {name: getattr(typed, name) for name in ADDRESS_FIELDS}
         return await addresses_page(
-            request, session, user, editing=address_id, error=error, form=form
+            request, session, user, editing=address_id, error=error, form=_typed_address(typed)
         )
     return _redirect("/me/addresses")
 
