@@ -65,7 +65,9 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         engine_args: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
-            engine_args.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+            # No pre-ping: it costs a round trip on every request. Connections are recycled
+            # instead, and one that died with a server restart fails one request only.
+            engine_args.update(pool_size=20, max_overflow=20, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **engine_args)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

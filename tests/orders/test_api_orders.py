@@ -5,8 +5,10 @@ confirms. Plus idempotent order creation."""
 import asyncio
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from pocketshop.orders import service
 from tests.commerce import (
     ADDRESS,
     Buyer,
@@ -314,3 +316,28 @@ async def test_order_number_is_date_and_random_digits(
     assert len({n[8:] for n in numbers}) == 3
     stored = await order_row(app, numbers[0])
     assert stored.total == 9900
+
+
+async def test_a_taken_order_number_is_drawn_again(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    first = await ordered(client, buyer, merchant.shop, [(sku, 1)])
+    draws = iter([first, first, "20991231000000000001"])
+    monkeypatch.setattr(service, "new_number", lambda _shop: next(draws))
+    second = await ordered(client, buyer, merchant.shop, [(sku, 1)])
+    assert second == "20991231000000000001"
+    assert await stock_of(app, sku.id) == 8  # both orders hold their unit, once each
+
+
+async def test_no_free_number_is_a_clear_try_again(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    taken = await ordered(client, buyer, merchant.shop, [(sku, 1)])
+    monkeypatch.setattr(service, "new_number", lambda _shop: taken)
+    before = await row_counts(app)
+    answer = await place_order(client, buyer, merchant.shop, [(sku, 1)])
+    api_error(answer, 409, "try_again")
+    assert await row_counts(app) == before
+    assert await stock_of(app, sku.id) == 9

@@ -364,18 +364,21 @@ async def place_order(
     lines = [LineRequest(one, found[one]) for one in dict.fromkeys(sku or []) if one in found]
     new_address = typed_address if address in ("", "new") else None
     try:
-        created = await service.create(
-            session,
-            settings,
-            user,
-            shop,
-            lines=lines,
-            address=new_address,
-            address_id=None if new_address else address,
-            note=note,
-            idempotency_key=key,
-            from_cart=True,
-        )
+        # A savepoint: a refused order (a sold-out line) must not keep stock it took for the
+        # lines before, though this request goes on to show the error.
+        async with session.begin_nested():
+            created = await service.create(
+                session,
+                settings,
+                user,
+                shop,
+                lines=lines,
+                address=new_address,
+                address_id=None if new_address else address,
+                note=note,
+                idempotency_key=key,
+                from_cart=True,
+            )
     except AppError as error:
         kept = {"address": address or "new", "note": note, "idempotency_key": key or ""}
         form = _typed_address(typed_address) | kept

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
@@ -176,6 +176,12 @@ def _request_hash(shop: Shop, lines: list[LineRequest], address: object, note: s
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _insert_for(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite both do)."""
+    bind = session.get_bind()
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+
+
 def new_number(shop: Shop) -> str:
     """The shop's local date and 12 random digits: readable, unique with a retry, unguessable."""
     day = clock.now().astimezone(ZoneInfo(shop.timezone)).strftime("%Y%m%d")
@@ -239,36 +245,10 @@ async def create(
 ) -> CreatedOrder:
     """Price on the server, reserve stock, and open the order awaiting payment.
 
-    In a savepoint: when a later line is sold out, the order row and the stock already taken
-    for earlier lines are undone even if the caller goes on (a page showing the error)."""
-    async with session.begin_nested():
-        return await _create(
-            session,
-            settings,
-            buyer,
-            shop,
-            lines=lines,
-            address=address,
-            address_id=address_id,
-            note=note,
-            idempotency_key=idempotency_key,
-            from_cart=from_cart,
-        )
-
-
-async def _create(
-    session: AsyncSession,
-    settings: Settings,
-    buyer: User,
-    shop: Shop,
-    *,
-    lines: list[LineRequest],
-    address: addresses.AddressInput | None,
-    address_id: str | None,
-    note: str,
-    idempotency_key: str | None,
-    from_cart: bool,
-) -> CreatedOrder:
+    A refusal can come after stock was taken for earlier lines: a caller that goes on after
+    an error (a page showing it) runs this in a savepoint (`session.begin_nested()`); the
+    API lets the error roll the whole request back.
+    """
     clean_note = addresses.clean(note)
     # The request as sent: a cart checkout names no lines, so its retry still replays after
     # the first attempt emptied the cart.
@@ -320,42 +300,43 @@ async def _create(
         )
 
     now = clock.now()
+    values = {
+        "shop_id": shop.id,
+        "buyer_id": buyer.id,
+        "status": OrderStatus.pending_payment.value,
+        "currency": "CNY",
+        "items_total": items_total,
+        "shipping_fee": fee,
+        "total": total,
+        "line_count": len(priced),
+        "recipient": destination.recipient,
+        "phone": destination.phone,
+        "province": destination.province,
+        "city": destination.city,
+        "district": destination.district,
+        "address_detail": destination.detail,
+        "note": clean_note,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash if idempotency_key else None,
+        "created_at": now,
+        "pay_by": now + timedelta(minutes=settings.unpaid_timeout_minutes),
+    }
     order = None
     for _attempt in range(5):
-        candidate = Order(
-            number=new_number(shop),
-            shop_id=shop.id,
-            buyer_id=buyer.id,
-            status=OrderStatus.pending_payment.value,
-            currency="CNY",
-            items_total=items_total,
-            shipping_fee=fee,
-            total=total,
-            line_count=len(priced),
-            recipient=destination.recipient,
-            phone=destination.phone,
-            province=destination.province,
-            city=destination.city,
-            district=destination.district,
-            address_detail=destination.detail,
-            note=clean_note,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash if idempotency_key else None,
-            created_at=now,
-            pay_by=now + timedelta(minutes=settings.unpaid_timeout_minutes),
+        # ON CONFLICT DO NOTHING instead of a savepoint: one round trip, and a clash (a taken
+        # number, or the same Idempotency-Key from a parallel request) just returns no row.
+        order = await session.scalar(
+            _insert_for(session)(Order)
+            .values(number=new_number(shop), **values)
+            .on_conflict_do_nothing()
+            .returning(Order)
         )
-        try:
-            async with session.begin_nested():
-                session.add(candidate)
-        except IntegrityError:
-            if idempotency_key is not None:
-                # A parallel request with the same key got there first.
-                existing = await _existing_for_key(session, buyer, idempotency_key)
-                if existing is not None:
-                    return _replay(existing, request_hash)
-            continue  # the number was taken: draw another
-        order = candidate
-        break
+        if order is not None:
+            break
+        if idempotency_key is not None:
+            existing = await _existing_for_key(session, buyer, idempotency_key)
+            if existing is not None:
+                return _replay(existing, request_hash)
     if order is None:
         raise Conflict(_("Please try again."), code="try_again")
 
