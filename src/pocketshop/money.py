@@ -78,6 +78,11 @@ def format_fen(amount: int, currency: str = DEFAULT_CURRENCY) -> str:
     return Money(amount, currency).format()
 
 
+def yuan_text(fen: int | None) -> str:
+    """'12.30' for 1230 fen: the amount as a form field or a spreadsheet cell shows it."""
+    return format_fen(fen).lstrip("¥") if fen is not None else ""
+
+
 def parse_yuan(text: str) -> int | None:
     """'12.3' -> 1230 fen; None when it is not a plain non-negative amount with ≤ 2 decimals.
     Parsed as text, never through float."""

@@ -18,7 +18,7 @@ from pocketshop import demo
 from pocketshop.accounts.sms import ConsoleSmsSender
 from pocketshop.db import Database
 from tests.browser.conftest import LiveServer, browser_required
-from tests.browser.test_pages import MIN_TAP, TAP_TARGETS
+from tests.browser.test_pages import check_phone_layout
 from tests.commerce import ADDRESS
 
 try:
@@ -50,29 +50,6 @@ def seed_demo_shop(live_server: LiveServer) -> demo.DemoShop:
         return pool.submit(asyncio.run, run()).result()
 
 
-def check_store_layout(page: Page) -> None:
-    """Nothing wider than the screen except inside sideways scrollers (the photo gallery,
-    the group chips), which scroll on their own; every control big enough for a thumb."""
-    overflow = page.evaluate(
-        """() => {
-            const width = document.documentElement.clientWidth;
-            const page = document.documentElement.scrollWidth;
-            const wide = [...document.querySelectorAll('body *')]
-                .filter(el => !el.parentElement.closest('[data-scroller]'))
-                .filter(el => el.getBoundingClientRect().right > width + 1)
-                .map(el => el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''));
-            return page > width ? ['document', ...wide] : wide;
-        }"""
-    )
-    assert overflow == [], f"wider than the screen on {page.url}: {overflow}"
-    small = []
-    for control in page.locator(TAP_TARGETS).all():
-        box = control.bounding_box()
-        if box and box["height"] < MIN_TAP:
-            small.append((control.evaluate("el => el.outerHTML.slice(0, 80)"), box["height"]))
-    assert small == [], f"tap targets under {MIN_TAP}px on {page.url}: {small}"
-
-
 def shoot(page: Page, artifacts: Path, name: str) -> None:
     """Two pictures: the screen as the phone first shows it (with the bar fixed at its
     bottom), and the whole page (where a fixed bar is drawn where the screen ended)."""
@@ -80,7 +57,7 @@ def shoot(page: Page, artifacts: Path, name: str) -> None:
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=artifacts / f"{name}.png")
     page.screenshot(path=artifacts / f"{name}-full.png", full_page=True)
-    check_store_layout(page)
+    check_phone_layout(page)
 
 
 def sms_code(live_server: LiveServer, e164: str) -> str:

@@ -6,12 +6,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, clock
-from pocketshop.catalog.models import Sku, StockAdjustment
+from pocketshop.catalog.models import Product, Sku, StockAdjustment
 from pocketshop.catalog.service import STOCK_MAX, get_or_404
-from pocketshop.catalog.text import clean_line
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.shops.models import Shop
+from pocketshop.text import clean_line
 
 ADJUSTMENT_NOTE_MAX = 200
 
@@ -42,12 +42,18 @@ async def adjust_stock(
     reason: AdjustmentReason,
     note: str = "",
     user_id: int | None = None,
+    product: Product | None = None,
 ) -> StockAdjustment:
     """Add or remove units by hand. One conditional UPDATE, so a sale at the same moment is
-    neither overwritten nor able to take the stock below zero."""
+    neither overwritten nor able to take the stock below zero. With `product` (a form on its
+    editor), the SKU must be one of that product's."""
     sku = await session.scalar(
         select(Sku).where(Sku.public_id == sku_public_id, Sku.shop_id == shop.id)
     )
+    if sku is not None and product is not None and sku.product_id != product.id:
+        sku = None
+    if sku is None and product is not None:
+        raise InvalidInput(_("Choose a SKU of this product."), code="sku_not_found", field="sku")
     if sku is None:
         raise NotFound(_("No such SKU in your shop."), code="sku_not_found")
     if delta == 0 or abs(delta) > STOCK_MAX:

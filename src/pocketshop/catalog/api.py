@@ -59,10 +59,15 @@ def _input(body: ProductIn) -> ProductInput:
 
 
 async def product_out(
-    request: Request, session: AsyncSession, shop: Shop, product: Product
+    request: Request,
+    session: AsyncSession,
+    shop: Shop,
+    product: Product,
+    view: storefront.ProductView | None = None,
 ) -> ProductOut:
-    skus = await service.skus_of(session, product)
-    images = await service.images_of(session, product)
+    """`view`, when the caller has it, saves reading the SKUs and photos again."""
+    skus = view.skus if view else await service.skus_of(session, product)
+    images = view.images if view else await service.images_of(session, product)
     group_public_id = (
         await session.scalar(
             select(ProductGroup.public_id).where(ProductGroup.id == product.group_id)
@@ -339,4 +344,4 @@ async def shop_product(
 ) -> ProductOut:
     shop = await shops.get_by_slug_or_404(session, slug)
     view = await storefront.product_view(session, shop, product_id)
-    return await product_out(request, session, shop, view.product)
+    return await product_out(request, session, shop, view.product, view)

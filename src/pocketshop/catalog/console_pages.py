@@ -31,14 +31,14 @@ from pocketshop.catalog.service import (
     SkuInput,
     SpecDimension,
 )
-from pocketshop.catalog.text import clean_line
 from pocketshop.errors import AppError, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
-from pocketshop.money import format_fen, parse_yuan
+from pocketshop.money import format_fen, parse_yuan, yuan_text
 from pocketshop.orders import queries as order_queries
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
+from pocketshop.text import clean_line
 from pocketshop.web.routing import AppSettings, Session, page_router, public_base_url
 from pocketshop.web.templating import render
 
@@ -68,10 +68,6 @@ NOTICES = {
     "stock": N_("Stock updated."),
     "group_saved": N_("Groups saved."),
 }
-
-
-def yuan_text(fen: int | None) -> str:
-    return format_fen(fen).lstrip("¥") if fen is not None else ""
 
 
 def notice_of(request: Request) -> str | None:
@@ -594,10 +590,6 @@ async def adjust_stock(
         )
         if reason not in {r.value for r in AdjustmentReason}:
             raise InvalidInput(_("Choose a reason."), code="invalid_reason", field="reason")
-        if sku not in {row.public_id for row in await service.skus_of(session, product)}:
-            raise InvalidInput(
-                _("Choose a SKU of this product."), code="sku_not_found", field="sku"
-            )
         async with session.begin_nested():
             await adjustments.adjust_stock(
                 session,
@@ -607,6 +599,7 @@ async def adjust_stock(
                 reason=AdjustmentReason(reason),
                 note=note,
                 user_id=shop.owner_id,
+                product=product,
             )
     except AppError as error:
         typed = {"sku": sku, "delta": delta, "reason": reason, "note": note}

@@ -5,10 +5,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, clock
 from pocketshop.catalog.models import PlatformCategory, Product, ProductGroup
-from pocketshop.catalog.text import clean_line, fold
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.shops.models import Shop
+from pocketshop.text import clean_line, fold
 
 GROUP_NAME_MAX = 20
 MAX_GROUPS = 50

@@ -18,7 +18,7 @@ from pocketshop.catalog import storefront
 from pocketshop.catalog.models import ProductGroup
 from pocketshop.errors import AppError
 from pocketshop.i18n import _
-from pocketshop.money import format_fen
+from pocketshop.money import format_fen, yuan_text
 from pocketshop.orders import shipping_fees
 from pocketshop.orders.service import MAX_QUANTITY
 from pocketshop.shops import service as shops
@@ -81,10 +81,8 @@ async def shop_home(
             current = next((g for g in groups if g.public_id == group), None)
             current = current or await storefront.group_by_public_id(session, shop, group)
         query = q.strip()
-        grid = (
-            await storefront.search(session, shop, query, page=page)
-            if query
-            else await storefront.grid(session, shop, group=current, page=page)
+        grid = await storefront.grid(
+            session, shop, group=None if query else current, query=query, page=page
         )
         context = common(request, shop)
         cover = next((item.cover_key for item in grid.items if item.cover_key), None)
@@ -196,9 +194,9 @@ async def product_page(
                 for sku in view.skus
             ],
             # A chat card's price: the chosen one, else the lowest ("from").
-            "price_amount": format_fen(
+            "price_amount": yuan_text(
                 selected.price if selected is not None else product.price_min
-            ).lstrip("¥"),
+            ),
         },
         csrf=csrf,
         error=error,

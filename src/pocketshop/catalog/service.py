@@ -20,11 +20,11 @@ from pocketshop.catalog.models import (
     ProductImage,
     Sku,
 )
-from pocketshop.catalog.text import clean_line, fold, like_pattern
 from pocketshop.config import Settings
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.shops.models import Shop
+from pocketshop.text import clean_line, fold, like_pattern
 
 TITLE_MAX = 60
 DESCRIPTION_MAX = 20_000

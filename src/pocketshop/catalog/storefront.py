@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pocketshop.catalog import service
 from pocketshop.catalog.models import Product, ProductGroup, ProductImage, Sku
 from pocketshop.catalog.service import (
     PAGE_SIZE,
@@ -16,10 +17,10 @@ from pocketshop.catalog.service import (
     ProductStatus,
     spec_text,
 )
-from pocketshop.catalog.text import fold, like_pattern
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.shops.models import Shop
+from pocketshop.text import fold, like_pattern
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,12 @@ async def grid(
     shop: Shop,
     *,
     group: ProductGroup | None = None,
+    query: str = "",
     page: int = 1,
     per_page: int = PAGE_SIZE,
 ) -> Grid:
+    """Products on sale, newest first: all, one group's, or those whose title contains
+    `query` (case-insensitive, % and _ literal)."""
     page = max(page, 1)
     stock = (
         select(func.coalesce(func.sum(Sku.stock), 0))
@@ -88,6 +92,9 @@ async def grid(
     ).where(Product.shop_id == shop.id, Product.status == ProductStatus.on_sale.value)
     if group is not None:
         statement = statement.where(Product.group_id == group.id)
+    if query.strip():
+        pattern = like_pattern(fold(query.strip())[:TITLE_MAX])
+        statement = statement.where(Product.title_folded.like(pattern, escape="\\"))
     rows = (
         await session.execute(
             statement.order_by(Product.position.desc(), Product.id.desc())
@@ -123,62 +130,15 @@ async def product_view(session: AsyncSession, shop: Shop, public_id: str) -> Pro
         raise NotFound(
             _("This product is not on sale, or does not exist."), code="product_not_found"
         )
-    images = list(
-        await session.scalars(
-            select(ProductImage)
-            .where(ProductImage.product_id == product.id)
-            .order_by(ProductImage.position, ProductImage.id)
-        )
-    )
-    skus = list(
-        await session.scalars(
-            select(Sku)
-            .where(Sku.product_id == product.id, Sku.active.is_(True))
-            .order_by(Sku.position, Sku.id)
-        )
-    )
+    images = await service.images_of(session, product)
+    skus = await service.skus_of(session, product)
     return ProductView(product=product, images=images, skus=skus)
 
 
-# --- buyer's search and SKU choice ------------------------------------------------------------
+# --- the buyer's SKU choice ------------------------------------------------------------
 
 # At or below this many units a product page says "only N left".
 LOW_STOCK = 5
-
-
-async def search(
-    session: AsyncSession, shop: Shop, query: str, *, page: int = 1, per_page: int = PAGE_SIZE
-) -> Grid:
-    """Products on sale whose title contains `query`: case-insensitive, % and _ literal."""
-    page = max(page, 1)
-    stock = (
-        select(func.coalesce(func.sum(Sku.stock), 0))
-        .where(Sku.product_id == Product.id, Sku.active.is_(True))
-        .scalar_subquery()
-    )
-    pattern = like_pattern(fold(query.strip())[:TITLE_MAX])
-    rows = (
-        await session.execute(
-            select(
-                Product.public_id,
-                Product.title,
-                Product.price_min,
-                Product.price_max,
-                Product.cover_key,
-                stock,
-            )
-            .where(
-                Product.shop_id == shop.id,
-                Product.status == ProductStatus.on_sale.value,
-                Product.title_folded.like(pattern, escape="\\"),
-            )
-            .order_by(Product.position.desc(), Product.id.desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page + 1)
-        )
-    ).all()
-    items = [GridItem(*row) for row in rows[:per_page]]
-    return Grid(items=items, page=page, has_next=len(rows) > per_page)
 
 
 def choose_sku(view: ProductView, values: list[str], quantity: int) -> Sku:

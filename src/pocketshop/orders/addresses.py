@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import normalise_phone
-from pocketshop.catalog.text import clean_line
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
-from pocketshop.orders.models import Address
+from pocketshop.orders.models import Address, Order
+from pocketshop.text import clean_line
 
 MAX_ADDRESSES = 20
 FIELD_LIMITS = {
@@ -132,6 +132,11 @@ async def _clear_default(session: AsyncSession, user: User) -> None:
     await session.execute(
         update(Address).where(Address.user_id == user.id).values(is_default=False)
     )
+
+
+def one_line(order: Order) -> str:
+    """An order's delivery address as couriers write it: province, city, district, street."""
+    return f"{order.province}{order.city}{order.district}{order.address_detail}"
 
 
 def as_input(address: Address) -> AddressInput:

@@ -2,7 +2,6 @@ from typing import Annotated
 
 from fastapi import Header, Query, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import ApiUser
@@ -124,7 +123,7 @@ async def order_out(
         lines=lines,
         recipient=order.recipient,
         phone=order.phone,
-        address=f"{order.province}{order.city}{order.district}{order.address_detail}",
+        address=addresses.one_line(order),
         note=order.note,
         created_at=order.created_at,
         pay_by=order.pay_by,
@@ -154,15 +153,13 @@ def _line_out(line: OrderLine) -> OrderLineOut:
 async def order_list_out(session: AsyncSession, found: queries.OrderPage) -> OrderListOut:
     """A page of orders in three queries, however many orders and lines it holds."""
     lines = await service.lines_by_order(session, found.orders)
-    shop_ids = {order.shop_id for order in found.orders}
-    rows = await session.execute(select(Shop.id, Shop.slug).where(Shop.id.in_(shop_ids)))
-    slugs = {shop_id: slug for shop_id, slug in rows}
+    by_id = await shops.by_ids(session, {order.shop_id for order in found.orders})
     return OrderListOut(
         items=[
             await order_out(
                 session,
                 order,
-                slugs[order.shop_id],
+                by_id[order.shop_id].slug,
                 lines=[_line_out(line) for line in lines[order.id]],
                 detail=False,
             )

@@ -53,10 +53,6 @@ class Cart:
     def total(self) -> int:
         return self.items_total + self.shipping_fee
 
-    @property
-    def count(self) -> int:
-        return sum(line.quantity for line in self.lines)
-
 
 def check_quantity(quantity: int, *, allow_zero: bool = False) -> None:
     low = 0 if allow_zero else 1
@@ -185,11 +181,9 @@ async def remove(session: AsyncSession, user: User, shop: Shop, sku_public_id: s
 async def merge_guest(session: AsyncSession, user: User, guest: GuestCart) -> None:
     """At login: what a guest put in carts is added to the buyer's carts (quantities summed,
     capped). SKUs no longer on sale are dropped."""
-    for shop_public_id, items in guest.items():
-        shop = await session.scalar(select(Shop).where(Shop.public_id == shop_public_id))
-        if shop is None:
-            continue
-        for sku_public_id, quantity in items.items():
+    shops = await session.scalars(select(Shop).where(Shop.public_id.in_(list(guest))))
+    for shop in shops:
+        for sku_public_id, quantity in guest[shop.public_id].items():
             try:
                 await set_quantity(session, user, shop, sku_public_id, quantity, add=True)
             except (InvalidInput, NotFound):

@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import i18n, media
-from pocketshop.catalog.console_pages import nav_context, parse_count, redirect_done, yuan_text
+from pocketshop.catalog.console_pages import nav_context, parse_count, redirect_done
 from pocketshop.errors import AppError, InvalidInput
 from pocketshop.i18n import N_, _
-from pocketshop.money import format_fen, parse_yuan
+from pocketshop.money import format_fen, parse_yuan, yuan_text
 from pocketshop.orders import export, queries, service, shipping, shipping_fees
 from pocketshop.orders.service import AWAITING_SHIPMENT, Actor, CloseReason, OrderStatus
 from pocketshop.orders.shipping_fees import RuleKind
@@ -202,8 +202,8 @@ async def order_page(
             ],
             "events": events,
             "shipments": shipments,
-            "can_ship": order.status in {status.value for status in AWAITING_SHIPMENT},
-            "can_cancel": order.status == OrderStatus.pending_payment,
+            "can_ship": service.may(order, OrderStatus.shipped, Actor.merchant),
+            "can_cancel": service.may(order, OrderStatus.closed, Actor.merchant),
             "carriers": shipping.carriers(),
             "typed": typed or {},
             "money": format_fen,

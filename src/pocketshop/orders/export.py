@@ -12,8 +12,8 @@ from fastapi import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.i18n import _
-from pocketshop.money import format_fen
-from pocketshop.orders import queries, service
+from pocketshop.money import yuan_text
+from pocketshop.orders import addresses, queries, service
 from pocketshop.shops.models import Shop
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -22,10 +22,6 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def _cell(value: object) -> str:
     text = str(value)
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
-def _yuan(fen: int) -> str:
-    return format_fen(fen).lstrip("¥")
 
 
 async def csv_text(
@@ -60,14 +56,14 @@ async def csv_text(
                 service.status_label(order.status),
                 _cell(line.title),
                 _cell(line.spec_text),
-                _yuan(line.unit_price),
+                yuan_text(line.unit_price),
                 line.quantity,
-                _yuan(line.line_total),
-                _yuan(order.shipping_fee),
-                _yuan(order.total),
+                yuan_text(line.line_total),
+                yuan_text(order.shipping_fee),
+                yuan_text(order.total),
                 _cell(order.recipient),
                 _cell(order.phone),
-                _cell(f"{order.province}{order.city}{order.district}{order.address_detail}"),
+                _cell(addresses.one_line(order)),
                 _cell(order.note),
             ]
         )

@@ -158,7 +158,6 @@ async def add_to_cart(
         if user is None:
             guest = cart.guest_set(guest_cart.read(request), shop, sku.public_id, count, add=True)
         else:
-            await quantities(request, session, user, shop)
             await cart.set_quantity(session, user, shop, sku.public_id, count, add=True)
     except AppError as error:
         page, _tags = await product_page(
@@ -189,7 +188,6 @@ async def _change(
                 await cart.sellable_sku(session, shop, sku)
             guest = cart.guest_set(guest_cart.read(request), shop, sku, count)
         else:
-            await quantities(request, session, user, shop)
             if count == 0:
                 await cart.remove(session, user, shop, sku)
             else:

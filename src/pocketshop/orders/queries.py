@@ -7,10 +7,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.models import User
-from pocketshop.catalog.text import like_pattern
 from pocketshop.orders.models import Order, OrderLine
-from pocketshop.orders.service import OrderStatus, StatusFilter
+from pocketshop.orders.service import AWAITING_SHIPMENT, OrderStatus, StatusFilter
 from pocketshop.shops.models import Shop
+from pocketshop.text import like_pattern
 
 PAGE_SIZE = 20
 
@@ -109,7 +109,7 @@ async def awaiting_shipment_count(session: AsyncSession, shop: Shop) -> int:
     count = await session.scalar(
         select(func.count()).where(
             Order.shop_id == shop.id,
-            Order.status.in_([OrderStatus.paid.value, OrderStatus.partially_shipped.value]),
+            Order.status.in_([status.value for status in AWAITING_SHIPMENT]),
         )
     )
     return count or 0

@@ -25,6 +25,7 @@ from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.shops import logos
 from pocketshop.shops.models import BankCard, MerchantIdentity, Shop
+from pocketshop.text import clean_line
 
 MIN_AGE = 18
 SHOP_NAME_MAX = 30
@@ -103,15 +104,8 @@ async def _require_step(session: AsyncSession, user: User, wanted: Step) -> Onbo
     return state
 
 
-def _clean_text(value: str) -> str:
-    """Drop control and format characters, then strip and fold runs of white space (in this
-    order, so that 'a \x00 b' becomes 'a b', not 'a  b')."""
-    text = "".join(ch for ch in (value or "") if ch.isspace() or unicodedata.category(ch)[0] != "C")
-    return " ".join(text.split())
-
-
 def _same_name(a: str, b: str) -> bool:
-    return _clean_text(a).replace(" ", "").casefold() == _clean_text(b).replace(" ", "").casefold()
+    return clean_line(a).replace(" ", "").casefold() == clean_line(b).replace(" ", "").casefold()
 
 
 NAME_SEPARATORS = frozenset("·.- ")
@@ -130,7 +124,7 @@ async def verify_identity(
     session: AsyncSession, settings: Settings, user: User, *, real_name: str, id_number: str
 ) -> MerchantIdentity:
     await _require_step(session, user, Step.identity)
-    name = _clean_text(real_name)
+    name = clean_line(real_name)
     if not name:
         raise InvalidInput(_("Enter your real name."), code="name_required", field="real_name")
     if len(name) > REAL_NAME_MAX or not _is_real_name(name):
@@ -224,7 +218,7 @@ async def bind_bank_card(
 
 
 def validate_shop_name(name: str) -> str:
-    cleaned = _clean_text(name)
+    cleaned = clean_line(name)
     if not cleaned:
         raise InvalidInput(_("Enter a shop name."), code="name_required", field="name")
     if len(cleaned) > SHOP_NAME_MAX:
@@ -237,7 +231,7 @@ def validate_shop_name(name: str) -> str:
 
 
 def validate_description(text: str) -> str:
-    lines = [_clean_text(line) for line in (text or "").strip().splitlines()]
+    lines = [clean_line(line) for line in (text or "").strip().splitlines()]
     cleaned = "\n".join(lines).strip()
     if len(cleaned) > DESCRIPTION_MAX:
         raise InvalidInput(

@@ -8,6 +8,8 @@ def fold(text: str) -> str:
 
 
 def clean_line(value: str) -> str:
+    """Drop control and format characters, then strip and fold runs of white space (in this
+    order, so that 'a \x00 b' becomes 'a b', not 'a  b')."""
     text = "".join(ch for ch in (value or "") if ch.isspace() or unicodedata.category(ch)[0] != "C")
     return " ".join(text.split())
 
