@@ -39,10 +39,15 @@ class Captured:
 
 
 async def capture(
-    settings: Settings, requests: dict[str, tuple[str, str, dict[str, Any]]]
+    settings: Settings,
+    requests: dict[str, tuple[str, str, dict[str, Any]]],
+    *,
+    cache: bool = False,
 ) -> dict[str, Captured]:
-    """Run each (method, path, httpx kwargs) once through a fresh app; record its SQL."""
-    app = create_app(settings.model_copy(update={"page_cache_entries": 0}))
+    """Run each (method, path, httpx kwargs) once through a fresh app; record its SQL. Without
+    `cache` every page is a real render; with it, requests find what earlier ones cached (the
+    shop's row and shipping terms), as they do in a server that has been running."""
+    app = create_app(settings if cache else settings.model_copy(update={"page_cache_entries": 0}))
     log: list[Statement] = []
 
     def record(_conn: Any, _cursor: Any, sql: str, params: Any, _context: Any, _many: bool) -> None:
@@ -77,29 +82,32 @@ def _dsn(database_url: str) -> dict[str, Any]:
 
 _INSERT = re.compile(r"INSERT INTO (\w+) \(([^)]*)\)")
 _ORDER_ID = re.compile(r"\border_id = \$(\d+)")
+_ORDER_NUMBER = re.compile(r"\d{20}")
+_PUBLIC_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _is_public_id(value: Any) -> bool:
+    return isinstance(value, str) and _PUBLIC_ID.fullmatch(value) is not None
 
 
 class OrderReplay:
     """Turns an order creation's statements into fresh ones: a new order number, new public
-    ids, and the new order's id wherever the captured one was used."""
+    ids (alone or in the array of a one-statement insert), and the new order's id wherever the
+    captured one was used."""
 
     def __init__(self, statements: Sequence[Statement]) -> None:
         self.statements = list(statements)
         self.insert_index = -1
-        self.number_position = -1
-        # statement index -> parameter positions holding the order's id / a public id
+        # statement index -> parameter positions holding the order's id
         self.order_id_positions: dict[int, list[int]] = {}
-        self.public_id_positions: dict[int, int] = {}
         for index, statement in enumerate(self.statements):
             insert = _INSERT.search(statement.sql)
+            if insert and insert.group(1) == "orders":
+                self.insert_index = index
+                continue
             if insert:
                 columns = [column.strip() for column in insert.group(2).split(",")]
-                if "public_id" in columns:
-                    self.public_id_positions[index] = columns.index("public_id")
-                if insert.group(1) == "orders":
-                    self.insert_index = index
-                    self.number_position = columns.index("number")
-                elif "order_id" in columns:
+                if "order_id" in columns and "SELECT" not in statement.sql:
                     self.order_id_positions[index] = [columns.index("order_id")]
                 continue
             positions = [int(found) - 1 for found in _ORDER_ID.findall(statement.sql)]
@@ -108,15 +116,26 @@ class OrderReplay:
         if self.insert_index < 0:
             raise ValueError("no INSERT INTO orders among the captured statements")
 
+    @staticmethod
+    def _fresh(value: Any) -> Any:
+        if _is_public_id(value):
+            return uuid.uuid4().hex
+        if isinstance(value, list) and value and all(_is_public_id(item) for item in value):
+            return [uuid.uuid4().hex for _ in value]
+        return value
+
     async def run(self, connection: asyncpg.Connection) -> None:
         async with connection.transaction():
             order_id = None
             for index, statement in enumerate(self.statements):
-                params = list(statement.params)
+                params = [self._fresh(value) for value in statement.params]
                 if index == self.insert_index:
-                    params[self.number_position] = f"20991231{secrets.randbelow(10**12):012d}"
-                if index in self.public_id_positions:
-                    params[self.public_id_positions[index]] = uuid.uuid4().hex
+                    params = [
+                        f"20991231{secrets.randbelow(10**12):012d}"
+                        if isinstance(value, str) and _ORDER_NUMBER.fullmatch(value)
+                        else value
+                        for value in params
+                    ]
                 for position in self.order_id_positions.get(index, ()):
                     params[position] = order_id
                 rows = await connection.fetch(statement.sql, *params)

@@ -2,17 +2,18 @@
 
 import io
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
 from markupsafe import escape
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from stdnum import luhn
 from stdnum.cn import ric
 
@@ -251,3 +252,18 @@ def api_error(response: httpx.Response, status: int, code: str) -> dict[str, obj
     assert error["message"]
     assert "Traceback" not in response.text
     return error
+
+
+@contextmanager
+def statements_run(db: Database) -> Iterator[list[str]]:
+    """The SQL statements the database is sent inside the block."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)

@@ -1,5 +1,6 @@
 """The rendered-page cache: exact invalidation by tag, at commit and never before; a render that
-raced an invalidation is not stored; bounded; on PostgreSQL other processes hear of it."""
+raced an invalidation is not stored; bounded; on PostgreSQL other processes hear of it. The
+rows it keeps (a shop, its shipping terms) follow the same rules."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
@@ -11,8 +12,12 @@ from fastapi import FastAPI
 from pocketshop import cache
 from pocketshop.cache import NotifyListener, PageCache
 from pocketshop.db import Database
+from pocketshop.orders import shipping_fees
+from pocketshop.shops import service as shops
+from pocketshop.shops.models import Shop
 from tests.commerce import make_buyer, make_merchant, make_product, place_order
 from tests.conftest import is_postgres
+from tests.support import statements_run
 
 
 async def eventually(check: Callable[[], bool], seconds: float = 5) -> None:
@@ -191,3 +196,52 @@ async def test_another_process_hears_committed_invalidations(
     await eventually(lambda: pages.get(("dropped",)) is None)
     # Notifications arrive in commit order, so the rolled-back one would have come first.
     assert pages.get(("kept",)) == b"x"
+
+
+async def test_a_shop_and_its_shipping_terms_are_read_once_until_the_shop_changes(
+    app: FastAPI, db: Database
+) -> None:
+    merchant = await make_merchant(app, "老店")
+    slug = merchant.shop.slug
+
+    async def read() -> tuple[str, shipping_fees.Terms, list[str]]:
+        async with db.transaction() as session:
+            with statements_run(db) as seen:
+                shop = await shops.get_by_slug_or_404(session, slug)
+                assert shop in session  # a persistent object, as if loaded
+                terms = await shipping_fees.rule_for(session, shop)
+        return shop.name, terms, [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+
+    async def rename_then_roll_back(name: str) -> None:
+        async with db.transaction() as session:
+            shop = await session.get_one(Shop, merchant.shop.id)
+            shop.name = name
+            await session.flush()
+            assert (await shops.get_by_slug_or_404(session, slug)).name == name
+            raise RuntimeError("rolled back")
+
+    name, terms, queries = await read()
+    assert (name, terms, len(queries)) == ("老店", shipping_fees.FREE, 2)
+    assert await read() == ("老店", shipping_fees.FREE, [])  # both from the cache
+
+    # A change that rolls back keeps the cached row.
+    with pytest.raises(RuntimeError):
+        await rename_then_roll_back("不算数")
+    assert await read() == ("老店", shipping_fees.FREE, [])
+
+    # Committed changes are read at once: the shop (through the ORM), its shipping rule.
+    async with db.transaction() as session:
+        shop = await shops.get_by_slug_or_404(session, slug)
+        shop.name = "新店名"
+        await shipping_fees.set_rule(session, shop, kind=shipping_fees.RuleKind.flat, fee=800)
+    name, terms, queries = await read()
+    assert (name, terms.fee, len(queries)) == ("新店名", 800, 2)
+
+    # A transaction that reads back its own change does not store it: it may roll back.
+    async with db.transaction() as session:
+        shop = await shops.get_by_slug_or_404(session, slug)
+        shop.name = "又改了"
+    with pytest.raises(RuntimeError):
+        await rename_then_roll_back("没提交")
+    name, terms, queries = await read()
+    assert (name, terms.fee, len(queries)) == ("又改了", 800, 2)

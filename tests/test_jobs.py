@@ -44,28 +44,53 @@ async def test_a_failing_row_does_not_stop_the_others(
 ) -> None:
     handled: list[int] = []
     sweep = counting_sweep([1, 2, 3, 4], handled, failing={2})
-    assert await jobs.run_sweep(db, sweep) == 3
+    assert await jobs.run_sweep(db, sweep) == jobs.Round(listed=4, done=3)
     assert handled == [1, 3, 4]
     # The failed row's own writes were rolled back; it stays due for the next round.
     assert await users(db) == ["+8613800000001", "+8613800000003", "+8613800000004"]
     assert "job test failed on 2" in caplog.text
-    assert await jobs.run_sweep(db, sweep) == 0
+    assert await jobs.run_sweep(db, sweep) == jobs.Round(listed=1, done=0)
     assert handled == [1, 3, 4]
+
+
+def batches_of_three(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = jobs.run_sweep
+
+    async def small_batches(database: Database, swept: jobs.Sweep, *, batch: int = 3) -> jobs.Round:
+        return await original(database, swept, batch=batch)
+
+    monkeypatch.setattr(jobs, "BATCH", 3)
+    monkeypatch.setattr(jobs, "run_sweep", small_batches)
 
 
 async def test_run_due_drains_in_batches(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     handled: list[int] = []
     sweep = counting_sweep(list(range(1, 8)), handled, failing=set())
-
-    async def small_batches(database: Database, swept: jobs.Sweep, *, batch: int = 3) -> int:
-        return await original(database, swept, batch=batch)
-
-    original = jobs.run_sweep
-    monkeypatch.setattr(jobs, "BATCH", 3)
-    monkeypatch.setattr(jobs, "run_sweep", small_batches)
+    batches_of_three(monkeypatch)
     assert await jobs.run_due(db, [sweep]) == {"test": 7}
     assert sorted(handled) == list(range(1, 8))
     assert await jobs.run_due(db, [sweep]) == {"test": 0}
+
+
+async def test_run_due_goes_on_when_another_worker_took_part_of_a_batch(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handled: list[int] = []
+    taken_by_the_other_worker = {2, 3}
+    sweep = counting_sweep(list(range(1, 8)), handled, failing=set())
+    step = sweep.step
+
+    async def sometimes_too_late(session: AsyncSession, item: int) -> bool:
+        if item in taken_by_the_other_worker:
+            handled.append(item)  # done by the other worker: nothing left to change here
+            return False
+        return await step(session, item)
+
+    batches_of_three(monkeypatch)
+    raced = jobs.Sweep("test", sweep.due, sometimes_too_late)
+    # The first batch (1, 2, 3) changes only one row: the rest is still drained.
+    assert await jobs.run_due(db, [raced]) == {"test": 5}
+    assert sorted(handled) == list(range(1, 8))
 
 
 async def test_the_embedded_worker_closes_unpaid_orders(

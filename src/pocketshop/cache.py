@@ -1,4 +1,5 @@
-"""Rendered-page cache with exact invalidation.
+"""Rendered-page cache with exact invalidation; it also keeps the few rows every request
+reads (a shop by its link, its shipping terms), under the same rules.
 
 A cached page carries tags (`product:12`, `shop:3`). A service that changes what a page
 shows calls `invalidate(session, tags...)`; the tags are dropped when the transaction commits,
@@ -18,19 +19,22 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, object_session
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "pocketshop_cache"
 SESSION_KEY = "cache_tags"
+CACHE_KEY = "page_cache"
+T = TypeVar("T")
 ALL = "*"
 
 
@@ -42,9 +46,55 @@ def product_tag(product_id: int) -> str:
     return f"product:{product_id}"
 
 
-def invalidate(session: AsyncSession, *tags: str) -> None:
+def user_tag(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def invalidate(session: AsyncSession | Session, *tags: str) -> None:
     """Mark tags to drop when this transaction commits."""
     session.info.setdefault(SESSION_KEY, set()).update(tags)
+
+
+def drop_on_change(model: type[Any], tag_of: Callable[[Any], str]) -> None:
+    """Whatever updates or deletes a `model` row through the ORM drops its tag at commit."""
+
+    def changed(_mapper: Any, _connection: Any, row: Any) -> None:
+        session = object_session(row)
+        if session is not None:
+            invalidate(session, tag_of(row))
+
+    event.listen(model, "after_update", changed)
+    event.listen(model, "after_delete", changed)
+
+
+def of(session: AsyncSession) -> "PageCache | None":
+    """The cache of the database this session belongs to (set by `db.Database`)."""
+    found: PageCache | None = session.info.get(CACHE_KEY)
+    return found
+
+
+async def read_through(
+    session: AsyncSession,
+    key: tuple[Any, ...],
+    read: Callable[[], Awaitable[tuple[T, Iterable[str]] | None]],
+) -> T | None:
+    """A cached value, or `read()`'s (value, tags), kept until one of the tags is invalidated.
+    Only immutable values belong here: every request that finds one shares it."""
+    cache = of(session)
+    if cache is not None:
+        found = cache.get(key)
+        if found is not None:
+            return cast(T, found)
+        snapshot = cache.snapshot()  # before the read, as for a page
+    answer = await read()
+    if answer is None:
+        return None
+    value, tags = answer
+    tags = frozenset(tags)
+    # Not what this transaction changed itself: it may yet roll back.
+    if cache is not None and not tags & pending_tags(session):
+        cache.put(key, value, tags, snapshot)
+    return value
 
 
 def pending_tags(session: AsyncSession) -> set[str]:
@@ -52,23 +102,26 @@ def pending_tags(session: AsyncSession) -> set[str]:
     return tags
 
 
+_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("tags", type_=String())))
+
+
 async def announce(session: AsyncSession) -> None:
     """Before commit, on PostgreSQL: queue the NOTIFY that reaches the other processes."""
     tags = pending_tags(session)
     if tags and session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(select(func.pg_notify(CHANNEL, " ".join(sorted(tags)))))
+        await session.execute(_NOTIFY, {"tags": " ".join(sorted(tags))})
 
 
 @dataclass
 class Entry:
-    body: bytes
+    body: object  # a page's bytes, or an immutable value (`read_through`)
     tags: frozenset[str]
     # Other keys that find this page (see `alias`); they go when it goes.
     aliases: set[tuple[Any, ...]] = field(default_factory=set)
 
 
 class PageCache:
-    """An in-process LRU of rendered pages, invalidated by tag."""
+    """An in-process LRU of rendered pages (and a few immutable values), invalidated by tag."""
 
     def __init__(self, max_entries: int = 5000, *, enabled: bool = True) -> None:
         self.max_entries = max_entries
@@ -87,7 +140,7 @@ class PageCache:
     def active(self) -> bool:
         return self.enabled and self.connected
 
-    def get(self, key: tuple[Any, ...]) -> bytes | None:
+    def get(self, key: tuple[Any, ...]) -> object | None:
         if not self.active:
             return None
         entry = self._entries.get(key)
@@ -107,9 +160,13 @@ class PageCache:
         self._aliases[alias] = key
         entry.aliases.add(alias)
 
+    def get_page(self, key: tuple[Any, ...]) -> bytes | None:
+        body = self.get(key)
+        return body if isinstance(body, bytes) else None
+
     def get_alias(self, alias: tuple[Any, ...]) -> bytes | None:
         key = self._aliases.get(alias)
-        return None if key is None else self.get(key)
+        return None if key is None else self.get_page(key)
 
     def snapshot(self) -> tuple[int, int]:
         """Taken before a render reads the database; `put` compares it."""
@@ -118,7 +175,7 @@ class PageCache:
     def put(
         self,
         key: tuple[Any, ...],
-        body: bytes,
+        body: object,
         tags: Iterable[str],
         snapshot: tuple[int, int],
     ) -> bool:

@@ -6,12 +6,13 @@ one lock, so concurrent buyers queue instead of failing with "database is locked
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, Table, event, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -19,7 +20,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
 from pocketshop import cache
@@ -35,6 +37,35 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table: hot paths run Core statements, which skip the ORM's overhead."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
+M = TypeVar("M", bound=Base)
+
+
+def columns_of(row: Base) -> Mapping[str, Any]:
+    """A loaded row's column values, read-only: what `attach` needs to make it again."""
+    mapper = inspect(row).mapper
+    return MappingProxyType({attr.key: getattr(row, attr.key) for attr in mapper.column_attrs})
+
+
+def attach(session: AsyncSession, model: type[M], values: Mapping[str, Any]) -> M:
+    """A row read earlier (kept in a cache) as this session's persistent object, without a
+    query: changed, it is saved like a loaded one. The session's own copy if it holds one."""
+    held = session.identity_map.get(identity_key(model, values["id"]))
+    if held is not None:
+        return held
+    row = model(**values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -94,6 +125,7 @@ class Database:
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
         session = self.sessionmaker()
+        session.info[cache.CACHE_KEY] = self.page_cache
         try:
             yield session
         except BaseException as exc:

@@ -37,7 +37,13 @@ def all_sweeps() -> list[Sweep]:
     return [*order_jobs.SWEEPS]
 
 
-async def run_sweep(db: Database, sweep: Sweep, *, batch: int = BATCH) -> int:
+@dataclass(frozen=True)
+class Round:
+    listed: int  # ids found due
+    done: int  # of those, changed by this worker
+
+
+async def run_sweep(db: Database, sweep: Sweep, *, batch: int = BATCH) -> Round:
     async with db.transaction(write=False) as session:
         due = list(await sweep.due(session, clock.now(), batch))
     done = 0
@@ -48,18 +54,20 @@ async def run_sweep(db: Database, sweep: Sweep, *, batch: int = BATCH) -> int:
         except Exception:
             # One bad row must not stop the others; it stays due and is retried next round.
             log.exception("job %s failed on %s", sweep.name, item_id)
-    return done
+    return Round(listed=len(due), done=done)
 
 
 async def run_due(db: Database, sweeps: Sequence[Sweep] | None = None) -> dict[str, int]:
-    """Run every sweep until nothing is due (or a round finds only rows it cannot change)."""
+    """Run every sweep until nothing is due (or a round finds only rows it cannot change).
+
+    A full batch means more may be due, though another worker took part of it: go on."""
     results: dict[str, int] = {}
     for sweep in sweeps if sweeps is not None else all_sweeps():
         total = 0
         while True:
-            done = await run_sweep(db, sweep)
-            total += done
-            if done < BATCH:
+            found = await run_sweep(db, sweep)
+            total += found.done
+            if found.listed < BATCH or found.done == 0:
                 break
         results[sweep.name] = total
     return results

@@ -32,6 +32,7 @@ from tests.support import (
     other_client,
     page_alert,
     page_login,
+    statements_run,
     tr,
 )
 
@@ -109,6 +110,7 @@ def test_service_normalises_phone(raw: str) -> None:
         ("not a phone", "invalid_phone"),
         ("+86 138 0013 80001", "invalid_phone"),
         ("010 1234 5678", "not_mobile"),  # a Beijing landline cannot receive SMS
+        ("1" * 10_000, "invalid_phone"),  # refused before parsing (and caching)
     ],
 )
 def test_service_refuses_bad_phone(raw: str, code: str) -> None:
@@ -531,6 +533,23 @@ async def test_api_token_expires(
 ) -> None:
     auth = await api_login(client, app, PHONE)
     clock.advance(timedelta(days=settings.session_days, seconds=1))
+    api_error(await client.get("/api/v1/me", headers=auth), 401, "not_authenticated")
+
+
+async def test_a_login_is_checked_from_the_cache_until_it_ends(
+    client: httpx.AsyncClient, app: FastAPI, db: Database, settings: Settings
+) -> None:
+    auth = await api_login(client, app, PHONE)
+    assert (await client.get("/api/v1/me", headers=auth)).status_code == 200
+    with statements_run(db) as seen:
+        assert (await client.get("/api/v1/me", headers=auth)).status_code == 200
+    assert not any("auth_sessions" in statement for statement in seen)
+
+    clock.advance(timedelta(days=settings.session_days, seconds=1))  # expiry: checked each time
+    api_error(await client.get("/api/v1/me", headers=auth), 401, "not_authenticated")
+    clock.reset()
+    assert (await client.get("/api/v1/me", headers=auth)).status_code == 200
+    assert (await client.delete("/api/v1/auth/tokens/current", headers=auth)).status_code == 204
     api_error(await client.get("/api/v1/me", headers=auth), 401, "not_authenticated")
 
 

@@ -239,7 +239,7 @@ async def test_confirm_racing_the_auto_confirm_completes_once(
         jobs.run_sweep(db, order_jobs.SWEEPS[1]),
     )
     confirmed = [r for r in results if isinstance(r, httpx.Response) and r.status_code == 200]
-    swept = sum(r for r in results if isinstance(r, int))
+    swept = sum(r.done for r in results if isinstance(r, jobs.Round))
     for late in (r for r in results if isinstance(r, httpx.Response) and r.status_code != 200):
         assert late.status_code == 409, late.text
     assert len(confirmed) + swept == 10

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, media
 from pocketshop.accounts.deps import OptionalPageUser
-from pocketshop.catalog import storefront
+from pocketshop.catalog import stock, storefront
 from pocketshop.catalog.models import ProductGroup
 from pocketshop.errors import AppError
 from pocketshop.i18n import _
@@ -177,8 +177,8 @@ async def product_page(
             "list_price": (selected.list_price if selected is not None else max(list_prices))
             if list_prices
             else None,
-            "stock": selected.stock if selected is not None else view.stock,
-            "low_stock": storefront.LOW_STOCK,
+            "stock": stock.shown(selected.stock if selected is not None else view.stock),
+            "low_stock": stock.LOW_STOCK,
             "max_quantity": MAX_QUANTITY,
             "quantity": quantity,
             "shipping": shipping_fees.describe(rule),
@@ -189,7 +189,7 @@ async def product_page(
                     "spec": list(sku.spec_values),
                     "price": format_fen(sku.price),
                     "list_price": format_fen(sku.list_price) if sku.list_price else "",
-                    "stock": sku.stock,
+                    "stock": stock.shown(sku.stock),
                 }
                 for sku in view.skus
             ],

@@ -6,19 +6,81 @@ the database decides, in one statement, whether the units are there.
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache
 from pocketshop.catalog.models import Product, Sku
+from pocketshop.catalog.service import ProductStatus
+from pocketshop.db import table_of
+
+# Storefront pages give the number of units only at or below this ("only 3 left"); above it
+# they say "in stock". So an order changes a cached page only when it takes a SKU into the
+# low range: during a sale the product page stays cached instead of being dropped by every
+# order (and a competitor cannot read the shop's sales off its stock counter).
+LOW_STOCK = 5
+
+
+def shown(units: int) -> int:
+    """What a storefront page may know of a stock level: exact when low, else "more"."""
+    return min(units, LOW_STOCK + 1)
 
 
 @dataclass(frozen=True)
 class Purchasable:
     """A SKU with what an order line copies from its product."""
 
-    sku: Sku
-    product: Product
+    sku_id: int
+    public_id: str
+    shop_id: int
+    product_id: int
+    product_public_id: str
+    title: str
+    cover_key: str | None
+    spec_values: list[str]
+    price: int
+    stock: int
+    # The SKU still stands for a spec value, and its product is on sale.
+    sellable: bool
+    # Only the product's status keeps it from being sold (off the shelf, or a draft).
+    off_shelf: bool
+
+
+# The statements of the order path, Core and built once: building a statement, or loading ORM
+# objects from it, costs more CPU than running it.
+_sku_table = table_of(Sku)
+_product_table = table_of(Product)
+_skus = _sku_table.c
+_products = _product_table.c
+_PURCHASABLES = (
+    select(
+        _skus.id,
+        _skus.public_id,
+        _skus.shop_id,
+        _skus.product_id,
+        _products.public_id.label("product_public_id"),
+        _products.title,
+        _products.cover_key,
+        _skus.spec_values,
+        _skus.price,
+        _skus.stock,
+        _skus.active,
+        _products.status,
+    )
+    .join_from(_sku_table, _product_table, _products.id == _skus.product_id)
+    .where(_skus.public_id.in_(bindparam("public_ids", expanding=True)))
+    .where(_skus.shop_id == bindparam("shop_id"))
+)
+_RESERVE = (
+    update(_sku_table)
+    .where(
+        _skus.id == bindparam("sku_id"),
+        _skus.active.is_(True),
+        _skus.stock >= bindparam("quantity"),
+    )
+    .values(stock=_skus.stock - bindparam("quantity"))
+    .returning(_skus.stock)
+)
 
 
 async def purchasables(
@@ -29,29 +91,39 @@ async def purchasables(
     if not sku_public_ids:
         return {}
     rows = await session.execute(
-        select(Sku, Product)
-        .join(Product, Product.id == Sku.product_id)
-        .where(Sku.public_id.in_(set(sku_public_ids)), Sku.shop_id == shop_id)
+        _PURCHASABLES, {"public_ids": sorted(set(sku_public_ids)), "shop_id": shop_id}
     )
-    return {sku.public_id: Purchasable(sku, product) for sku, product in rows}
+    found = {}
+    for row in rows:
+        on_sale = row.status == ProductStatus.on_sale
+        found[row.public_id] = Purchasable(
+            sku_id=row.id,
+            public_id=row.public_id,
+            shop_id=row.shop_id,
+            product_id=row.product_id,
+            product_public_id=row.product_public_id,
+            title=row.title,
+            cover_key=row.cover_key,
+            spec_values=row.spec_values,
+            price=row.price,
+            stock=row.stock,
+            sellable=row.active and on_sale,
+            off_shelf=row.active and not on_sale,
+        )
+    return found
 
 
-async def reserve(session: AsyncSession, sku: Sku, quantity: int) -> bool:
+async def reserve(session: AsyncSession, item: Purchasable, quantity: int) -> bool:
     """Take `quantity` units if they are there; False (and nothing taken) when they are not."""
-    result = await session.execute(
-        update(Sku)
-        .where(Sku.id == sku.id, Sku.active.is_(True), Sku.stock >= quantity)
-        .values(stock=Sku.stock - quantity)
-        .returning(Sku.stock)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_RESERVE, {"sku_id": item.sku_id, "quantity": quantity})
     left = result.scalar_one_or_none()
     if left is None:
         return False
-    tags = [cache.product_tag(sku.product_id)]
-    if left == 0:
-        tags.append(cache.shop_tag(sku.shop_id))  # the grid may now show "sold out"
-    cache.invalidate(session, *tags)
+    if left <= LOW_STOCK:
+        tags = [cache.product_tag(item.product_id)]
+        if left == 0:
+            tags.append(cache.shop_tag(item.shop_id))  # the grid may now show "sold out"
+        cache.invalidate(session, *tags)
     return True
 
 
@@ -66,7 +138,8 @@ async def release(session: AsyncSession, sku_id: int, product_id: int, quantity:
         .execution_options(synchronize_session=False)
     )
     left, shop_id = result.one()
-    tags = [cache.product_tag(product_id)]
-    if left == quantity:
-        tags.append(cache.shop_tag(shop_id))  # back from sold out
-    cache.invalidate(session, *tags)
+    if shown(left - quantity) != shown(left):
+        tags = [cache.product_tag(product_id)]
+        if left == quantity:
+            tags.append(cache.shop_tag(shop_id))  # back from sold out
+        cache.invalidate(session, *tags)

@@ -137,9 +137,6 @@ async def product_view(session: AsyncSession, shop: Shop, public_id: str) -> Pro
 
 # --- the buyer's SKU choice ------------------------------------------------------------
 
-# At or below this many units a product page says "only N left".
-LOW_STOCK = 5
-
 
 def choose_sku(view: ProductView, values: list[str], quantity: int) -> Sku:
     """The SKU a buyer picked by its spec values (one per dimension, in order), refused with a

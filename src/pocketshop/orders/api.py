@@ -17,7 +17,7 @@ from pocketshop.orders import (
     shipping,
     shipping_fees,
 )
-from pocketshop.orders.models import Address, Order, OrderLine, ShippingRule
+from pocketshop.orders.models import Address, Order, OrderLine
 from pocketshop.orders.schemas import (
     AddressBookIn,
     AddressIn,
@@ -407,7 +407,7 @@ async def list_carriers() -> list[CarrierOut]:
     return [CarrierOut(code=code, name=name) for code, name in shipping.carriers()]
 
 
-def rule_out(rule: ShippingRule) -> ShippingRuleOut:
+def rule_out(rule: shipping_fees.Terms) -> ShippingRuleOut:
     return ShippingRuleOut(
         kind=shipping_fees.RuleKind(rule.kind),
         fee=rule.fee,

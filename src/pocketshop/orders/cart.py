@@ -14,7 +14,7 @@ from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
 from pocketshop.catalog.models import Sku
-from pocketshop.catalog.service import ProductStatus, spec_text
+from pocketshop.catalog.service import spec_text
 from pocketshop.errors import InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.orders import shipping_fees
@@ -64,11 +64,11 @@ def check_quantity(quantity: int, *, allow_zero: bool = False) -> None:
         )
 
 
-async def sellable_sku(session: AsyncSession, shop: Shop, sku_public_id: str) -> Sku:
+async def sellable_sku(session: AsyncSession, shop: Shop, sku_public_id: str) -> stock.Purchasable:
     found = (await stock.purchasables(session, shop.id, [sku_public_id])).get(sku_public_id)
-    if found is None or not found.sku.active or found.product.status != ProductStatus.on_sale:
+    if found is None or not found.sellable:
         raise NotFound(_("This item is not on sale in this shop."), code="sku_not_found")
-    return found.sku
+    return found
 
 
 async def view(session: AsyncSession, shop: Shop, quantities: dict[str, int]) -> Cart:
@@ -80,21 +80,17 @@ async def view(session: AsyncSession, shop: Shop, quantities: dict[str, int]) ->
         item = found.get(sku_id)
         if item is None:
             continue  # deleted, or never this shop's
-        available = (
-            item.sku.active
-            and item.product.status == ProductStatus.on_sale
-            and item.sku.stock >= quantity
-        )
+        available = item.sellable and item.stock >= quantity
         lines.append(
             CartLine(
                 sku_id=sku_id,
-                product_id=item.product.public_id,
-                title=item.product.title,
-                spec=spec_text(item.sku.spec_values),
-                cover_key=item.product.cover_key,
-                unit_price=item.sku.price,
+                product_id=item.product_public_id,
+                title=item.title,
+                spec=spec_text(item.spec_values),
+                cover_key=item.cover_key,
+                unit_price=item.price,
                 quantity=quantity,
-                stock=item.sku.stock,
+                stock=item.stock,
                 available=available,
             )
         )
@@ -130,7 +126,7 @@ async def set_quantity(
     check_quantity(quantity, allow_zero=not add)
     sku = await sellable_sku(session, shop, sku_public_id)
     item = await session.scalar(
-        select(CartItem).where(CartItem.user_id == user.id, CartItem.sku_id == sku.id)
+        select(CartItem).where(CartItem.user_id == user.id, CartItem.sku_id == sku.sku_id)
     )
     if item is None and quantity == 0:
         return
@@ -147,7 +143,7 @@ async def set_quantity(
                     CartItem(
                         user_id=user.id,
                         shop_id=shop.id,
-                        sku_id=sku.id,
+                        sku_id=sku.sku_id,
                         quantity=quantity,
                         added_at=clock.now(),
                     )
@@ -155,7 +151,7 @@ async def set_quantity(
         except IntegrityError:
             # The same SKU was added by a parallel request: treat this one as an update.
             item = await session.scalar(
-                select(CartItem).where(CartItem.user_id == user.id, CartItem.sku_id == sku.id)
+                select(CartItem).where(CartItem.user_id == user.id, CartItem.sku_id == sku.sku_id)
             )
             if item is None:
                 raise

@@ -15,19 +15,18 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
-from pocketshop.catalog.service import ProductStatus, spec_text
+from pocketshop.catalog.service import spec_text
 from pocketshop.config import Settings
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
-from pocketshop.orders import addresses, shipping_fees
-from pocketshop.orders.models import CartItem, Order, OrderEvent, OrderLine
+from pocketshop.orders import addresses, placement, shipping_fees
+from pocketshop.orders.models import CartItem, Order, OrderEvent, OrderLine, new_public_id
 from pocketshop.shops.models import Shop
 
 MAX_LINES = 50
@@ -176,10 +175,10 @@ def _request_hash(shop: Shop, lines: list[LineRequest], address: object, note: s
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _insert_for(session: AsyncSession) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite both do)."""
-    bind = session.get_bind()
-    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+# Built once: order creation is the busiest write path (see placement).
+_ORDER_FOR_KEY = select(Order).where(
+    Order.buyer_id == bindparam("buyer_id"), Order.idempotency_key == bindparam("key")
+)
 
 
 def new_number(shop: Shop) -> str:
@@ -216,9 +215,7 @@ def _merge_lines(lines: list[LineRequest]) -> list[LineRequest]:
 
 
 async def _existing_for_key(session: AsyncSession, buyer: User, key: str) -> Order | None:
-    return await session.scalar(
-        select(Order).where(Order.buyer_id == buyer.id, Order.idempotency_key == key)
-    )
+    return await session.scalar(_ORDER_FOR_KEY, {"buyer_id": buyer.id, "key": key})
 
 
 def _replay(order: Order, request_hash: str) -> CreatedOrder:
@@ -250,12 +247,13 @@ async def create(
     API lets the error roll the whole request back.
     """
     clean_note = addresses.clean(note)
-    # The request as sent: a cart checkout names no lines, so its retry still replays after
-    # the first attempt emptied the cart.
-    request_hash = _request_hash(
-        shop, [] if from_cart else lines, address or address_id, clean_note
-    )
+    request_hash = None
     if idempotency_key is not None:
+        # The request as sent: a cart checkout names no lines, so its retry still replays
+        # after the first attempt emptied the cart.
+        request_hash = _request_hash(
+            shop, [] if from_cart else lines, address or address_id, clean_note
+        )
         existing = await _existing_for_key(session, buyer, idempotency_key)
         if existing is not None:
             return _replay(existing, request_hash)
@@ -278,19 +276,19 @@ async def create(
     priced = []
     for line in merged:
         item = found.get(line.sku_id)
-        if item is None or not item.sku.active:
+        if item is not None and item.off_shelf:
+            raise Conflict(
+                _("“%(title)s” is no longer on sale.", title=item.title),
+                code="product_unavailable",
+            )
+        if item is None or not item.sellable:
             raise InvalidInput(
                 _("A product in your order is not sold by this shop."),
                 code="unknown_sku",
                 field="lines",
             )
-        if item.product.status != ProductStatus.on_sale:
-            raise Conflict(
-                _("“%(title)s” is no longer on sale.", title=item.product.title),
-                code="product_unavailable",
-            )
         priced.append((item, line.quantity))
-    items_total = sum(item.sku.price * quantity for item, quantity in priced)
+    items_total = sum(item.price * quantity for item, quantity in priced)
     rule = await shipping_fees.rule_for(session, shop)
     fee = shipping_fees.fee(rule, items_total)
     total = items_total + fee
@@ -317,23 +315,46 @@ async def create(
         "address_detail": destination.detail,
         "note": clean_note,
         "idempotency_key": idempotency_key,
-        "request_hash": request_hash if idempotency_key else None,
+        "request_hash": request_hash,
         "created_at": now,
         "pay_by": now + timedelta(minutes=settings.unpaid_timeout_minutes),
     }
+    line_rows = [
+        {
+            "public_id": new_public_id(),
+            "shop_id": shop.id,
+            "product_id": item.product_id,
+            "sku_id": item.sku_id,
+            "title": item.title,
+            "spec_text": spec_text(item.spec_values),
+            "image_key": item.cover_key,
+            "unit_price": item.price,
+            "quantity": quantity,
+            "line_total": item.price * quantity,
+            "shipped_quantity": 0,
+            "position": position,
+        }
+        for position, (item, quantity) in enumerate(priced)
+    ]
+    event_row = {
+        "shop_id": shop.id,
+        "from_status": None,
+        "to_status": OrderStatus.pending_payment.value,
+        "actor": Actor.buyer.value,
+        "actor_user_id": buyer.id,
+        "reason": "",
+        "created_at": now,
+    }
     order = None
     for _attempt in range(5):
-        # ON CONFLICT DO NOTHING instead of a savepoint: one round trip, and a clash (a taken
-        # number, or the same Idempotency-Key from a parallel request) just returns no row.
-        order = await session.scalar(
-            _insert_for(session)(Order)
-            .values(number=new_number(shop), **values)
-            .on_conflict_do_nothing()
-            .returning(Order)
+        number = new_number(shop)
+        order_id = await placement.store(
+            session, {"number": number, **values}, line_rows, event_row
         )
-        if order is not None:
+        if order_id is not None:
+            order = Order(id=order_id, number=number, **values)
             break
-        if idempotency_key is not None:
+        if idempotency_key is not None and request_hash is not None:
             existing = await _existing_for_key(session, buyer, idempotency_key)
             if existing is not None:
                 return _replay(existing, request_hash)
@@ -341,49 +362,26 @@ async def create(
         raise Conflict(_("Please try again."), code="try_again")
 
     # In SKU id order, so two orders for the same SKUs on PostgreSQL never wait on each other
-    # in a circle (deadlock).
-    for item, quantity in sorted(priced, key=lambda pair: pair[0].sku.id):
-        if not await stock.reserve(session, item.sku, quantity):
+    # in a circle (deadlock). A refusal rolls the rows above back with the rest.
+    for item, quantity in sorted(priced, key=lambda pair: pair[0].sku_id):
+        if not await stock.reserve(session, item, quantity):
             raise Conflict(
-                _("Sold out: “%(title)s” does not have enough left.", title=item.product.title),
+                _("Sold out: “%(title)s” does not have enough left.", title=item.title),
                 code="sold_out",
             )
-    lines_made = [
-        OrderLine(
-            order_id=order.id,
-            shop_id=shop.id,
-            product_id=item.product.id,
-            sku_id=item.sku.id,
-            title=item.product.title,
-            spec_text=spec_text(item.sku.spec_values),
-            image_key=item.product.cover_key,
-            unit_price=item.sku.price,
-            quantity=quantity,
-            line_total=item.sku.price * quantity,
-            shipped_quantity=0,
-            position=position,
-        )
-        for position, (item, quantity) in enumerate(priced)
-    ]
-    created_event = OrderEvent(
-        order_id=order.id,
-        shop_id=shop.id,
-        from_status=None,
-        to_status=OrderStatus.pending_payment.value,
-        actor=Actor.buyer.value,
-        actor_user_id=buyer.id,
-        created_at=now,
-    )
-    session.add_all([*lines_made, created_event])
     if from_cart:
         await session.execute(
             delete(CartItem).where(
                 CartItem.user_id == buyer.id,
-                CartItem.sku_id.in_([item.sku.id for item, _q in priced]),
+                CartItem.sku_id.in_([item.sku_id for item, _q in priced]),
             )
         )
-    await session.flush()
-    return CreatedOrder(order=order, replayed=False, lines=lines_made, events=[created_event])
+    return CreatedOrder(
+        order=order,
+        replayed=False,
+        lines=[OrderLine(order_id=order.id, **row) for row in line_rows],
+        events=[OrderEvent(order_id=order.id, **event_row)],
+    )
 
 
 # --- moving an order along --------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Per-shop shipping fee rules: free, a flat fee, or a flat fee waived above an items total."""
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, clock
+from pocketshop.db import table_of
 from pocketshop.errors import InvalidInput
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen
@@ -28,16 +30,38 @@ RULE_LABELS = {
     RuleKind.free_above: N_("Flat fee, free above an amount"),
 }
 
-FREE = ShippingRule(kind=RuleKind.free.value, fee=0, free_above=None)
+
+@dataclass(frozen=True)
+class Terms:
+    """A shop's shipping rule as checkout and pages use it."""
+
+    kind: str
+    fee: int
+    free_above: int | None
 
 
-async def rule_for(session: AsyncSession, shop: Shop) -> ShippingRule:
-    """The shop's rule; shops that set none ship for free."""
-    rule = await session.scalar(select(ShippingRule).where(ShippingRule.shop_id == shop.id))
-    return rule or FREE
+FREE = Terms(kind=RuleKind.free.value, fee=0, free_above=None)
+
+_rules = table_of(ShippingRule).c
+# Core and built once: every checkout and product page reads it.
+_TERMS_OF_SHOP = select(_rules.kind, _rules.fee, _rules.free_above).where(
+    _rules.shop_id == bindparam("shop_id")
+)
 
 
-def fee(rule: ShippingRule, items_total: int) -> int:
+async def rule_for(session: AsyncSession, shop: Shop) -> Terms:
+    """The shop's rule; shops that set none ship for free. Kept in the cache until the shop
+    changes it (`set_rule` drops the shop's tag)."""
+
+    async def read() -> tuple[Terms, list[str]]:
+        row = (await session.execute(_TERMS_OF_SHOP, {"shop_id": shop.id})).first()
+        terms = FREE if row is None else Terms(row.kind, row.fee, row.free_above)
+        return terms, [cache.shop_tag(shop.id)]
+
+    return await cache.read_through(session, ("shipping-terms", shop.id), read) or FREE
+
+
+def fee(rule: Terms, items_total: int) -> int:
     kind = RuleKind(rule.kind)
     if kind is RuleKind.free:
         return 0
@@ -57,7 +81,7 @@ async def set_rule(
     kind: RuleKind,
     fee: int = 0,
     free_above: int | None = None,
-) -> ShippingRule:
+) -> Terms:
     if kind is RuleKind.free:
         fee, free_above = 0, None
     elif not 1 <= fee <= FEE_MAX:
@@ -82,10 +106,10 @@ async def set_rule(
     rule.updated_at = clock.now()
     await session.flush()
     cache.invalidate(session, cache.shop_tag(shop.id))  # pages show the shipping terms
-    return rule
+    return Terms(kind=rule.kind, fee=rule.fee, free_above=rule.free_above)
 
 
-def describe(rule: ShippingRule) -> str:
+def describe(rule: Terms) -> str:
     kind = RuleKind(rule.kind)
     if kind is RuleKind.free:
         return _("Free shipping")

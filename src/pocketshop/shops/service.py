@@ -4,20 +4,22 @@ import asyncio
 import re
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pypinyin import lazy_pinyin
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum import luhn
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from pocketshop import clock, media
+from pocketshop import cache, clock, db, media
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
 from pocketshop.db import Base
@@ -322,10 +324,25 @@ async def _add_once(session: AsyncSession, row: Base, duplicate_message: str) ->
 _SLUG_RE = re.compile(r"[a-z0-9-]{1,48}")
 
 
+_SHOP_BY_SLUG = select(Shop).where(Shop.slug == bindparam("slug"))  # built once: a hot path
+
+
 async def get_by_slug(session: AsyncSession, slug: str) -> Shop | None:
+    """Every storefront request and order starts here, so the row is kept in the cache,
+    dropped when the shop changes (below) like any page of it."""
     if not _SLUG_RE.fullmatch(slug):
         return None  # no such slug is ever made; and PostgreSQL refuses a NUL in text
-    return await session.scalar(select(Shop).where(Shop.slug == slug))
+
+    async def read() -> tuple[Mapping[str, Any], list[str]] | None:
+        shop = await session.scalar(_SHOP_BY_SLUG, {"slug": slug})
+        return None if shop is None else (db.columns_of(shop), [cache.shop_tag(shop.id)])
+
+    values = await cache.read_through(session, ("shop", slug), read)
+    return None if values is None else db.attach(session, Shop, values)
+
+
+# A shop changed through the ORM drops its cached row and pages at commit.
+cache.drop_on_change(Shop, lambda shop: cache.shop_tag(shop.id))
 
 
 async def get_by_slug_or_404(session: AsyncSession, slug: str) -> Shop:

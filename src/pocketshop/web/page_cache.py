@@ -62,7 +62,7 @@ async def serve(request: Request, key: tuple[Any, ...], render: Renderer) -> Res
         *key,
     )
     if cache is not None:
-        body = cache.get(full_key)
+        body = cache.get_page(full_key)
         if body is not None:
             if user is None:
                 cache.alias(_anonymous_key(request.scope, locale), full_key)
