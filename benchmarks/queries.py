@@ -128,7 +128,9 @@ class OrderReplay:
         async with connection.transaction():
             order_id = None
             for index, statement in enumerate(self.statements):
-                params = [self._fresh(value) for value in statement.params]
+                params = list(statement.params)
+                if "INSERT INTO" in statement.sql:  # new rows: new public ids (not the SKUs read)
+                    params = [self._fresh(value) for value in params]
                 if index == self.insert_index:
                     params = [
                         f"20991231{secrets.randbelow(10**12):012d}"

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from pocketshop import cache
-from pocketshop.cache import NotifyListener, PageCache
+from pocketshop.cache import NotifyListener, TaggedCache
 from pocketshop.db import Database
 from pocketshop.orders import shipping_fees
 from pocketshop.shops import service as shops
@@ -35,15 +35,15 @@ async def rolled_back(db: Database, *tags: str) -> None:
         raise RuntimeError("rolled back")
 
 
-def filled(*entries: tuple[str, list[str]]) -> PageCache:
-    pages = PageCache(max_entries=100)
+def filled(*entries: tuple[str, list[str]]) -> TaggedCache:
+    pages = TaggedCache(max_entries=100)
     for key, tags in entries:
         assert pages.put((key,), key.encode(), tags, pages.snapshot())
     return pages
 
 
 def test_put_and_get() -> None:
-    pages = PageCache()
+    pages = TaggedCache()
     assert pages.get(("home",)) is None
     assert pages.put(("home",), b"<html>", ["shop:1"], pages.snapshot())
     assert pages.get(("home",)) == b"<html>"
@@ -75,7 +75,7 @@ def test_invalidating_a_tag_drops_exactly_its_pages() -> None:
 
 
 def test_a_render_that_raced_an_invalidation_is_not_stored() -> None:
-    pages = PageCache()
+    pages = TaggedCache()
     before_render = pages.snapshot()
     pages.invalidate(["product:7"])  # a price changed while the page was being rendered
     assert not pages.put(("product 7",), b"old price", ["product:7", "shop:1"], before_render)
@@ -99,7 +99,7 @@ def test_clear_refuses_renders_begun_before_it() -> None:
 
 
 def test_lru_bound() -> None:
-    pages = PageCache(max_entries=2)
+    pages = TaggedCache(max_entries=2)
     assert pages.put(("a",), b"a", ["t:a", "shared"], pages.snapshot())
     assert pages.put(("b",), b"b", ["t:b", "shared"], pages.snapshot())
     assert pages.get(("a",)) == b"a"  # a is now the most recently used
@@ -111,7 +111,7 @@ def test_lru_bound() -> None:
 
 
 def test_disabled_or_disconnected_cache_serves_nothing() -> None:
-    off = PageCache(enabled=False)
+    off = TaggedCache(enabled=False)
     assert not off.put(("a",), b"a", [], off.snapshot())
     assert off.get(("a",)) is None
     pages = filled(("a", []))
@@ -173,10 +173,10 @@ async def test_orders_and_edits_invalidate_the_pages_that_show_them(
 
 @pytest.fixture
 async def listener(db: Database) -> AsyncIterator[NotifyListener]:
-    heard = NotifyListener(PageCache(), db.url)
+    heard = NotifyListener([TaggedCache(), TaggedCache()], db.url)
     heard.start()
     try:
-        await eventually(lambda: heard.cache.connected, 10)
+        await eventually(lambda: all(tagged.connected for tagged in heard.caches), 10)
         yield heard
     finally:
         await heard.stop()
@@ -186,16 +186,31 @@ async def listener(db: Database) -> AsyncIterator[NotifyListener]:
 async def test_another_process_hears_committed_invalidations(
     db: Database, listener: NotifyListener
 ) -> None:
-    pages = listener.cache
+    pages, rows = listener.caches
     for key in ("kept", "dropped"):
-        assert pages.put((key,), b"x", [f"product:{key}"], pages.snapshot())
+        for tagged in (pages, rows):
+            assert tagged.put((key,), b"x", [f"product:{key}"], tagged.snapshot())
     with pytest.raises(RuntimeError):
         await rolled_back(db, "product:kept")  # no notification
     async with db.transaction() as session:
         cache.invalidate(session, "product:dropped", "shop:5")
-    await eventually(lambda: pages.get(("dropped",)) is None)
+    await eventually(lambda: pages.get(("dropped",)) is None and rows.get(("dropped",)) is None)
     # Notifications arrive in commit order, so the rolled-back one would have come first.
-    assert pages.get(("kept",)) == b"x"
+    assert pages.get(("kept",)) == rows.get(("kept",)) == b"x"
+
+
+@pytest.mark.skipif(not is_postgres(), reason="NOTIFY is PostgreSQL's")
+async def test_another_process_hears_of_a_change_the_commit_itself_flushed(
+    app: FastAPI, db: Database, listener: NotifyListener
+) -> None:
+    merchant = await make_merchant(app)
+    _pages, rows = listener.caches
+    tag = cache.shop_tag(merchant.shop.id)
+    assert rows.put(("shop",), b"x", [tag], rows.snapshot())
+    async with db.transaction() as session:
+        shop = await session.get_one(Shop, merchant.shop.id)
+        shop.name = "改名"  # no flush: the commit writes it
+    await eventually(lambda: rows.get(("shop",)) is None)
 
 
 async def test_a_shop_and_its_shipping_terms_are_read_once_until_the_shop_changes(
@@ -229,11 +244,13 @@ async def test_a_shop_and_its_shipping_terms_are_read_once_until_the_shop_change
         await rename_then_roll_back("不算数")
     assert await read() == ("老店", shipping_fees.FREE, [])
 
-    # Committed changes are read at once: the shop (through the ORM), its shipping rule.
+    # Committed changes are read at once: the shop (through the ORM), its shipping rule. The
+    # transaction making them sees its own, not the cached ones.
     async with db.transaction() as session:
         shop = await shops.get_by_slug_or_404(session, slug)
         shop.name = "新店名"
         await shipping_fees.set_rule(session, shop, kind=shipping_fees.RuleKind.flat, fee=800)
+        assert (await shipping_fees.rule_for(session, shop)).fee == 800
     name, terms, queries = await read()
     assert (name, terms.fee, len(queries)) == ("新店名", 800, 2)
 

@@ -45,13 +45,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.secrets  # noqa: B018 -- fail at start-up, not on the first request, if keys are missing
     db = Database(settings.database_url)
-    # On SQLite a separate `pocketshop worker` changes stock behind this process's back, so
-    # pages are cached only when the timed work runs in here.
-    db.page_cache = cache.PageCache(
+    # On SQLite a separate `pocketshop worker` changes rows behind this process's back, so
+    # nothing is cached unless the timed work runs in here.
+    caching = not db.is_sqlite or settings.embedded_worker
+    db.page_cache = cache.TaggedCache(
         max_entries=settings.page_cache_entries,
-        enabled=settings.page_cache_entries > 0 and (not db.is_sqlite or settings.embedded_worker),
+        enabled=caching and settings.page_cache_entries > 0,
     )
-    listener = None if db.is_sqlite else cache.NotifyListener(db.page_cache, settings.database_url)
+    db.row_cache = cache.TaggedCache(
+        max_entries=settings.row_cache_entries,
+        enabled=caching and settings.row_cache_entries > 0,
+    )
+    listener = (
+        None
+        if db.is_sqlite
+        else cache.NotifyListener([db.page_cache, db.row_cache], settings.database_url)
+    )
     sms = make_sender(settings.sms_backend)
     handlers = outbox_handlers(sms)
 

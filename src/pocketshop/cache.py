@@ -1,5 +1,6 @@
-"""Rendered-page cache with exact invalidation; it also keeps the few rows every request
-reads (a shop by its link, its shipping terms), under the same rules.
+"""Rendered-page cache with exact invalidation. A second cache of the same kind keeps the few
+rows nearly every request reads (a shop by its link, its shipping terms, a login), under the
+same rules.
 
 A cached page carries tags (`product:12`, `shop:3`). A service that changes what a page
 shows calls `invalidate(session, tags...)`; the tags are dropped when the transaction commits,
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "pocketshop_cache"
 SESSION_KEY = "cache_tags"
-CACHE_KEY = "page_cache"
+CACHE_KEY = "row_cache"
+SNAPSHOT_KEY = "row_cache_snapshot"
 T = TypeVar("T")
 ALL = "*"
 
@@ -56,21 +58,23 @@ def invalidate(session: AsyncSession | Session, *tags: str) -> None:
 
 
 def drop_on_change(model: type[Any], tag_of: Callable[[Any], str]) -> None:
-    """Whatever updates or deletes a `model` row through the ORM drops its tag at commit."""
+    """Whatever inserts, updates or deletes a `model` row through the ORM drops its tag at
+    commit (and keeps this transaction from caching what it may yet roll back)."""
 
     def changed(_mapper: Any, _connection: Any, row: Any) -> None:
         session = object_session(row)
         if session is not None:
             invalidate(session, tag_of(row))
 
-    event.listen(model, "after_update", changed)
-    event.listen(model, "after_delete", changed)
+    for change in ("after_insert", "after_update", "after_delete"):
+        event.listen(model, change, changed)
 
 
-def of(session: AsyncSession) -> "PageCache | None":
-    """The cache of the database this session belongs to (set by `db.Database`)."""
-    found: PageCache | None = session.info.get(CACHE_KEY)
-    return found
+def for_session(session: AsyncSession, rows: "TaggedCache | None") -> None:
+    """Give a new session the row cache, and its snapshot before the session reads anything
+    (SQLite's view of the data is fixed at a transaction's first read, not at a later one)."""
+    session.info[CACHE_KEY] = rows
+    session.info[SNAPSHOT_KEY] = rows.snapshot() if rows is not None else None
 
 
 async def read_through(
@@ -79,20 +83,22 @@ async def read_through(
     read: Callable[[], Awaitable[tuple[T, Iterable[str]] | None]],
 ) -> T | None:
     """A cached value, or `read()`'s (value, tags), kept until one of the tags is invalidated.
-    Only immutable values belong here: every request that finds one shares it."""
-    cache = of(session)
+    Only immutable values belong here: every request that finds one shares it. What this
+    transaction changed itself is neither served from the cache nor stored: it is not
+    committed yet, and may roll back."""
+    cache: TaggedCache | None = session.info.get(CACHE_KEY)
+    snapshot: tuple[int, int] | None = session.info.get(SNAPSHOT_KEY)
+    changed = pending_tags(session)
     if cache is not None:
-        found = cache.get(key)
+        found = cache.get(key, unless_tagged=changed)
         if found is not None:
             return cast(T, found)
-        snapshot = cache.snapshot()  # before the read, as for a page
     answer = await read()
     if answer is None:
         return None
     value, tags = answer
     tags = frozenset(tags)
-    # Not what this transaction changed itself: it may yet roll back.
-    if cache is not None and not tags & pending_tags(session):
+    if cache is not None and snapshot is not None and not tags & pending_tags(session):
         cache.put(key, value, tags, snapshot)
     return value
 
@@ -120,7 +126,7 @@ class Entry:
     aliases: set[tuple[Any, ...]] = field(default_factory=set)
 
 
-class PageCache:
+class TaggedCache:
     """An in-process LRU of rendered pages (and a few immutable values), invalidated by tag."""
 
     def __init__(self, max_entries: int = 5000, *, enabled: bool = True) -> None:
@@ -140,11 +146,11 @@ class PageCache:
     def active(self) -> bool:
         return self.enabled and self.connected
 
-    def get(self, key: tuple[Any, ...]) -> object | None:
+    def get(self, key: tuple[Any, ...], *, unless_tagged: Collection[str] = ()) -> object | None:
         if not self.active:
             return None
         entry = self._entries.get(key)
-        if entry is None:
+        if entry is None or not entry.tags.isdisjoint(unless_tagged):
             return None
         self._entries.move_to_end(key)
         return entry.body
@@ -234,16 +240,20 @@ class PageCache:
 
 
 class NotifyListener:
-    """Keeps a LISTEN connection open (PostgreSQL) and feeds notifications to the cache."""
+    """Keeps a LISTEN connection open (PostgreSQL) and feeds notifications to the caches."""
 
-    def __init__(self, cache: PageCache, database_url: str) -> None:
-        self.cache = cache
+    def __init__(self, caches: Sequence[TaggedCache], database_url: str) -> None:
+        self.caches = caches
         self.url = make_url(database_url)
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
 
+    def _connected(self, connected: bool) -> None:
+        for cache in self.caches:
+            cache.connected = connected
+
     def start(self) -> None:
-        self.cache.connected = False
+        self._connected(False)
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -253,10 +263,11 @@ class NotifyListener:
                 await self._task
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        self.cache.invalidate(payload.split())
+        for cache in self.caches:
+            cache.invalidate(payload.split())
 
     def _on_lost(self, _conn: Any) -> None:
-        self.cache.connected = False
+        self._connected(False)
         self._lost.set()
 
     async def _run(self) -> None:
@@ -274,15 +285,16 @@ class NotifyListener:
                 connection.add_termination_listener(self._on_lost)
                 await connection.add_listener(CHANNEL, self._on_notify)
                 # Whatever changed while nobody listened is unknown: start empty.
-                self.cache.clear()
-                self.cache.connected = True
+                for cache in self.caches:
+                    cache.clear()
+                self._connected(True)
                 await self._lost.wait()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("page cache: no notification connection; retrying", exc_info=True)
+                log.warning("cache: no notification connection; retrying", exc_info=True)
             finally:
-                self.cache.connected = False
+                self._connected(False)
                 if connection is not None and not connection.is_closed():
                     with contextlib.suppress(Exception):
                         await connection.close()

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     jobs_interval_seconds: float = 10.0
     # Rendered storefront pages kept per server process; 0 turns the cache off.
     page_cache_entries: int = 5000
+    # Shops, shipping terms and logins kept per server process; 0 turns the cache off.
+    row_cache_entries: int = 50_000
 
     outbox_sweep_seconds: float = 5.0
 

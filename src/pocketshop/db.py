@@ -105,8 +105,10 @@ class Database:
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_lock = asyncio.Lock()
-        # The app's rendered-page cache: told which tags a committed transaction changed.
-        self.page_cache: cache.PageCache | None = None
+        # The app's rendered pages and hot rows: told which tags a committed transaction
+        # changed.
+        self.page_cache: cache.TaggedCache | None = None
+        self.row_cache: cache.TaggedCache | None = None
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -125,7 +127,7 @@ class Database:
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
         session = self.sessionmaker()
-        session.info[cache.CACHE_KEY] = self.page_cache
+        cache.for_session(session, self.row_cache)
         try:
             yield session
         except BaseException as exc:
@@ -138,11 +140,15 @@ class Database:
             raise
         else:
             if not _untouched(session):
+                # Flushed first: a change flushed by the commit itself names its tags then.
+                await session.flush()
                 await cache.announce(session)
                 await session.commit()
             tags = cache.pending_tags(session)
-            if tags and self.page_cache is not None:
-                self.page_cache.invalidate(tags)
+            if tags:
+                for tagged in (self.page_cache, self.row_cache):
+                    if tagged is not None:
+                        tagged.invalidate(tags)
         finally:
             if session.in_transaction():
                 await session.close()

@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from pocketshop.cache import PageCache
+from pocketshop.cache import TaggedCache
 from pocketshop.catalog.service import ProductInput, SkuInput
 from pocketshop.db import Database
 from tests.commerce import edit_product, make_buyer, make_merchant, make_product
@@ -106,7 +106,7 @@ async def test_a_change_is_visible_at_once_to_logged_out_visitors(
 async def test_without_a_cache_pages_still_render(app: FastAPI, client: httpx.AsyncClient) -> None:
     merchant = await make_merchant(app)
     await make_product(app, merchant.shop, "不缓存")
-    app.state.db.page_cache = PageCache(enabled=False)
+    app.state.db.page_cache = TaggedCache(enabled=False)
     for _ in range(2):
         page = await client.get(f"/s/{merchant.shop.slug}")
         assert page.status_code == 200

@@ -315,7 +315,6 @@ class _Login:
 
 
 def login_tag(token_hash: str) -> str:
-    """Whatever revokes a login drops this tag (or the user's) in its transaction."""
     return f"login:{token_hash}"
 
 
@@ -350,5 +349,8 @@ async def end_session(session: AsyncSession, token: str) -> None:
     cache.invalidate(session, login_tag(token_hash))
 
 
-# A user changed through the ORM (a new login, too) drops their cached logins at commit.
+# A user changed through the ORM (a new login, too) drops their cached logins at commit; so
+# does a login changed (revoked) through the ORM. `end_session` updates through Core and
+# drops the tag itself.
 cache.drop_on_change(User, lambda user: cache.user_tag(user.id))
+cache.drop_on_change(AuthSession, lambda auth: login_tag(auth.token_hash))

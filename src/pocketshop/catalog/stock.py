@@ -17,7 +17,7 @@ from pocketshop.db import table_of
 # Storefront pages give the number of units only at or below this ("only 3 left"); above it
 # they say "in stock". So an order changes a cached page only when it takes a SKU into the
 # low range: during a sale the product page stays cached instead of being dropped by every
-# order (and a competitor cannot read the shop's sales off its stock counter).
+# order.
 LOW_STOCK = 5
 
 

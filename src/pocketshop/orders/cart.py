@@ -124,9 +124,9 @@ async def set_quantity(
 ) -> None:
     """Set (or with `add`, increase) a SKU's quantity; 0 removes it."""
     check_quantity(quantity, allow_zero=not add)
-    sku = await sellable_sku(session, shop, sku_public_id)
+    wanted = await sellable_sku(session, shop, sku_public_id)
     item = await session.scalar(
-        select(CartItem).where(CartItem.user_id == user.id, CartItem.sku_id == sku.sku_id)
+        select(CartItem).where(CartItem.user_id == user.id, CartItem.sku_id == wanted.sku_id)
     )
     if item is None and quantity == 0:
         return
@@ -143,7 +143,7 @@ async def set_quantity(
                     CartItem(
                         user_id=user.id,
                         shop_id=shop.id,
-                        sku_id=sku.sku_id,
+                        sku_id=wanted.sku_id,
                         quantity=quantity,
                         added_at=clock.now(),
                     )
@@ -151,7 +151,9 @@ async def set_quantity(
         except IntegrityError:
             # The same SKU was added by a parallel request: treat this one as an update.
             item = await session.scalar(
-                select(CartItem).where(CartItem.user_id == user.id, CartItem.sku_id == sku.sku_id)
+                select(CartItem).where(
+                    CartItem.user_id == user.id, CartItem.sku_id == wanted.sku_id
+                )
             )
             if item is None:
                 raise

@@ -38,6 +38,12 @@ _events = table_of(OrderEvent)
 _ORDER_COLUMNS = [column for column in _orders.c if column.name != "id"]
 _LINE_COLUMNS = [column for column in _lines.c if column.name not in ("id", "order_id")]
 _EVENT_COLUMNS = [column for column in _events.c if column.name not in ("id", "order_id")]
+# The columns a caller may leave out: NULL, with no default that the one statement would skip.
+_OPTIONAL_ORDER_COLUMNS = [
+    column
+    for column in _ORDER_COLUMNS
+    if column.nullable and column.default is None and column.server_default is None
+]
 
 
 def _one_statement() -> Select[tuple[int]]:
@@ -97,8 +103,7 @@ async def store(
     event: dict[str, Any],
 ) -> int | None:
     """Insert the rows; the new order's id, or None (nothing written) on a clash."""
-    # Columns the caller leaves out are NULL (a NOT NULL one fails loudly).
-    order = {column.name: None for column in _ORDER_COLUMNS} | order
+    order = {column.name: None for column in _OPTIONAL_ORDER_COLUMNS} | order
     if session.get_bind().dialect.name == "postgresql":
         params = {
             **order,

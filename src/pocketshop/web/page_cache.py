@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pocketshop import i18n
-from pocketshop.cache import PageCache
+from pocketshop.cache import TaggedCache
 from pocketshop.web.security import csrf_token, set_pending_cookies
 
 CSRF_PLACEHOLDER = "__csrf_token_placeholder__"
@@ -30,8 +30,8 @@ _PLACEHOLDER_BYTES = CSRF_PLACEHOLDER.encode()
 Renderer = Callable[[], Awaitable[tuple[HTMLResponse, Sequence[str]]]]
 
 
-def _cache(request: Request) -> PageCache | None:
-    cache: PageCache | None = request.app.state.db.page_cache
+def _cache(request: Request) -> TaggedCache | None:
+    cache: TaggedCache | None = request.app.state.db.page_cache
     return cache
 
 
@@ -103,7 +103,7 @@ class CachedPages:
 
     def _cached(self, scope: Scope) -> bytes | None:
         locale = scope.get("state", {}).get("locale")
-        cache: PageCache | None = scope["app"].state.db.page_cache
+        cache: TaggedCache | None = scope["app"].state.db.page_cache
         if locale is None or cache is None:
             return None
         for name, value in scope["headers"]:
