@@ -52,7 +52,7 @@ _sku_table = table_of(Sku)
 _product_table = table_of(Product)
 _skus = _sku_table.c
 _products = _product_table.c
-_PURCHASABLES = (
+_PURCHASABLE_COLUMNS = (
     select(
         _skus.id,
         _skus.public_id,
@@ -68,8 +68,13 @@ _PURCHASABLES = (
         _products.status,
     )
     .join_from(_sku_table, _product_table, _products.id == _skus.product_id)
-    .where(_skus.public_id.in_(bindparam("public_ids", expanding=True)))
     .where(_skus.shop_id == bindparam("shop_id"))
+)
+# One SKU (most orders: "buy now") by equality: an expanding IN list is rendered anew on
+# every execution.
+_PURCHASABLE = _PURCHASABLE_COLUMNS.where(_skus.public_id == bindparam("public_id"))
+_PURCHASABLES = _PURCHASABLE_COLUMNS.where(
+    _skus.public_id.in_(bindparam("public_ids", expanding=True))
 )
 _RESERVE = (
     update(_sku_table)
@@ -90,9 +95,11 @@ async def purchasables(
     simply absent."""
     if not sku_public_ids:
         return {}
-    rows = await session.execute(
-        _PURCHASABLES, {"public_ids": sorted(set(sku_public_ids)), "shop_id": shop_id}
-    )
+    wanted = sorted(set(sku_public_ids))
+    if len(wanted) == 1:
+        rows = await session.execute(_PURCHASABLE, {"public_id": wanted[0], "shop_id": shop_id})
+    else:
+        rows = await session.execute(_PURCHASABLES, {"public_ids": wanted, "shop_id": shop_id})
     found = {}
     for row in rows:
         on_sale = row.status == ProductStatus.on_sale

@@ -10,6 +10,7 @@ Idempotency-Key from a parallel request) just returns no row and writes nothing.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pocketshop import db
 from pocketshop.db import table_of
 from pocketshop.orders.models import Order, OrderEvent, OrderLine
 
@@ -96,14 +98,42 @@ _INSERT_LINES = insert(_lines)
 _INSERT_EVENT = insert(_events)
 
 
+@dataclass(frozen=True)
+class Stored:
+    order: Order  # persistent in the session, as if loaded
+    # As written, for the answer (not in the session).
+    lines: list[OrderLine]
+    event: OrderEvent
+
+
 async def store(
     session: AsyncSession,
     order: dict[str, Any],
     lines: list[dict[str, Any]],
     event: dict[str, Any],
-) -> int | None:
-    """Insert the rows; the new order's id, or None (nothing written) on a clash."""
+) -> Stored | None:
+    """Insert the rows, or nothing on a clash (None). `order` has every column but the id
+    and the nullable ones without a default, which are NULL."""
     order = {column.name: None for column in _OPTIONAL_ORDER_COLUMNS} | order
+    missing = [column.name for column in _ORDER_COLUMNS if column.name not in order]
+    if missing:
+        raise ValueError(f"order columns missing: {missing}")
+    order_id = await _insert(session, order, lines, event)
+    if order_id is None:
+        return None
+    return Stored(
+        order=db.attach(session, Order, {"id": order_id, **order}),
+        lines=[db.row_of(OrderLine, {"order_id": order_id, **line}) for line in lines],
+        event=db.row_of(OrderEvent, {"order_id": order_id, **event}),
+    )
+
+
+async def _insert(
+    session: AsyncSession,
+    order: dict[str, Any],
+    lines: list[dict[str, Any]],
+    event: dict[str, Any],
+) -> int | None:
     if session.get_bind().dialect.name == "postgresql":
         params = {
             **order,

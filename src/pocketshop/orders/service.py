@@ -345,20 +345,18 @@ async def create(
         "reason": "",
         "created_at": now,
     }
-    order = None
+    stored = None
     for _attempt in range(5):
-        number = new_number(shop)
-        order_id = await placement.store(
-            session, {"number": number, **values}, line_rows, event_row
+        stored = await placement.store(
+            session, {"number": new_number(shop), **values}, line_rows, event_row
         )
-        if order_id is not None:
-            order = Order(id=order_id, number=number, **values)
+        if stored is not None:
             break
         if idempotency_key is not None and request_hash is not None:
             existing = await _existing_for_key(session, buyer, idempotency_key)
             if existing is not None:
                 return _replay(existing, request_hash)
-    if order is None:
+    if stored is None:
         raise Conflict(_("Please try again."), code="try_again")
 
     # In SKU id order, so two orders for the same SKUs on PostgreSQL never wait on each other
@@ -377,10 +375,7 @@ async def create(
             )
         )
     return CreatedOrder(
-        order=order,
-        replayed=False,
-        lines=[OrderLine(order_id=order.id, **row) for row in line_rows],
-        events=[OrderEvent(order_id=order.id, **event_row)],
+        order=stored.order, replayed=False, lines=stored.lines, events=[stored.event]
     )
 
 
