@@ -122,6 +122,8 @@ def server_env(args: argparse.Namespace, database_url: str, instance: Path) -> d
         "POCKETSHOP_PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
         "POCKETSHOP_INSTANCE_DIR": str(instance),
         "POCKETSHOP_SMS_BACKEND": "console",
+        # No payments here (the sandbox takes no real money and is refused in production).
+        "POCKETSHOP_PAYMENT_PROVIDERS": "[]",
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -135,6 +137,7 @@ def settings_from(env: dict[str, str]) -> Settings:
         public_base_url=env["POCKETSHOP_PUBLIC_BASE_URL"],
         instance_dir=Path(env["POCKETSHOP_INSTANCE_DIR"]),
         sms_backend="console",
+        payment_providers=[],
     )
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pocketshop import jobs
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import SessionKind
@@ -17,7 +18,6 @@ from pocketshop.catalog.models import Product, ProductImage, Sku, StockAdjustmen
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.config import Settings
 from pocketshop.db import Base, Database
-from pocketshop.orders import service as orders
 from pocketshop.orders.models import (
     Address,
     CartItem,
@@ -27,6 +27,7 @@ from pocketshop.orders.models import (
     Shipment,
     ShipmentLine,
 )
+from pocketshop.payments import service as payment_service
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 from tests.support import card_number, id_number_aged
@@ -206,11 +207,16 @@ async def events_to(app: FastAPI, number: str) -> list[str]:
 
 
 async def pay(app: FastAPI, number: str) -> None:
-    """Mark an order paid as the payments issue will (payments are not built yet)."""
+    """Pay an order through the sandbox provider (the hosted page's Pay, then our query),
+    so the money is in escrow as with any payment."""
     db: Database = app.state.db
     async with db.transaction() as session:
         order = (await session.scalars(select(Order).where(Order.number == number))).one()
-        await orders.mark_paid(session, order, reason="test")
+        buyer = await session.get_one(User, order.buyer_id)
+        payment = await payment_service.pay_in_sandbox(
+            session, app.state.settings, app.state.payments.providers, buyer, number
+        )
+        assert payment.status == "paid"
 
 
 def order_json(shop: Shop, lines: list[tuple[Sku, int]]) -> dict[str, object]:
@@ -274,3 +280,10 @@ async def edit_product(app: FastAPI, shop: Shop, product_id: str, data: ProductI
     db: Database = app.state.db
     async with db.transaction() as session:
         await catalog.edit(session, shop, product_id, data)
+
+
+async def run_jobs(app: FastAPI) -> dict[str, int]:
+    """One round of every timed sweep the app runs; what each changed, the idle ones left
+    out."""
+    done = await jobs.run_due(app.state.db, app.state.runtime.sweeps)
+    return {name: count for name, count in done.items() if count}

@@ -19,6 +19,7 @@ from pocketshop import clock, migrate
 from pocketshop.app import create_app
 from pocketshop.config import Environment, Settings
 from pocketshop.db import Database
+from pocketshop.ledger import service as ledger
 from pocketshop.models import Base
 
 TEST_DATABASE_URL = os.environ.get("POCKETSHOP_TEST_DATABASE_URL", "sqlite")
@@ -96,8 +97,17 @@ def reset_clock() -> Iterator[None]:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
+    runtime = application.state.runtime
+    # Calls the app makes to "other services" (the sandbox provider's notifications to our
+    # callback) reach this same app over ASGI, as they would reach it over the network.
+    await runtime.http.aclose()
+    runtime.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=application))
     yield application
-    await application.state.db.dispose()
+    # After every test: whatever money moved, the ledger's invariants hold.
+    async with runtime.db.transaction(write=False) as session:
+        problems = await ledger.check(session)
+    await runtime.close()
+    assert problems == [], problems
 
 
 @pytest.fixture

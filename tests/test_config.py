@@ -10,7 +10,10 @@ from pocketshop.config import ConfigurationError, Environment, Settings
 
 def test_production_refuses_to_start_without_keys(tmp_path: Path) -> None:
     settings = Settings(
-        env=Environment.production, instance_dir=tmp_path, public_base_url="https://p.example"
+        env=Environment.production,
+        instance_dir=tmp_path,
+        public_base_url="https://p.example",
+        payment_providers=[],
     )
     with pytest.raises(ConfigurationError, match="POCKETSHOP_SECRET_KEY"):
         _ = settings.secrets
@@ -36,12 +39,24 @@ def test_dev_inbox_only_in_the_demo() -> None:
         secret_key="s",
         data_key="d",
         public_base_url="https://p.example",
+        payment_providers=[],
     ).dev_inbox_enabled
 
 
 def test_production_needs_its_public_url() -> None:
     with pytest.raises(ValidationError, match="POCKETSHOP_PUBLIC_BASE_URL"):
         Settings(env=Environment.production, secret_key="s", data_key="d")
+
+
+def test_production_refuses_the_sandbox_provider() -> None:
+    # It takes no real money: offered by mistake, buyers would "pay" and receive goods.
+    with pytest.raises(ValidationError, match="sandbox"):
+        Settings(
+            env=Environment.production,
+            secret_key="s",
+            data_key="d",
+            public_base_url="https://p.example",
+        )
 
 
 def test_parallel_starts_share_one_set_of_keys(tmp_path: Path) -> None:

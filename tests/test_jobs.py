@@ -99,7 +99,7 @@ async def test_the_embedded_worker_closes_unpaid_orders(
     merchant, sku, buyer = await one_sku_and_buyer(app)
     number = await ordered(client, buyer, merchant.shop, [(sku, 1)])
     clock.advance(timedelta(minutes=31))
-    worker = asyncio.create_task(jobs.run_forever(db, 0.01))
+    worker = asyncio.create_task(jobs.run_forever(db, 0.01, app.state.runtime.sweeps))
     try:
         for _ in range(500):
             if (await order_row(app, number)).status == "closed":

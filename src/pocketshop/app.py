@@ -9,22 +9,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from pocketshop import __version__, cache, jobs, outbox
+from pocketshop import __version__, cache, jobs
 from pocketshop.accounts import api as accounts_api
 from pocketshop.accounts import pages as accounts_pages
-from pocketshop.accounts import service as accounts_service
 from pocketshop.accounts.deps import SESSION_COOKIE
-from pocketshop.accounts.sms import SmsSender, make_sender
 from pocketshop.catalog import api as catalog_api
 from pocketshop.catalog import console_groups as catalog_groups
 from pocketshop.catalog import console_pages as catalog_console
 from pocketshop.catalog import pages as catalog_pages
 from pocketshop.config import Settings
-from pocketshop.db import Database
 from pocketshop.i18n import LocaleMiddleware
 from pocketshop.orders import api as orders_api
 from pocketshop.orders import console_pages as orders_console
 from pocketshop.orders import pages as orders_pages
+from pocketshop.payments import api as payments_api
+from pocketshop.payments import console_pages as payments_console
+from pocketshop.payments import pages as payments_pages
+from pocketshop.payments import sandbox_pages
+from pocketshop.runtime import build
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
 from pocketshop.web import errors, page_cache
@@ -34,45 +36,23 @@ from pocketshop.web.templating import PACKAGE_DIR
 log = logging.getLogger(__name__)
 
 
-def outbox_handlers(sms: SmsSender) -> dict[str, outbox.Handler]:
-    async def send_sms(payload: dict[str, object]) -> None:
-        await sms.send(str(payload["phone"]), str(payload["text"]))
-
-    return {accounts_service.SMS_TOPIC: send_sms}
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.secrets  # noqa: B018 -- fail at start-up, not on the first request, if keys are missing
-    db = Database(settings.database_url)
-    # On SQLite a separate `pocketshop worker` changes rows behind this process's back, so
-    # nothing is cached unless the timed work runs in here.
-    caching = not db.is_sqlite or settings.embedded_worker
-    db.page_cache = cache.TaggedCache(
-        max_entries=settings.page_cache_entries,
-        enabled=caching and settings.page_cache_entries > 0,
-    )
-    db.row_cache = cache.TaggedCache(
-        max_entries=settings.row_cache_entries,
-        enabled=caching and settings.row_cache_entries > 0,
-    )
-    listener = (
-        None
-        if db.is_sqlite
-        else cache.NotifyListener([db.page_cache, db.row_cache], settings.database_url)
-    )
-    sms = make_sender(settings.sms_backend)
-    handlers = outbox_handlers(sms)
-
-    async def dispatch_outbox() -> None:
-        await outbox.drain(db, handlers)
+    runtime = build(settings)
+    db = runtime.db
+    caches = [tagged for tagged in (db.page_cache, db.row_cache) if tagged is not None]
+    listener = None if db.is_sqlite else cache.NotifyListener(caches, settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        background = [asyncio.create_task(_sweep_outbox(dispatch_outbox, settings))]
+        background = [asyncio.create_task(_sweep_outbox(runtime.drain_outbox, settings))]
         if settings.embedded_worker:
+            also = runtime.periodic(with_outbox=False)  # the outbox has its own loop here
             background.append(
-                asyncio.create_task(jobs.run_forever(db, settings.jobs_interval_seconds))
+                asyncio.create_task(
+                    jobs.run_forever(db, settings.jobs_interval_seconds, runtime.sweeps, also=also)
+                )
             )
         if listener is not None:
             listener.start()
@@ -85,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
             if listener is not None:
                 await listener.stop()
-            await db.dispose()
+            await runtime.close()
 
     app = FastAPI(
         title="Pocketshop",
@@ -95,9 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.runtime = runtime
     app.state.db = db
-    app.state.sms = sms
-    app.state.dispatch_outbox = dispatch_outbox
+    app.state.sms = runtime.sms
+    app.state.payments = runtime.payments
+    app.state.dispatch_outbox = runtime.drain_outbox
 
     errors.install(app)
     # Added first, so it runs inside LocaleMiddleware and knows the visitor's language.
@@ -112,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # creation the busiest of them.
     for router in (
         orders_api.router,
+        payments_api.router,
+        payments_api.callbacks,
         catalog_api.router,
         accounts_api.router,
         shops_api.router,
@@ -120,6 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         accounts_pages.router,
         shops_pages.router,
         orders_pages.router,
+        payments_pages.router,
+        payments_pages.returns,
+        payments_console.router,
+        sandbox_pages.router,
         catalog_console.router,
         catalog_groups.router,
         orders_console.router,

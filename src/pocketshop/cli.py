@@ -1,4 +1,4 @@
-"""`pocketshop serve | demo | worker | migrate | makemigration | version`."""
+"""`pocketshop serve | demo | worker | migrate | makemigration | ledger check | version`."""
 
 import argparse
 import asyncio
@@ -74,7 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pocketshop import demo
     from pocketshop.app import create_app
-    from pocketshop.db import Database
+    from pocketshop.runtime import build
 
     db_path = Path(args.db).resolve()
     instance_dir = db_path.parent / f"{db_path.stem}-files"
@@ -92,11 +92,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     migrate.upgrade(settings.database_url)
 
     async def seed() -> demo.DemoShop:
-        database = Database(settings.database_url)
+        runtime = build(settings)
         try:
-            return await demo.seed(database, settings)
+            seeded = await demo.seed(runtime.db, settings, runtime.payments.providers)
+            await runtime.drain_outbox()  # the refund's call to the sandbox
+            return seeded
         finally:
-            await database.dispose()
+            await runtime.close()
 
     seeded = asyncio.run(seed())
     print(
@@ -122,26 +124,54 @@ Pocketshop demo is running (database: {db_path})
 def cmd_worker(_args: argparse.Namespace) -> int:
     """Timed work and the outbox, apart from the web server (which then runs with
     POCKETSHOP_EMBEDDED_WORKER=false)."""
-    from pocketshop import jobs, outbox
-    from pocketshop.accounts.sms import make_sender
-    from pocketshop.app import outbox_handlers
-    from pocketshop.db import Database
+    from pocketshop import jobs
+    from pocketshop.runtime import build
 
     settings = _settings()
     migrate.upgrade(settings.database_url)
-    handlers = outbox_handlers(make_sender(settings.sms_backend))
 
     async def run() -> None:
-        db = Database(settings.database_url)
+        # No caches here: the servers keep theirs, told of changes by NOTIFY.
+        runtime = build(settings, caching=False)
         try:
             await jobs.run_forever(
-                db, settings.jobs_interval_seconds, also=lambda: outbox.drain(db, handlers)
+                runtime.db,
+                settings.jobs_interval_seconds,
+                runtime.sweeps,
+                also=runtime.periodic(with_outbox=True),
             )
         finally:
-            await db.dispose()
+            await runtime.close()
 
     print("pocketshop worker: running timed jobs and the outbox; Ctrl-C stops.", flush=True)
     asyncio.run(run())
+    return 0
+
+
+def cmd_ledger_check(_args: argparse.Namespace) -> int:
+    """Every invariant of the ledger; exit 1 when one does not hold."""
+    from pocketshop.db import Database
+    from pocketshop.ledger import service as ledger
+
+    settings = _settings()
+
+    async def check() -> tuple[list[str], dict[str, int]]:
+        db = Database(settings.database_url)
+        try:
+            async with db.transaction(write=False) as session:
+                return await ledger.check(session), await ledger.sizes(session)
+        finally:
+            await db.dispose()
+
+    problems, sizes = asyncio.run(check())
+    for problem in problems:
+        print(f"ledger: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(
+        f"ledger: {sizes['transactions']} transactions, {sizes['postings']} postings, "
+        f"{sizes['accounts']} accounts: every invariant holds"
+    )
     return 0
 
 
@@ -181,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     make = commands.add_parser("makemigration", help="autogenerate a revision (developers)")
     make.add_argument("-m", "--message", required=True)
     make.set_defaults(run=cmd_makemigration)
+    ledger = commands.add_parser("ledger", help="the money ledger")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
+    ledger_commands.add_parser(
+        "check", help="verify every ledger invariant (exit 1 when one fails)"
+    ).set_defaults(run=cmd_ledger_check)
     commands.add_parser("version", help="print the version").set_defaults(run=cmd_version)
     return parser
 

@@ -81,11 +81,45 @@ class Settings(BaseSettings):
 
     outbox_sweep_seconds: float = 5.0
 
+    # Payments. Providers buyers may choose, in the order offered: sandbox (no real money),
+    # wechatpay, alipay. The sandbox is refused in production.
+    payment_providers: list[str] = ["sandbox"]
+    # The platform's fee on each released order, in basis points (60 = 0.6%).
+    platform_fee_bps: int = 60
+    # Released money becomes available this many days later (T+1), in the shop's time zone.
+    settlement_days: int = 1
+    # Reconciliation asks the provider about a payment or refund still open after this.
+    reconcile_after_minutes: int = 5
+    withdrawal_min_fen: int = 100
+    # The sandbox provider's notification retries, in seconds after each failed try (the
+    # schedule WeChat Pay uses: 15 s up to 6 h, 15 tries in 24 h).
+    sandbox_notify_schedule: list[int] = [
+        15,
+        15,
+        30,
+        180,
+        600,
+        1200,
+        1800,
+        1800,
+        1800,
+        3600,
+        10800,
+        10800,
+        10800,
+        21600,
+        21600,
+    ]
+    # Payouts of withdrawals to bank cards: sandbox (the demo's), which pays at once.
+    payout_backend: str = "sandbox"
+
     @model_validator(mode="after")
     def _production_needs_public_url(self) -> "Settings":
         if self.env is Environment.production and not self.public_base_url:
             # Otherwise shop links and QR codes would be built from the client's Host header.
             raise ValueError("POCKETSHOP_PUBLIC_BASE_URL must be set in production")
+        if self.env is Environment.production and "sandbox" in self.payment_providers:
+            raise ValueError("the sandbox payment provider takes no real money: not in production")
         return self
 
     @property

@@ -119,6 +119,9 @@ class Database:
         # changed.
         self.page_cache: cache.TaggedCache | None = None
         self.row_cache: cache.TaggedCache | None = None
+        # Given to every session (`session.info`): what other domains hook into, such as the
+        # payments acting on an order's moves.
+        self.session_info: dict[str, Any] = {}
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -137,6 +140,7 @@ class Database:
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
         session = self.sessionmaker()
+        session.info.update(self.session_info)
         cache.for_session(session, self.row_cache)
         try:
             yield session

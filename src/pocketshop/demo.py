@@ -20,6 +20,8 @@ from pocketshop.orders import addresses, shipping, shipping_fees
 from pocketshop.orders import service as orders
 from pocketshop.orders.service import LineRequest
 from pocketshop.orders.shipping_fees import RuleKind
+from pocketshop.payments import service as payments
+from pocketshop.payments.providers import Providers
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 
@@ -228,7 +230,7 @@ async def _add_products(session: AsyncSession, settings: Settings, shop: Shop) -
 
 
 async def _add_orders(
-    session: AsyncSession, settings: Settings, shop: Shop, skus: list[str]
+    session: AsyncSession, settings: Settings, providers: Providers, shop: Shop, skus: list[str]
 ) -> None:
     """Orders in each state the console shows, from two buyers."""
     buyers = [await accounts.get_or_create_user(session, phone) for phone in BUYER_PHONES]
@@ -268,7 +270,7 @@ async def _add_orders(
             continue
         if state == "pending_payment":
             continue
-        await orders.mark_paid(session, order, reason="demo")
+        await payments.pay_in_sandbox(session, settings, providers, buyer, order.number)
         lines = await orders.lines_of(session, order)
         if state == "partially_shipped":
             await shipping.ship(
@@ -291,14 +293,18 @@ async def _add_orders(
             )
             if state == "completed":
                 await orders.confirm_receipt(session, buyer, order.number)
+                # A part refunded after receipt: the console's money page shows both.
+                await payments.refund_by_merchant(
+                    session, order, amount=500, reason="少发赠品", idempotency_key=None
+                )
 
 
-async def seed(db: Database, settings: Settings) -> DemoShop:
+async def seed(db: Database, settings: Settings, providers: Providers) -> DemoShop:
     async with db.transaction() as session:
         shop = await _open_shop(session, settings)
         await shipping_fees.set_rule(
             session, shop, kind=RuleKind.free_above, fee=800, free_above=9900
         )
         skus = await _add_products(session, settings, shop)
-        await _add_orders(session, settings, shop, skus)
+        await _add_orders(session, settings, providers, shop, skus)
         return DemoShop(phone=DEMO_PHONE, slug=shop.slug)

@@ -11,8 +11,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from pocketshop import clock
 from pocketshop.db import Database
@@ -31,10 +34,17 @@ class Sweep:
     step: Callable[[AsyncSession, int], Awaitable[bool]]
 
 
-def all_sweeps() -> list[Sweep]:
-    from pocketshop.orders import jobs as order_jobs
-
-    return [*order_jobs.SWEEPS]
+async def due_ids(
+    session: AsyncSession,
+    column: InstrumentedAttribute[int],
+    *conditions: ColumnElement[bool],
+    order_by: InstrumentedAttribute[Any],
+    limit: int,
+) -> list[int]:
+    """A sweep's `due`: the ids meeting `conditions`, the most overdue first."""
+    return list(
+        await session.scalars(select(column).where(*conditions).order_by(order_by).limit(limit))
+    )
 
 
 @dataclass(frozen=True)
@@ -57,12 +67,12 @@ async def run_sweep(db: Database, sweep: Sweep, *, batch: int = BATCH) -> Round:
     return Round(listed=len(due), done=done)
 
 
-async def run_due(db: Database, sweeps: Sequence[Sweep] | None = None) -> dict[str, int]:
+async def run_due(db: Database, sweeps: Sequence[Sweep]) -> dict[str, int]:
     """Run every sweep until nothing is due (or a round finds only rows it cannot change).
 
     A full batch means more may be due, though another worker took part of it: go on."""
     results: dict[str, int] = {}
-    for sweep in sweeps if sweeps is not None else all_sweeps():
+    for sweep in sweeps:
         total = 0
         while True:
             found = await run_sweep(db, sweep)
@@ -76,18 +86,19 @@ async def run_due(db: Database, sweeps: Sequence[Sweep] | None = None) -> dict[s
 async def run_forever(
     db: Database,
     interval: float,
+    sweeps: Sequence[Sweep],
     *,
-    also: Callable[[], Awaitable[object]] | None = None,
+    also: Sequence[Callable[[], Awaitable[object]]] = (),
 ) -> None:
-    """The worker loop: sweeps (and, for a separate worker, the outbox) every `interval`."""
-    sweeps = all_sweeps()
+    """The worker loop: the sweeps, then other periodic work (the outbox, the sandbox
+    provider's notifications), every `interval`."""
     while True:
         try:
             done = await run_due(db, sweeps)
             if any(done.values()):
                 log.info("jobs: %s", done)
-            if also is not None:
-                await also()
+            for work in also:
+                await work()
         except Exception:
             log.exception("job round failed")
         await asyncio.sleep(interval)

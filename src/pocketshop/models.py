@@ -10,6 +10,7 @@ from pocketshop.catalog.models import (
     StockAdjustment,
 )
 from pocketshop.db import Base
+from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
 from pocketshop.orders.models import (
     Address,
     CartItem,
@@ -21,6 +22,17 @@ from pocketshop.orders.models import (
     ShippingRule,
 )
 from pocketshop.outbox import OutboxMessage
+from pocketshop.payments.models import (
+    MoneyEvent,
+    Payment,
+    PaymentAnomaly,
+    ProviderNotice,
+    Refund,
+    SandboxRefund,
+    SandboxTransaction,
+    Settlement,
+    Withdrawal,
+)
 from pocketshop.shops.models import BankCard, MerchantIdentity, Shop
 
 __all__ = [
@@ -29,15 +41,26 @@ __all__ = [
     "BankCard",
     "Base",
     "CartItem",
+    "LedgerAccount",
+    "LedgerPosting",
+    "LedgerTransaction",
     "MerchantIdentity",
+    "MoneyEvent",
     "Order",
     "OrderEvent",
     "OrderLine",
     "OutboxMessage",
+    "Payment",
+    "PaymentAnomaly",
     "PlatformCategory",
     "Product",
     "ProductGroup",
     "ProductImage",
+    "ProviderNotice",
+    "Refund",
+    "SandboxRefund",
+    "SandboxTransaction",
+    "Settlement",
     "Shipment",
     "ShipmentLine",
     "ShippingRule",
@@ -46,4 +69,5 @@ __all__ = [
     "SmsCode",
     "StockAdjustment",
     "User",
+    "Withdrawal",
 ]

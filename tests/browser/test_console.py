@@ -18,9 +18,10 @@ from pocketshop.accounts.service import SessionKind
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.config import Settings
-from pocketshop.db import Database
 from pocketshop.orders import service as orders
 from pocketshop.orders.addresses import AddressInput
+from pocketshop.payments import service as payments
+from pocketshop.runtime import build
 from tests.browser.conftest import LiveServer, browser_required
 from tests.commerce import ADDRESS, open_verified_shop
 
@@ -60,9 +61,9 @@ def photo(color: str) -> bytes:
 
 async def _seed(settings: Settings) -> Seeded:
     """A merchant's shop with photographed products on sale and orders in several states."""
-    db = Database(settings.database_url)
+    runtime = build(settings)
     try:
-        async with db.transaction() as session:
+        async with runtime.db.transaction() as session:
             user = await accounts.get_or_create_user(session, MERCHANT_PHONE)
             shop = await open_verified_shop(session, settings, user, "小明的手作铺")
             sku_ids = []
@@ -97,10 +98,12 @@ async def _seed(settings: Settings) -> Seeded:
                 )
                 numbers.append(created.order.number)
                 if len(lines) != 1:
-                    await orders.mark_paid(session, created.order)
+                    await payments.pay_in_sandbox(
+                        session, settings, runtime.payments.providers, buyer, created.order.number
+                    )
         return Seeded(shop.slug, token, sku_ids, numbers[-1])
     finally:
-        await db.dispose()
+        await runtime.close()
 
 
 def seed(live_server: LiveServer) -> Seeded:
@@ -115,15 +118,23 @@ def shoot(page: Page, artifacts: Path, name: str) -> None:
     shoot_page(page, artifacts, name)
 
 
-def log_in(page: Page, live_server: LiveServer, next_url: str) -> None:
+def log_in(
+    page: Page,
+    live_server: LiveServer,
+    next_url: str,
+    who: tuple[str, str] = ("138 0013 8077", MERCHANT_PHONE),
+) -> None:
+    """Through the login page, the SMS code read from the console sender; `who` is the
+    phone as typed and as stored."""
+    typed, stored = who
     page.goto(f"/login?next={next_url}")
-    page.locator("input[name=phone]").fill("138 0013 8077")
+    page.locator("input[name=phone]").fill(typed)
     page.locator("form[action='/login/code'] button[type=submit]").click()
     code_input = page.locator("input[name=code]")
     expect(code_input).to_be_visible()
     # The code goes out just after the page answers (the outbox runs after the commit).
     for _attempt in range(50):
-        sent = [m for m in live_server.app.state.sms.sent if m.phone == MERCHANT_PHONE]
+        sent = [m for m in live_server.app.state.sms.sent if m.phone == stored]
         if sent:
             break
         page.wait_for_timeout(100)

@@ -16,7 +16,7 @@ import pytest
 
 from pocketshop import demo
 from pocketshop.accounts.sms import ConsoleSmsSender
-from pocketshop.db import Database
+from pocketshop.runtime import build
 from tests.browser.conftest import LiveServer, browser_required
 from tests.browser.test_pages import check_phone_layout
 from tests.commerce import ADDRESS
@@ -40,11 +40,11 @@ def seed_demo_shop(live_server: LiveServer) -> demo.DemoShop:
     settings = live_server.app.state.settings
 
     async def run() -> demo.DemoShop:
-        db = Database(settings.database_url)
+        runtime = build(settings)
         try:
-            return await demo.seed(db, settings)
+            return await demo.seed(runtime.db, settings, runtime.payments.providers)
         finally:
-            await db.dispose()
+            await runtime.close()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, run()).result()

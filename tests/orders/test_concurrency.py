@@ -15,6 +15,7 @@ from pocketshop.db import Database
 from pocketshop.orders import jobs as order_jobs
 from pocketshop.orders import service
 from pocketshop.orders.models import Order, OrderEvent, Shipment
+from pocketshop.runtime import build
 from tests.commerce import (
     make_buyer,
     make_merchant,
@@ -25,6 +26,7 @@ from tests.commerce import (
     pay,
     place_order,
     row_counts,
+    run_jobs,
     ship,
     stock_of,
 )
@@ -101,7 +103,7 @@ async def test_cancel_racing_the_unpaid_timeout_releases_once(
         assert order.close_reason in {"buyer_cancelled", "unpaid_timeout"}
 
     # Running it all again changes nothing.
-    assert await jobs.run_due(db) == {"close_unpaid_orders": 0, "auto_confirm_receipt": 0}
+    assert await run_jobs(app) == {}
     again = await client.post(f"/api/v1/orders/{numbers[0]}/cancel", headers=buyers[0].auth)
     api_error(again, 409, "invalid_transition")
     assert await stock_of(app, sku.id) == 100
@@ -158,12 +160,14 @@ async def test_two_workers_close_each_due_order_once(
     assert await stock_of(app, sku.id) == 40
     clock.advance(timedelta(minutes=31))
 
-    workers = [Database(db.url), Database(db.url)]
+    workers = [build(app.state.settings, caching=False) for _ in range(2)]
     try:
-        results = await asyncio.gather(*(jobs.run_due(worker) for worker in workers))
+        results = await asyncio.gather(
+            *(jobs.run_due(worker.db, worker.sweeps) for worker in workers)
+        )
     finally:
         for worker in workers:
-            await worker.dispose()
+            await worker.close()
 
     assert sum(result["close_unpaid_orders"] for result in results) == 29
     assert await stock_of(app, sku.id) == 98

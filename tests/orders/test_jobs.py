@@ -6,7 +6,7 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 
-from pocketshop import clock, jobs
+from pocketshop import clock
 from pocketshop.db import Database
 from tests.commerce import (
     events_to,
@@ -18,11 +18,12 @@ from tests.commerce import (
     ordered,
     pay,
     row_counts,
+    run_jobs,
     ship,
     stock_of,
 )
 
-NOTHING = {"close_unpaid_orders": 0, "auto_confirm_receipt": 0}
+NOTHING: dict[str, int] = {}
 
 
 async def test_unpaid_order_closes_after_30_minutes(
@@ -38,11 +39,11 @@ async def test_unpaid_order_closes_after_30_minutes(
     assert (await stock_of(app, red.id), await stock_of(app, blue.id)) == (7, 7)
 
     clock.advance(timedelta(minutes=29, seconds=59))
-    assert await jobs.run_due(db) == NOTHING
+    assert await run_jobs(app) == NOTHING
     assert (await order_row(app, number)).status == "pending_payment"
 
     clock.advance(timedelta(seconds=1))
-    assert await jobs.run_due(db) == NOTHING | {"close_unpaid_orders": 1}
+    assert await run_jobs(app) == NOTHING | {"close_unpaid_orders": 1}
     order = await order_row(app, number)
     assert (order.status, order.close_reason, order.pay_by) == ("closed", "unpaid_timeout", None)
     assert (await stock_of(app, red.id), await stock_of(app, blue.id)) == (9, 10)
@@ -51,8 +52,8 @@ async def test_unpaid_order_closes_after_30_minutes(
 
     settled = await row_counts(app)
     clock.advance(timedelta(days=1))
-    assert await jobs.run_due(db) == NOTHING
-    assert await jobs.run_due(db) == NOTHING
+    assert await run_jobs(app) == NOTHING
+    assert await run_jobs(app) == NOTHING
     assert await row_counts(app) == settled
     detail = await client.get(f"/api/v1/orders/{number}", headers=buyer.auth)
     assert [(e["to_status"], e["actor"], e["reason"]) for e in detail.json()["events"]] == [
@@ -81,13 +82,13 @@ async def test_receipt_confirms_10_days_after_the_last_package(
 
     # 10 days after the FIRST package: not yet.
     clock.advance(timedelta(days=7))
-    assert await jobs.run_due(db) == NOTHING
+    assert await run_jobs(app) == NOTHING
     clock.advance(timedelta(days=3) - timedelta(minutes=1))
-    assert await jobs.run_due(db) == NOTHING
+    assert await run_jobs(app) == NOTHING
     assert (await order_row(app, number)).status == "shipped"
 
     clock.advance(timedelta(minutes=1))
-    assert await jobs.run_due(db) == NOTHING | {"auto_confirm_receipt": 1}
+    assert await run_jobs(app) == NOTHING | {"auto_confirm_receipt": 1}
     order = await order_row(app, number)
     assert order.status == "completed"
     assert order.completed_at is not None
@@ -95,7 +96,7 @@ async def test_receipt_confirms_10_days_after_the_last_package(
     assert order.auto_confirm_at is None
     history = ["pending_payment", "paid", "partially_shipped", "shipped", "completed"]
     assert await events_to(app, number) == history
-    assert await jobs.run_due(db) == NOTHING
+    assert await run_jobs(app) == NOTHING
     assert await events_to(app, number) == history
 
 
@@ -110,7 +111,9 @@ async def test_a_confirmed_order_is_not_confirmed_again(
     confirmed = await client.post(f"/api/v1/orders/{number}/confirm-receipt", headers=buyer.auth)
     assert confirmed.status_code == 200, confirmed.text
     clock.advance(timedelta(days=11))
-    assert await jobs.run_due(db) == NOTHING
+    # Nothing to confirm; its money, released at receipt, is settled to the shop.
+    assert await run_jobs(app) == {"settle_releases": 1}
+    assert await run_jobs(app) == NOTHING
     assert await events_to(app, number) == ["pending_payment", "paid", "shipped", "completed"]
 
 
@@ -124,6 +127,6 @@ async def test_a_cancelled_order_is_not_closed_again(
     assert cancelled.json()["close_reason"] == "merchant_cancelled"
     assert await stock_of(app, sku.id) == 10
     clock.advance(timedelta(hours=1))
-    assert await jobs.run_due(db) == NOTHING
+    assert await run_jobs(app) == NOTHING
     assert await stock_of(app, sku.id) == 10
     assert await events_to(app, number) == ["pending_payment", "closed"]

@@ -6,8 +6,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import ApiUser
 from pocketshop.accounts.models import User
-from pocketshop.errors import InvalidInput
-from pocketshop.i18n import _
 from pocketshop.orders import (
     addresses,
     cart,
@@ -40,12 +38,11 @@ from pocketshop.orders.service import LineRequest, OrderStatus
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import MerchantShop
 from pocketshop.shops.models import Shop
-from pocketshop.web.routing import AppSettings, Session, api_router
+from pocketshop.web.routing import AppSettings, Session, api_router, clean_idempotency_key
 
 router = api_router(prefix="/api/v1", tags=["orders"])
 
 Page = Annotated[int, Query(ge=1, le=10_000)]
-IDEMPOTENCY_KEY_MAX = 64
 
 
 def address_out(address: Address) -> AddressOut:
@@ -170,18 +167,6 @@ async def order_list_out(session: AsyncSession, found: queries.OrderPage) -> Ord
     )
 
 
-def _idempotency_key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    key = value.strip()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isascii() or not key.isprintable():
-        raise InvalidInput(
-            _("Idempotency-Key must be 1 to 64 printable ASCII characters."),
-            code="invalid_idempotency_key",
-        )
-    return key
-
-
 # --- addresses --------------------------------------------------------------------------------
 
 
@@ -300,7 +285,7 @@ async def create_order(
         address=_address_input(body.address) if body.address else None,
         address_id=body.address_id,
         note=body.note,
-        idempotency_key=_idempotency_key(idempotency_key),
+        idempotency_key=clean_idempotency_key(idempotency_key),
         from_cart=from_cart,
     )
     if created.replayed:

@@ -19,6 +19,9 @@ from pocketshop.money import format_fen, parse_yuan, yuan_text
 from pocketshop.orders import export, queries, service, shipping, shipping_fees
 from pocketshop.orders.service import AWAITING_SHIPMENT, Actor, CloseReason, OrderStatus
 from pocketshop.orders.shipping_fees import RuleKind
+from pocketshop.payments import service as payments
+from pocketshop.payments.providers import label as payment_label
+from pocketshop.payments.states import refund_status
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
 from pocketshop.web.routing import AppSettings, Session, page_router
@@ -53,6 +56,7 @@ NOTICES = {
     "shipped": N_("Package sent. The buyer can follow it now."),
     "cancelled": N_("Order cancelled; its stock is back on sale."),
     "shipping": N_("Shipping fees saved."),
+    "refunded": N_("Refund sent. The buyer gets the money back through how they paid."),
 }
 
 
@@ -158,6 +162,7 @@ async def order_page(
     *,
     error: AppError | None = None,
     typed: dict[str, str] | None = None,
+    refund_typed: dict[str, str] | None = None,
 ) -> Response:
     order = await service.get_for_shop_or_404(session, shop, number)
     lines = await service.lines_of(session, order)
@@ -203,10 +208,15 @@ async def order_page(
             "events": events,
             "shipments": shipments,
             "can_ship": service.may(order, OrderStatus.shipped, Actor.merchant),
+            "money_held": await payments.order_money(session, order),
+            "provider_label": payment_label,
+            "refund_status": refund_status,
+            "refund_typed": refund_typed or {},
             "can_cancel": service.may(order, OrderStatus.closed, Actor.merchant),
             "carriers": shipping.carriers(),
             "typed": typed or {},
             "money": format_fen,
+            "yuan": yuan_text,
             "notice": notice_text(notice, error),
         },
         error=error,

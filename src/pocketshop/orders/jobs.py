@@ -3,34 +3,33 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop.jobs import Sweep
+from pocketshop.jobs import Sweep, due_ids
 from pocketshop.orders import service
 from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderStatus
 
 
 async def unpaid_due(session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
-    return list(
-        await session.scalars(
-            select(Order.id)
-            .where(Order.status == OrderStatus.pending_payment.value, Order.pay_by <= now)
-            .order_by(Order.pay_by)
-            .limit(limit)
-        )
+    return await due_ids(
+        session,
+        Order.id,
+        Order.status == OrderStatus.pending_payment.value,
+        Order.pay_by <= now,
+        order_by=Order.pay_by,
+        limit=limit,
     )
 
 
 async def receipt_due(session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
-    return list(
-        await session.scalars(
-            select(Order.id)
-            .where(Order.status == OrderStatus.shipped.value, Order.auto_confirm_at <= now)
-            .order_by(Order.auto_confirm_at)
-            .limit(limit)
-        )
+    return await due_ids(
+        session,
+        Order.id,
+        Order.status == OrderStatus.shipped.value,
+        Order.auto_confirm_at <= now,
+        order_by=Order.auto_confirm_at,
+        limit=limit,
     )
 
 

@@ -39,6 +39,8 @@ from pocketshop.orders.service import (
     LineRequest,
     OrderStatus,
 )
+from pocketshop.payments import service as payments
+from pocketshop.payments.providers import label as payment_label
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
@@ -93,7 +95,7 @@ def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _local_time(moment: datetime | None, timezone: str) -> str:
+def local_time(moment: datetime | None, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
@@ -414,7 +416,7 @@ async def my_orders(
             "fen": format_fen,
             "media_url": media.url,
             "status_label": service.status_label,
-            "local_time": _local_time,
+            "local_time": local_time,
         },
     )
 
@@ -429,6 +431,7 @@ async def order_page(
 ) -> HTMLResponse:
     shop = (await shops.by_ids(session, {order.shop_id}))[order.shop_id]
     events = await service.events_of(session, order)
+    providers = request.app.state.payments.providers
     return render(
         request,
         "orders/store_order.html",
@@ -441,9 +444,13 @@ async def order_page(
             "status_label": service.status_label,
             "close_reason": _close_reason,
             "carrier_name": shipping.carrier_name,
-            "local_time": lambda moment: _local_time(moment, shop.timezone),
+            "local_time": lambda moment: local_time(moment, shop.timezone),
             "can_cancel": service.may(order, OrderStatus.closed, Actor.buyer),
             "can_confirm": service.may(order, OrderStatus.completed, Actor.buyer),
+            "pay_with": [(name, payment_label(name)) for name in providers]
+            if order.status == OrderStatus.pending_payment
+            else [],
+            "paid": await payments.paid_payment(session, order) is not None,
             "just_placed": request.query_params.get("placed") == "1",
         },
         error=error,

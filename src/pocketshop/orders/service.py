@@ -9,6 +9,7 @@ so a buyer's cancel racing the unpaid timeout releases it once.
 import hashlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from pocketshop import clock
 from pocketshop.accounts.models import User
@@ -54,7 +56,14 @@ class CloseReason(StrEnum):
     buyer_cancelled = "buyer_cancelled"
     merchant_cancelled = "merchant_cancelled"
     unpaid_timeout = "unpaid_timeout"
+    refunded = "refunded"
 
+
+# Other domains act on an order's moves in the same transaction: payments releases escrow at
+# receipt and refunds a closed paid order. They are given to the database at start-up
+# (`Database.session_info`), so orders imports none of them.
+TransitionHook = Callable[[AsyncSession, Order, OrderStatus, OrderStatus], Awaitable[None]]
+HOOKS_KEY = "order_transition_hooks"
 
 # One status, or several (the console's "to ship" tab: paid and partly shipped).
 StatusFilter = OrderStatus | tuple[OrderStatus, ...] | None
@@ -73,6 +82,7 @@ CLOSE_REASON_LABELS = {
     CloseReason.buyer_cancelled: N_("Cancelled by the buyer"),
     CloseReason.merchant_cancelled: N_("Cancelled by the shop"),
     CloseReason.unpaid_timeout: N_("Not paid in time"),
+    CloseReason.refunded: N_("Refunded in full"),
 }
 
 S = OrderStatus
@@ -80,6 +90,11 @@ S = OrderStatus
 TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
     (S.pending_payment, S.paid): frozenset({Actor.system}),
     (S.pending_payment, S.closed): frozenset({Actor.buyer, Actor.merchant, Actor.system}),
+    # Cancelling a paid order, before anything is shipped, refunds it in full (payments).
+    (S.paid, S.closed): frozenset({Actor.buyer, Actor.merchant, Actor.system}),
+    # Refunded in full after shipping started: the system closes it.
+    (S.partially_shipped, S.closed): frozenset({Actor.system}),
+    (S.shipped, S.closed): frozenset({Actor.system}),
     (S.paid, S.partially_shipped): frozenset({Actor.merchant}),
     (S.paid, S.shipped): frozenset({Actor.merchant}),
     (S.partially_shipped, S.shipped): frozenset({Actor.merchant}),
@@ -140,7 +155,7 @@ async def transition(
             _("This order changed meanwhile. Reload and try again."), code="order_changed"
         )
     for name, value in changes.items():
-        setattr(order, name, value)
+        set_committed_value(order, name, value)  # as written: no second UPDATE at flush
     session.add(
         OrderEvent(
             order_id=order.id,
@@ -154,6 +169,8 @@ async def transition(
         )
     )
     await session.flush()
+    for hook in session.info.get(HOOKS_KEY, ()):
+        await hook(session, order, current, to)
     return order
 
 
@@ -399,10 +416,19 @@ async def _close(
         reason=reason.value,
         values={"closed_at": clock.now(), "close_reason": reason.value, "pay_by": None},
     )
-    # Only the winner of the conditional move above gets here: stock goes back once.
+    # Only the winner of the conditional move above gets here: stock goes back once, what
+    # was not shipped of it.
     for line in await lines_of(session, order):
-        await stock.release(session, line.sku_id, line.product_id, line.quantity)
+        if line.quantity > line.shipped_quantity:
+            await stock.release(
+                session, line.sku_id, line.product_id, line.quantity - line.shipped_quantity
+            )
     return order
+
+
+async def close_refunded(session: AsyncSession, order: Order) -> Order:
+    """Called by payments when an order not yet received was refunded in full."""
+    return await _close(session, order, actor=Actor.system, reason=CloseReason.refunded)
 
 
 async def cancel_by_buyer(session: AsyncSession, buyer: User, number: str) -> Order:
@@ -491,6 +517,20 @@ async def auto_confirm(session: AsyncSession, order_id: int) -> bool:
 
 
 # --- reads ------------------------------------------------------------------------------------
+
+
+async def get(session: AsyncSession, order_id: int, *, fresh: bool = False) -> Order:
+    """An order by its internal id, for other domains acting on it; `fresh` reads it again
+    (another transaction may have moved it)."""
+    return await session.get_one(Order, order_id, populate_existing=fresh)
+
+
+async def numbers(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    """Order numbers by internal id, in one query (statements and lists name orders)."""
+    if not ids:
+        return {}
+    rows = await session.execute(select(Order.id, Order.number).where(Order.id.in_(ids)))
+    return {order_id: number for order_id, number in rows}
 
 
 async def get_for_buyer_or_404(session: AsyncSession, buyer: User, number: str) -> Order:

@@ -379,3 +379,13 @@ async def by_ids(session: AsyncSession, ids: set[int]) -> dict[int, Shop]:
         return {}
     found = await session.scalars(select(Shop).where(Shop.id.in_(ids)))
     return {shop.id: shop for shop in found}
+
+
+async def get(session: AsyncSession, shop_id: int) -> Shop:
+    """A shop by internal id, for other domains acting on one of its rows."""
+    return await session.get_one(Shop, shop_id)
+
+
+async def payout_card(session: AsyncSession, shop: Shop) -> BankCard | None:
+    """The bank card the shop's withdrawals go to: its owner's, bound when opening it."""
+    return await session.scalar(select(BankCard).where(BankCard.user_id == shop.owner_id))

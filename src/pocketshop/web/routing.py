@@ -12,7 +12,7 @@ from starlette.background import BackgroundTask, BackgroundTasks
 
 from pocketshop.config import Settings
 from pocketshop.db import Database
-from pocketshop.errors import AppError
+from pocketshop.errors import AppError, InvalidInput
 from pocketshop.i18n import _
 from pocketshop.web.security import require_csrf
 
@@ -28,6 +28,8 @@ class TransactionalRoute(APIRoute):
     # Page routes check CSRF here, before the handler: as a router dependency the check cost
     # a sizeable share of a cached page's time, even on GET where it does nothing.
     checks_csrf = False
+    # A GET that writes (see ReturnRoute): it queues for SQLite's write lock as a POST does.
+    writes_on_get = False
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -43,12 +45,13 @@ class TransactionalRoute(APIRoute):
                 # Before the transaction's first read: a page rendered from it may be cached
                 # only if nothing it shows was invalidated after this point.
                 request.state.cache_snapshot = db.page_cache.snapshot()
-            async with db.transaction(write=request.method not in SAFE_METHODS) as session:
+            writes = self.writes_on_get or request.method not in SAFE_METHODS
+            async with db.transaction(write=writes) as session:
                 request.state.session = session
                 response = await handler(request)
                 queued_outbox = bool(session.info.get("outbox_queued"))
             if queued_outbox:
-                _run_after(response, request.app.state.dispatch_outbox)
+                run_after(response, request.app.state.dispatch_outbox)
             return response
 
         return run_in_transaction
@@ -80,6 +83,22 @@ def _too_large(limit: int) -> AppError:
     )
 
 
+IDEMPOTENCY_KEY_MAX = 64
+
+
+def clean_idempotency_key(value: str | None) -> str | None:
+    """An Idempotency-Key header as given, or 422."""
+    if value is None:
+        return None
+    key = value.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isascii() or not key.isprintable():
+        raise InvalidInput(
+            _("Idempotency-Key must be 1 to 64 printable ASCII characters."),
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
 def client_ip(request: Request) -> str:
     """The client's address; IPv6 by its /64, the block one subscriber usually holds."""
     host = request.client.host if request.client else "unknown"
@@ -98,7 +117,8 @@ def public_base_url(request: Request) -> str:
     return settings.public_base_url or str(request.base_url)
 
 
-def _run_after(response: Response, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
+def run_after(response: Response, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run `task` once the answer has gone (after the request's commit)."""
     if response.background is None:
         response.background = BackgroundTask(task)
     else:
@@ -136,6 +156,18 @@ def api_router(**kwargs: Any) -> APIRouter:
 
 class PageRoute(TransactionalRoute):
     checks_csrf = True
+
+
+class ReturnRoute(PageRoute):
+    """Where a payment provider sends the buyer back, by GET: we ask the provider how the
+    payment went and record it. On SQLite a read transaction cannot become a write one while
+    another request writes, so it takes the write lock from the start."""
+
+    writes_on_get = True
+
+
+def return_router(**kwargs: Any) -> APIRouter:
+    return APIRouter(route_class=ReturnRoute, include_in_schema=False, **kwargs)
 
 
 def page_router(**kwargs: Any) -> APIRouter:

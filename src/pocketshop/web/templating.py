@@ -12,7 +12,7 @@ from pocketshop.errors import AppError
 from pocketshop.web.security import CSRF_FIELD, csrf_token, set_pending_cookies
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-TEMPLATE_DOMAINS = ("web", "accounts", "shops", "catalog", "orders")
+TEMPLATE_DOMAINS = ("web", "accounts", "shops", "catalog", "orders", "payments")
 
 
 def _build_environment() -> Environment:

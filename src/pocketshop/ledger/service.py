@@ -1,0 +1,382 @@
+"""The ledger: the only writer of balances. Every movement of money is one transaction whose
+postings sum to zero per currency; it is posted once per business event (its reference), and
+an account that must not go negative is guarded in the same conditional UPDATE that moves it.
+
+Accounts (balance = sum of postings; positive is money held there):
+- provider_clearing/<provider>: money at the payment provider. Goes negative as buyers pay.
+- order_escrow/<order>: a paid order's money until receipt is confirmed.
+- order_refunding/<order>: refunds sent to the provider, not yet confirmed.
+- merchant_pending/<shop>: released to the shop, waiting for settlement (T+1).
+- merchant_available/<shop>: the shop may withdraw it.
+- merchant_withdrawing/<shop>: a withdrawal on its way to the bank card.
+- merchant_paid_out/<shop>: what reached the shop's bank card, in all.
+- platform_fees/platform: the platform's fee on released orders.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop import clock
+from pocketshop.db import table_of
+from pocketshop.errors import Conflict
+from pocketshop.i18n import _
+from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
+from pocketshop.money import Money
+
+
+class AccountKind(StrEnum):
+    provider_clearing = "provider_clearing"
+    order_escrow = "order_escrow"
+    order_refunding = "order_refunding"
+    merchant_pending = "merchant_pending"
+    merchant_available = "merchant_available"
+    merchant_withdrawing = "merchant_withdrawing"
+    merchant_paid_out = "merchant_paid_out"
+    platform_fees = "platform_fees"
+
+
+# Never below zero (and so always cached).
+GUARDED = frozenset(
+    {
+        AccountKind.order_escrow,
+        AccountKind.order_refunding,
+        AccountKind.merchant_pending,
+        AccountKind.merchant_available,
+        AccountKind.merchant_withdrawing,
+    }
+)
+# Platform-wide: touched by every payment, so no cached balance to queue on.
+UNCACHED = frozenset({AccountKind.provider_clearing, AccountKind.platform_fees})
+PLATFORM = "platform"
+
+
+class InsufficientFunds(Conflict):
+    code = "insufficient_funds"
+
+
+@dataclass(frozen=True)
+class Account:
+    """Names an account; it is created the first time money moves into it."""
+
+    kind: AccountKind
+    owner: str
+    shop_id: int | None = None
+
+    @classmethod
+    def of_order(cls, kind: AccountKind, order_id: int, shop_id: int) -> "Account":
+        return cls(kind, str(order_id), shop_id)
+
+    @classmethod
+    def of_shop(cls, kind: AccountKind, shop_id: int) -> "Account":
+        return cls(kind, str(shop_id), shop_id)
+
+
+def clearing(provider: str) -> Account:
+    return Account(AccountKind.provider_clearing, provider)
+
+
+def fees() -> Account:
+    return Account(AccountKind.platform_fees, PLATFORM)
+
+
+_accounts = table_of(LedgerAccount)
+_transactions = table_of(LedgerTransaction)
+_postings = table_of(LedgerPosting)
+_INSERT_ACCOUNT = {
+    name: dialect.insert(_accounts).on_conflict_do_nothing()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_INSERT_TRANSACTION = {
+    name: dialect.insert(_transactions).on_conflict_do_nothing().returning(_transactions.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_INSERT_POSTINGS = insert(_postings)
+# The guard and the move in one statement: a guarded balance that would go negative is not
+# updated, and the row count says so.
+_MOVE = (
+    update(_accounts)
+    .where(
+        _accounts.c.id == bindparam("account_id"),
+        (_accounts.c.guarded.is_(False)) | (_accounts.c.balance + bindparam("amount") >= 0),
+    )
+    .values(balance=_accounts.c.balance + bindparam("amount"))
+)
+
+
+async def post(
+    session: AsyncSession,
+    *,
+    kind: str,
+    reference: str,
+    legs: Sequence[tuple[Account, Money]],
+    shop_id: int | None = None,
+    order_id: int | None = None,
+    memo: str = "",
+) -> bool:
+    """Post one transaction; False (and nothing changed) when `reference` was posted before.
+    Raises InsufficientFunds, having changed nothing the caller keeps, when a guarded account
+    would go negative: the caller's transaction rolls back."""
+    _check_balanced(legs)
+    ids = await _account_ids(session, [(account, money.currency) for account, money in legs])
+    dialect = session.get_bind().dialect.name
+    now = clock.now()
+    transaction_id = await session.scalar(
+        _INSERT_TRANSACTION[dialect],
+        {
+            "kind": kind,
+            "reference": reference,
+            "shop_id": shop_id,
+            "order_id": order_id,
+            "memo": memo,
+            "created_at": now,
+        },
+    )
+    if transaction_id is None:
+        return False
+    moves: dict[int, int] = defaultdict(int)
+    for account, money in legs:
+        moves[ids[account, money.currency]] += money.amount
+    # In id order, so two transactions never wait on each other's rows in a circle.
+    for account_id in sorted(moves):
+        result = await session.execute(
+            _MOVE, {"account_id": account_id, "amount": moves[account_id]}
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise InsufficientFunds(_("Not enough money for this."))
+    await session.execute(
+        _INSERT_POSTINGS,
+        [
+            {
+                "transaction_id": transaction_id,
+                "account_id": ids[account, money.currency],
+                "amount": money.amount,
+                "currency": money.currency,
+                "created_at": now,
+            }
+            for account, money in legs
+        ],
+    )
+    return True
+
+
+def _check_balanced(legs: Sequence[tuple[Account, Money]]) -> None:
+    if not legs:
+        raise ValueError("a transaction needs postings")
+    sums: dict[str, int] = defaultdict(int)
+    for _account, money in legs:
+        if money.amount == 0:
+            raise ValueError("a posting of zero")
+        sums[money.currency] += money.amount
+    unbalanced = {currency: total for currency, total in sums.items() if total}
+    if unbalanced:
+        raise ValueError(f"postings do not sum to zero: {unbalanced}")
+
+
+async def _account_ids(
+    session: AsyncSession, wanted: Sequence[tuple[Account, str]]
+) -> dict[tuple[Account, str], int]:
+    """The accounts' ids, creating the missing ones (a parallel creator is not an error)."""
+    keys = {
+        (account.kind.value, account.owner, currency): (account, currency)
+        for account, currency in wanted
+    }
+    found = await _existing(session, list(keys))
+    missing = [key for key in keys if key not in found]
+    if missing:
+        now = clock.now()
+        await session.execute(
+            _INSERT_ACCOUNT[session.get_bind().dialect.name],
+            [
+                {
+                    "kind": kind,
+                    "owner": owner,
+                    "currency": currency,
+                    "shop_id": keys[kind, owner, currency][0].shop_id,
+                    "guarded": kind in GUARDED,
+                    "balance": None if kind in UNCACHED else 0,
+                    "created_at": now,
+                }
+                for kind, owner, currency in missing
+            ],
+        )
+        found |= await _existing(session, missing)
+    return {keys[key]: account_id for key, account_id in found.items()}
+
+
+async def _existing(
+    session: AsyncSession, keys: list[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], int]:
+    rows = await session.execute(
+        select(_accounts.c.kind, _accounts.c.owner, _accounts.c.currency, _accounts.c.id).where(
+            tuple_(_accounts.c.kind, _accounts.c.owner, _accounts.c.currency).in_(keys)
+        )
+    )
+    return {(kind, owner, currency): account_id for kind, owner, currency, account_id in rows}
+
+
+# --- reading balances ---------------------------------------------------------------------------
+
+
+async def balance(session: AsyncSession, account: Account, currency: str = "CNY") -> Money:
+    """An account's balance: its cached one, or the sum of its postings."""
+    row = (
+        await session.execute(
+            select(_accounts.c.id, _accounts.c.balance).where(
+                _accounts.c.kind == account.kind.value,
+                _accounts.c.owner == account.owner,
+                _accounts.c.currency == currency,
+            )
+        )
+    ).first()
+    if row is None:
+        return Money.zero(currency)
+    if row.balance is not None:
+        return Money(int(row.balance), currency)
+    total = await session.scalar(
+        select(func.coalesce(func.sum(_postings.c.amount), 0)).where(
+            _postings.c.account_id == row.id
+        )
+    )
+    return Money(int(total or 0), currency)
+
+
+async def shop_balances(
+    session: AsyncSession, shop_id: int, currency: str = "CNY"
+) -> dict[AccountKind, Money]:
+    """A shop's money by kind of account, its orders' escrow and refunds summed."""
+    rows = await session.execute(
+        select(_accounts.c.kind, func.coalesce(func.sum(_accounts.c.balance), 0))
+        .where(_accounts.c.shop_id == shop_id, _accounts.c.currency == currency)
+        .group_by(_accounts.c.kind)
+    )
+    found = {AccountKind(kind): Money(int(total), currency) for kind, total in rows}
+    return {
+        kind: found.get(kind, Money.zero(currency)) for kind in AccountKind if kind not in UNCACHED
+    }
+
+
+# --- checking the invariants --------------------------------------------------------------------
+
+
+async def check(session: AsyncSession) -> list[str]:
+    """Every invariant of the ledger; what is wrong, or nothing."""
+    problems: list[str] = []
+    unbalanced = await session.execute(
+        select(_postings.c.transaction_id, _postings.c.currency, func.sum(_postings.c.amount))
+        .group_by(_postings.c.transaction_id, _postings.c.currency)
+        .having(func.sum(_postings.c.amount) != 0)
+    )
+    problems += [
+        f"transaction {txn} does not sum to zero in {currency}: {total}"
+        for txn, currency, total in unbalanced
+    ]
+    empty = await session.scalars(
+        select(_transactions.c.id).where(
+            ~select(_postings.c.id).where(_postings.c.transaction_id == _transactions.c.id).exists()
+        )
+    )
+    problems += [f"transaction {txn} has no postings" for txn in empty]
+    sums = (
+        select(_postings.c.account_id, func.sum(_postings.c.amount).label("total"))
+        .group_by(_postings.c.account_id)
+        .subquery()
+    )
+    drifted = await session.execute(
+        select(
+            _accounts.c.id, _accounts.c.kind, _accounts.c.owner, _accounts.c.balance, sums.c.total
+        )
+        .outerjoin(sums, sums.c.account_id == _accounts.c.id)
+        .where(
+            _accounts.c.balance.is_not(None),
+            _accounts.c.balance != func.coalesce(sums.c.total, 0),
+        )
+    )
+    problems += [
+        f"account {account_id} ({kind}/{owner}) caches {cached}, its postings sum to {total or 0}"
+        for account_id, kind, owner, cached, total in drifted
+    ]
+    negative = await session.execute(
+        select(_accounts.c.id, _accounts.c.kind, _accounts.c.owner, sums.c.total)
+        .join(sums, sums.c.account_id == _accounts.c.id)
+        .where(_accounts.c.guarded.is_(True), sums.c.total < 0)
+    )
+    problems += [
+        f"guarded account {account_id} ({kind}/{owner}) is negative: {total}"
+        for account_id, kind, owner, total in negative
+    ]
+    mixed = await session.execute(
+        select(_postings.c.id, _postings.c.currency, _accounts.c.currency)
+        .join(_accounts, _accounts.c.id == _postings.c.account_id)
+        .where(_postings.c.currency != _accounts.c.currency)
+    )
+    problems += [
+        f"posting {posting} in {posted} on an account in {held}" for posting, posted, held in mixed
+    ]
+    return problems
+
+
+# --- a shop's statement ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """One posting on one of a shop's accounts, with its transaction's kind."""
+
+    at: datetime
+    kind: str
+    account: AccountKind
+    amount: Money
+    order_id: int | None
+
+
+async def shop_statement(
+    session: AsyncSession, shop_id: int, *, page: int = 1, per_page: int = 30
+) -> tuple[list[Line], bool]:
+    """The postings on a shop's accounts (its orders' escrow included), newest first; and
+    whether there is a next page."""
+    rows = await session.execute(
+        select(
+            _postings.c.created_at,
+            _transactions.c.kind,
+            _accounts.c.kind.label("account_kind"),
+            _postings.c.amount,
+            _postings.c.currency,
+            _transactions.c.order_id,
+        )
+        .join(_accounts, _accounts.c.id == _postings.c.account_id)
+        .join(_transactions, _transactions.c.id == _postings.c.transaction_id)
+        .where(_accounts.c.shop_id == shop_id)
+        .order_by(_postings.c.id.desc())
+        .limit(per_page + 1)
+        .offset((page - 1) * per_page)
+    )
+    lines = [
+        Line(
+            at=row.created_at,
+            kind=row.kind,
+            account=AccountKind(row.account_kind),
+            amount=Money(int(row.amount), row.currency),
+            order_id=row.order_id,
+        )
+        for row in rows
+    ]
+    return lines[:per_page], len(lines) > per_page
+
+
+async def sizes(session: AsyncSession) -> dict[str, int]:
+    """How much the ledger holds, for reports."""
+    counts = {}
+    for name, table in (
+        ("accounts", _accounts),
+        ("transactions", _transactions),
+        ("postings", _postings),
+    ):
+        counts[name] = int(await session.scalar(select(func.count()).select_from(table)) or 0)
+    return counts

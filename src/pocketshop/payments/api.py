@@ -1,0 +1,303 @@
+"""Payments JSON API: buyers pay and read receipts; merchants see their money, refund, and
+withdraw; providers notify us."""
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop.accounts.deps import ApiUser
+from pocketshop.db import Database
+from pocketshop.ledger import service as ledger
+from pocketshop.ledger.service import AccountKind
+from pocketshop.orders import service as orders
+from pocketshop.orders.models import Order
+from pocketshop.payments import refunds, service, withdrawals
+from pocketshop.payments.models import Payment, Refund, Withdrawal
+from pocketshop.payments.providers import NoticeRejected, provider_of
+from pocketshop.payments.schemas import (
+    BalancesOut,
+    NextStep,
+    PayIn,
+    PaymentOut,
+    PostingListOut,
+    PostingOut,
+    ReceiptOut,
+    RefundIn,
+    RefundOut,
+    StartedOut,
+    WithdrawalIn,
+    WithdrawalOut,
+)
+from pocketshop.payments.setup import Payments
+from pocketshop.shops import service as shops
+from pocketshop.shops.deps import MerchantShop
+from pocketshop.web.routing import (
+    AppSettings,
+    Session,
+    api_router,
+    clean_idempotency_key,
+    client_ip,
+    public_base_url,
+    read_body,
+)
+
+log = logging.getLogger(__name__)
+
+router = api_router(prefix="/api/v1", tags=["payments"])
+# Provider callbacks: two transactions of their own (store the notice, then act on it), so
+# not the one-transaction route.
+callbacks = APIRouter(prefix="/api/v1", tags=["payments"])
+
+Page = Annotated[int, Query(ge=1, le=10_000)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(max_length=200, description="retry-safe: the same key and body give the same result"),
+]
+
+
+def payments_of(request: Request) -> Payments:
+    found: Payments = request.app.state.payments
+    return found
+
+
+def payment_out(payment: Payment, number: str) -> PaymentOut:
+    return PaymentOut(
+        id=payment.public_id,
+        order=number,
+        provider=payment.provider,
+        channel=payment.channel,
+        amount=payment.amount,
+        currency=payment.currency,
+        status=payment.status,
+        paid_at=payment.paid_at,
+        transaction_id=payment.provider_txn_id,
+    )
+
+
+def refund_out(refund: Refund, number: str) -> RefundOut:
+    return RefundOut(
+        id=refund.public_id,
+        order=number,
+        amount=refund.amount,
+        currency=refund.currency,
+        status=refund.status,
+        reason=refund.reason,
+        requested_by=refund.requested_by,
+        created_at=refund.created_at,
+        finished_at=refund.finished_at,
+    )
+
+
+def withdrawal_out(withdrawal: Withdrawal) -> WithdrawalOut:
+    return WithdrawalOut(
+        id=withdrawal.public_id,
+        amount=withdrawal.amount,
+        currency=withdrawal.currency,
+        status=withdrawal.status,
+        bank=shops.bank_name(withdrawal.bank_code),
+        card_last4=withdrawal.card_last4,
+        created_at=withdrawal.created_at,
+        finished_at=withdrawal.finished_at,
+        failure=withdrawal.failure,
+    )
+
+
+# --- buyers ---------------------------------------------------------------------------------
+
+
+@router.post("/orders/{number}/payments", status_code=status.HTTP_201_CREATED)
+async def pay_order(
+    number: str,
+    body: PayIn,
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    user: ApiUser,
+) -> StartedOut:
+    """Pay an unpaid order: the amount is the order's total. Follow `next`."""
+    started = await service.start(
+        session,
+        settings,
+        payments_of(request).providers,
+        user,
+        number,
+        provider_name=body.provider,
+        channel=body.channel,
+        base_url=public_base_url(request),
+        client_ip=client_ip(request),
+        openid=body.openid,
+    )
+    prepay = started.prepay
+    return StartedOut(
+        payment=payment_out(started.payment, number),
+        next=NextStep(redirect_url=prepay.redirect_url, qr_url=prepay.qr_url, jsapi=prepay.jsapi),
+    )
+
+
+@router.post("/payments/{payment_id}/refresh")
+async def refresh_payment(
+    payment_id: str, request: Request, session: Session, user: ApiUser
+) -> PaymentOut:
+    """Ask the provider how the payment stands now (after the buyer comes back)."""
+    payment = await service.get_for_buyer_or_404(session, user, payment_id)
+    await service.refresh(session, payments_of(request).providers, payment)
+    order = await orders.get(session, payment.order_id)
+    return payment_out(payment, order.number)
+
+
+@router.get("/orders/{number}/receipt")
+async def receipt(number: str, session: Session, user: ApiUser) -> ReceiptOut:
+    order = await orders.get_for_buyer_or_404(session, user, number)
+    return await receipt_out(session, order)
+
+
+async def receipt_out(session: AsyncSession, order: Order) -> ReceiptOut:
+    payment = await service.paid_payment(session, order)
+    if payment is None:
+        raise service.not_paid()
+    made = await refunds.of_order(session, order.id)
+    shop = await shops.get(session, order.shop_id)
+    return ReceiptOut(
+        order=order.number,
+        shop=shop.slug,
+        payment=payment_out(payment, order.number),
+        refunds=[refund_out(refund, order.number) for refund in made],
+        refunded=sum(refund.amount for refund in made if refund.status == "succeeded"),
+    )
+
+
+# --- merchants ------------------------------------------------------------------------------
+
+
+@router.get("/me/shop/finance")
+async def balances(session: Session, shop: MerchantShop) -> BalancesOut:
+    held = await ledger.shop_balances(session, shop.id)
+    return BalancesOut(
+        currency="CNY",
+        escrow=held[AccountKind.order_escrow].amount,
+        pending=held[AccountKind.merchant_pending].amount,
+        available=held[AccountKind.merchant_available].amount,
+        withdrawing=held[AccountKind.merchant_withdrawing].amount,
+        paid_out=held[AccountKind.merchant_paid_out].amount,
+        refunding=held[AccountKind.order_refunding].amount,
+    )
+
+
+@router.get("/me/shop/finance/transactions")
+async def statement(session: Session, shop: MerchantShop, page: Page = 1) -> PostingListOut:
+    lines, has_next = await ledger.shop_statement(session, shop.id, page=page)
+    numbers = await orders.numbers(session, {line.order_id for line in lines if line.order_id})
+    return PostingListOut(
+        items=[
+            PostingOut(
+                at=line.at,
+                kind=line.kind,
+                account=line.account.value,
+                amount=line.amount.amount,
+                order=numbers.get(line.order_id) if line.order_id else None,
+            )
+            for line in lines
+        ],
+        page=page,
+        has_next=has_next,
+    )
+
+
+@router.get("/me/shop/orders/{number}/payments")
+async def order_payments(number: str, session: Session, shop: MerchantShop) -> list[PaymentOut]:
+    order = await orders.get_for_shop_or_404(session, shop, number)
+    return [payment_out(payment, number) for payment in await service.of_order(session, order)]
+
+
+@router.post("/me/shop/orders/{number}/refunds", status_code=status.HTTP_201_CREATED)
+async def refund_order(
+    number: str,
+    body: RefundIn,
+    session: Session,
+    shop: MerchantShop,
+    idempotency_key: IdempotencyKey = None,
+) -> RefundOut:
+    """Refund a buyer in full or in part, before the order's money is settled to the shop.
+    A refund of everything closes an order not yet received."""
+    order = await orders.get_for_shop_or_404(session, shop, number)
+    refund = await service.refund_by_merchant(
+        session,
+        order,
+        amount=body.amount,
+        reason=body.reason,
+        idempotency_key=clean_idempotency_key(idempotency_key),
+    )
+    return refund_out(refund, number)
+
+
+@router.get("/me/shop/orders/{number}/refunds")
+async def order_refunds(number: str, session: Session, shop: MerchantShop) -> list[RefundOut]:
+    order = await orders.get_for_shop_or_404(session, shop, number)
+    return [refund_out(refund, number) for refund in await refunds.of_order(session, order.id)]
+
+
+@router.post("/me/shop/withdrawals", status_code=status.HTTP_201_CREATED)
+async def withdraw(
+    body: WithdrawalIn,
+    session: Session,
+    settings: AppSettings,
+    user: ApiUser,
+    shop: MerchantShop,
+    idempotency_key: IdempotencyKey = None,
+) -> WithdrawalOut:
+    """Withdraw available money to the shop's bank card (one at a time)."""
+    withdrawal = await withdrawals.request(
+        session,
+        settings,
+        shop,
+        user,
+        body.amount,
+        idempotency_key=clean_idempotency_key(idempotency_key),
+    )
+    return withdrawal_out(withdrawal)
+
+
+@router.get("/me/shop/withdrawals")
+async def list_withdrawals(session: Session, shop: MerchantShop) -> list[WithdrawalOut]:
+    return [withdrawal_out(one) for one in await withdrawals.of_shop(session, shop)]
+
+
+@router.get("/me/shop/withdrawals/{withdrawal_id}")
+async def get_withdrawal(withdrawal_id: str, session: Session, shop: MerchantShop) -> WithdrawalOut:
+    return withdrawal_out(await withdrawals.get_for_shop_or_404(session, shop, withdrawal_id))
+
+
+# --- providers ------------------------------------------------------------------------------
+
+
+@callbacks.post("/payments/{provider_name}/notify", include_in_schema=False)
+async def notify(provider_name: str, request: Request) -> Response:
+    """A provider's notification. Verified, stored (answered 5xx if that fails, so the
+    provider tries again), then acted on; a failure there is taken up by a job."""
+    payments = payments_of(request)
+    provider = provider_of(payments.providers, provider_name)
+    await read_body(request, request.app.state.settings.max_request_bytes)
+    body = await request.body()
+    try:
+        notice = await provider.parse_notice(request.headers, body)
+    except NoticeRejected as rejected:
+        log.warning("payments: %s notice refused: %s", provider_name, rejected.reason)
+        return provider.refuse(rejected.reason, rejected.status_code)
+    db: Database = request.app.state.db
+    try:
+        async with db.transaction() as session:
+            notice_id = await service.store_notice(session, provider.name, notice, body)
+    except Exception:
+        log.exception("payments: could not store a %s notice", provider_name)
+        return provider.refuse("not stored", status.HTTP_503_SERVICE_UNAVAILABLE)
+    try:
+        async with db.transaction() as session:
+            await service.process_notice(session, payments.providers, notice_id)
+    except Exception:
+        log.exception("payments: notice %s stored, acting on it failed; a job retries", notice_id)
+    else:
+        if session.info.get("outbox_queued"):
+            await request.app.state.dispatch_outbox()
+    return provider.acknowledge()

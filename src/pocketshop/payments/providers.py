@@ -1,0 +1,177 @@
+"""What a payment provider does for us, whichever it is (sandbox, WeChat Pay, Alipay).
+
+Each adapter speaks its provider's protocol and answers in these terms: a `Prepay` telling
+the buyer's browser what to do, a verified `Notice` of what happened to a payment or refund,
+a `RefundResult`. The rules (amounts, states, money) live in the service, never here.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop.errors import NotFound
+from pocketshop.i18n import N_, _
+
+
+class Channel(StrEnum):
+    """How the buyer pays: the provider's hosted page, a QR code to scan, inside WeChat."""
+
+    page = "page"  # sandbox pay page; Alipay page pay
+    wap = "wap"  # Alipay on a phone browser
+    h5 = "h5"  # WeChat Pay from a phone browser outside WeChat
+    native = "native"  # WeChat Pay QR code shown on a computer
+    jsapi = "jsapi"  # WeChat Pay inside WeChat (needs the buyer's openid)
+
+
+class NoticeState(StrEnum):
+    paid = "paid"
+    failed = "failed"
+    closed = "closed"
+    pending = "pending"
+    refunded = "refunded"
+    refund_failed = "refund_failed"
+
+
+@dataclass(frozen=True)
+class Prepay:
+    """What the buyer's browser does next: follow a URL, show a QR code of one, or hand
+    parameters to WeChat's JSAPI."""
+
+    redirect_url: str | None = None
+    qr_url: str | None = None
+    jsapi: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A provider's word on a payment or a refund, verified and decrypted."""
+
+    kind: str  # "payment" or "refund"
+    state: NoticeState
+    out_trade_no: str
+    # What the provider calls it: its transaction id, or its refund id.
+    event_key: str
+    transaction_id: str = ""
+    amount: int | None = None
+    currency: str = ""
+    merchant: str = ""
+    out_refund_no: str = ""
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "state": self.state.value,
+            "out_trade_no": self.out_trade_no,
+            "event_key": self.event_key,
+            "transaction_id": self.transaction_id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "merchant": self.merchant,
+            "out_refund_no": self.out_refund_no,
+        }
+
+    @classmethod
+    def from_facts(cls, facts: Mapping[str, Any]) -> "Notice":
+        return cls(**{**facts, "state": NoticeState(facts["state"])})
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    state: NoticeState  # refunded, refund_failed or pending
+    refund_id: str = ""
+    failure: str = ""
+
+
+Providers = dict[str, "Provider"]
+
+LABELS = {
+    "sandbox": N_("Sandbox (no real money)"),
+    "wechatpay": N_("WeChat Pay"),
+    "alipay": N_("Alipay"),
+}
+
+
+def label(name: str) -> str:
+    return _(LABELS[name]) if name in LABELS else name
+
+
+def channel_for(provider: "Provider", user_agent: str) -> Channel:
+    """How a buyer on this browser pays with this provider: a phone browser is sent to the
+    provider's mobile page (WeChat H5, Alipay WAP), a computer gets its QR code or page."""
+    on_phone = any(word in user_agent for word in ("Mobile", "Android", "iPhone"))
+    for channel in (
+        (Channel.h5, Channel.wap) if on_phone else (Channel.native, Channel.page)
+    ) + provider.channels:
+        if channel in provider.channels:
+            return channel
+    raise ValueError(f"{provider.name} offers no channel")
+
+
+def provider_of(providers: Providers, name: str) -> "Provider":
+    provider = providers.get(name)
+    if provider is None:
+        raise NotFound(_("This way of paying is not offered."), code="provider_not_found")
+    return provider
+
+
+class NoticeRejected(Exception):
+    """Not from the provider, not for us, or not readable: answered 4xx, nothing stored."""
+
+    def __init__(self, reason: str, status_code: int = 401) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+
+
+class ProviderError(Exception):
+    """The provider could not be reached, or refused the call."""
+
+
+@dataclass(frozen=True)
+class PayRequest:
+    out_trade_no: str
+    description: str
+    amount: int
+    currency: str
+    channel: Channel
+    notify_url: str
+    return_url: str
+    client_ip: str
+    openid: str = ""
+
+
+class Provider(Protocol):
+    name: str
+    # The merchant id its notices must name (WeChat mchid, Alipay app id).
+    merchant: str
+    channels: tuple[Channel, ...]
+
+    async def prepay(self, session: AsyncSession, request: PayRequest) -> Prepay: ...
+
+    async def parse_notice(self, headers: Mapping[str, str], body: bytes) -> Notice: ...
+
+    async def query(self, session: AsyncSession, out_trade_no: str) -> Notice | None: ...
+
+    async def refund(
+        self,
+        session: AsyncSession,
+        *,
+        out_trade_no: str,
+        out_refund_no: str,
+        amount: int,
+        total: int,
+        currency: str,
+        notify_url: str,
+    ) -> RefundResult: ...
+
+    async def close(self, session: AsyncSession, out_trade_no: str) -> None: ...
+
+    def acknowledge(self) -> Response:
+        """The answer that tells the provider to stop sending this notice."""
+        ...
+
+    def refuse(self, reason: str, status_code: int) -> Response: ...

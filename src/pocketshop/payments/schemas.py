@@ -1,0 +1,109 @@
+"""JSON shapes of the payments API. Amounts are integers in fen."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field, StrictInt
+
+from pocketshop.accounts.schemas import StrictModel
+from pocketshop.payments.providers import Channel
+from pocketshop.payments.states import PaymentStatus, RefundStatus, WithdrawalStatus
+
+
+class PayIn(StrictModel):
+    provider: str = Field(max_length=16, examples=["sandbox"])
+    channel: Channel = Field(examples=["page"])
+    # WeChat Pay inside WeChat (JSAPI): the buyer's openid for our app id.
+    openid: str = Field(default="", max_length=128)
+
+
+class PaymentOut(BaseModel):
+    id: str
+    order: str
+    provider: str
+    channel: str
+    amount: int
+    currency: str
+    status: PaymentStatus
+    paid_at: datetime | None
+    transaction_id: str | None
+
+
+class NextStep(BaseModel):
+    """What the buyer's browser does: open a URL, show one as a QR code, or call WeChat's
+    JSAPI with these parameters."""
+
+    redirect_url: str | None = None
+    qr_url: str | None = None
+    jsapi: dict[str, str] = {}
+
+
+class StartedOut(BaseModel):
+    payment: PaymentOut
+    next: NextStep
+
+
+class RefundIn(StrictModel):
+    amount: StrictInt = Field(gt=0, le=10**9, description="fen", examples=[1990])
+    reason: str = Field(default="", max_length=200)
+
+
+class RefundOut(BaseModel):
+    id: str
+    order: str
+    amount: int
+    currency: str
+    status: RefundStatus
+    reason: str
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class ReceiptOut(BaseModel):
+    order: str
+    shop: str
+    payment: PaymentOut
+    refunds: list[RefundOut]
+    refunded: int
+
+
+class BalancesOut(BaseModel):
+    """The shop's money, in fen, by where it is."""
+
+    currency: str
+    escrow: int = Field(description="paid by buyers, waiting for them to confirm receipt")
+    pending: int = Field(description="released to the shop, settled the next day")
+    available: int = Field(description="may be withdrawn")
+    withdrawing: int = Field(description="on its way to the bank card")
+    paid_out: int = Field(description="reached the bank card, in all")
+    refunding: int = Field(description="refunds on their way back to buyers")
+
+
+class PostingOut(BaseModel):
+    at: datetime
+    kind: str
+    account: str
+    amount: int
+    order: str | None
+
+
+class PostingListOut(BaseModel):
+    items: list[PostingOut]
+    page: int
+    has_next: bool
+
+
+class WithdrawalIn(StrictModel):
+    amount: StrictInt = Field(gt=0, le=10**10, description="fen", examples=[10000])
+
+
+class WithdrawalOut(BaseModel):
+    id: str
+    amount: int
+    currency: str
+    status: WithdrawalStatus
+    bank: str
+    card_last4: str
+    created_at: datetime
+    finished_at: datetime | None
+    failure: str

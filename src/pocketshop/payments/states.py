@@ -1,0 +1,134 @@
+"""The state machines of payments, refunds and withdrawals: one table of allowed moves each,
+a conditional UPDATE per move (whoever loses a race changes nothing) and an event row."""
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from pocketshop import clock
+from pocketshop.errors import Conflict
+from pocketshop.i18n import N_, _
+from pocketshop.payments.models import MoneyEvent, Payment, Refund, Withdrawal
+
+
+class PaymentStatus(StrEnum):
+    created = "created"
+    paid = "paid"
+    failed = "failed"
+    closed = "closed"
+    refunded = "refunded"
+
+
+class RefundStatus(StrEnum):
+    requested = "requested"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class WithdrawalStatus(StrEnum):
+    requested = "requested"
+    paid = "paid"
+    failed = "failed"
+
+
+REFUND_STATUS_LABELS = {
+    RefundStatus.requested: N_("On its way back"),
+    RefundStatus.succeeded: N_("Refunded"),
+    RefundStatus.failed: N_("Failed"),
+}
+WITHDRAWAL_STATUS_LABELS = {
+    WithdrawalStatus.requested: N_("On its way to the bank"),
+    WithdrawalStatus.paid: N_("Arrived"),
+    WithdrawalStatus.failed: N_("Failed, money returned"),
+}
+
+
+def refund_status(status: str) -> str:
+    return _(REFUND_STATUS_LABELS[RefundStatus(status)])
+
+
+def withdrawal_status(status: str) -> str:
+    return _(WITHDRAWAL_STATUS_LABELS[WithdrawalStatus(status)])
+
+
+P, R, W = PaymentStatus, RefundStatus, WithdrawalStatus
+PAYMENT_MOVES = {
+    (P.created, P.paid),
+    (P.created, P.failed),
+    (P.created, P.closed),
+    # The provider took the money after all (a late notice): it is captured, then refunded.
+    (P.failed, P.paid),
+    (P.closed, P.paid),
+    (P.paid, P.refunded),
+}
+REFUND_MOVES = {(R.requested, R.succeeded), (R.requested, R.failed)}
+WITHDRAWAL_MOVES = {(W.requested, W.paid), (W.requested, W.failed)}
+
+Machine = tuple[type[Payment] | type[Refund] | type[Withdrawal], set[tuple[Any, Any]], str]
+MACHINES: dict[type, Machine] = {
+    Payment: (Payment, PAYMENT_MOVES, "payment"),
+    Refund: (Refund, REFUND_MOVES, "refund"),
+    Withdrawal: (Withdrawal, WITHDRAWAL_MOVES, "withdrawal"),
+}
+
+
+def allowed(row: Payment | Refund | Withdrawal, to: StrEnum) -> bool:
+    _model, moves, _subject = MACHINES[type(row)]
+    return (row.status, to.value) in {(a.value, b.value) for a, b in moves}
+
+
+async def move(
+    session: AsyncSession,
+    row: Payment | Refund | Withdrawal,
+    to: StrEnum,
+    *,
+    actor: str,
+    reason: str = "",
+    values: dict[str, Any] | None = None,
+) -> bool:
+    """Move `row` to `to` if the table allows it and nobody moved it meanwhile; False (and
+    nothing changed) when somebody did. A move the table forbids raises 409."""
+    model, _moves, subject = MACHINES[type(row)]
+    current = row.status
+    if not allowed(row, to):
+        raise Conflict(_("This cannot be done in its current state."), code="invalid_transition")
+    changes = {"status": to.value, **(values or {})}
+    result = await session.execute(
+        update(model)
+        .where(model.id == row.id, model.status == current)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    for name, value in changes.items():
+        set_committed_value(row, name, value)  # as written: no second UPDATE at flush
+    session.add(
+        MoneyEvent(
+            subject=subject,
+            subject_id=row.id,
+            from_status=current,
+            to_status=to.value,
+            actor=actor,
+            reason=reason,
+            created_at=clock.now(),
+        )
+    )
+    return True
+
+
+def created_event(row: Payment | Refund | Withdrawal, *, actor: str) -> MoneyEvent:
+    """The first event of a new row (flushed, so it has an id)."""
+    _model, _moves, subject = MACHINES[type(row)]
+    return MoneyEvent(
+        subject=subject,
+        subject_id=row.id,
+        from_status=None,
+        to_status=row.status,
+        actor=actor,
+        reason="",
+        created_at=clock.now(),
+    )

@@ -1,0 +1,82 @@
+"""What a server or a worker runs with, made in one place: the database (with its caches and
+the hooks between domains), the SMS sender, the payments, the outbox handlers, the timed
+sweeps and the other periodic work."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from pocketshop import cache, jobs, outbox
+from pocketshop.accounts import service as accounts_service
+from pocketshop.accounts.sms import SmsSender, make_sender
+from pocketshop.config import Settings
+from pocketshop.db import Database
+from pocketshop.orders import jobs as order_jobs
+from pocketshop.payments import jobs as payment_jobs
+from pocketshop.payments import sandbox
+from pocketshop.payments import setup as payments_setup
+from pocketshop.payments.setup import Payments
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    sms: SmsSender
+    payments: Payments
+    # Calls to other services (the sandbox provider's notifications to our callback).
+    http: httpx.AsyncClient
+    handlers: dict[str, outbox.Handler] = field(default_factory=dict)
+    sweeps: list[jobs.Sweep] = field(default_factory=list)
+
+    async def drain_outbox(self) -> None:
+        await outbox.drain(self.db, self.handlers)
+
+    async def deliver_sandbox_notices(self) -> None:
+        await sandbox.deliver_due(self.db, self.settings, self.http)
+
+    def periodic(self, *, with_outbox: bool) -> list[Callable[[], Awaitable[object]]]:
+        """Work done each round besides the sweeps: the sandbox provider's notifications, and
+        the outbox for a separate worker (a server sweeps its own)."""
+        work: list[Callable[[], Awaitable[object]]] = [self.drain_outbox] if with_outbox else []
+        if "sandbox" in self.payments.providers:
+            work.append(self.deliver_sandbox_notices)
+        return work
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.db.dispose()
+
+
+def build(settings: Settings, *, caching: bool = True) -> Runtime:
+    db = Database(settings.database_url)
+    if caching:
+        # On SQLite a separate `pocketshop worker` changes rows behind this process's back,
+        # so nothing is cached unless the timed work runs in here.
+        on = not db.is_sqlite or settings.embedded_worker
+        db.page_cache = cache.TaggedCache(
+            max_entries=settings.page_cache_entries, enabled=on and settings.page_cache_entries > 0
+        )
+        db.row_cache = cache.TaggedCache(
+            max_entries=settings.row_cache_entries, enabled=on and settings.row_cache_entries > 0
+        )
+    sms = make_sender(settings.sms_backend)
+    payments = payments_setup.install(db, settings)
+    runtime = Runtime(
+        settings=settings,
+        db=db,
+        sms=sms,
+        payments=payments,
+        http=httpx.AsyncClient(timeout=10.0),
+        sweeps=[*order_jobs.SWEEPS, *payment_jobs.sweeps(payments)],
+    )
+
+    async def send_sms(payload: dict[str, object]) -> None:
+        await sms.send(str(payload["phone"]), str(payload["text"]))
+
+    runtime.handlers = {
+        accounts_service.SMS_TOPIC: send_sms,
+        **payments_setup.outbox_handlers(db, payments),
+    }
+    return runtime

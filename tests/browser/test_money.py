@@ -1,0 +1,71 @@
+"""Money on a phone in headless Chromium: a buyer pays an order through the sandbox's hosted
+page and reads the receipt; the merchant sees the money page and an order's refund form.
+
+Screenshots: sandbox-pay, store-order-paid, receipt, console-finance, console-order-money.
+Selectors use names, values and structure, never interface text.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import LiveServer, browser_required
+from tests.browser.test_console import log_in, shoot
+from tests.browser.test_storefront import seed_demo_shop
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # conftest explains; without POCKETSHOP_REQUIRE_BROWSER=1, skip quietly
+    if browser_required():
+        raise
+    pytest.skip("the playwright package is not installed", allow_module_level=True)
+
+pytestmark = pytest.mark.browser
+
+# The demo's buyer with an unpaid order, and its merchant.
+BUYER = ("137 0013 7000", "+8613700137000")
+MERCHANT = ("138 0013 8000", "+8613800138000")
+
+
+def test_pay_read_the_receipt_and_see_the_money(
+    page: Page, live_server: LiveServer, artifacts_dir: Path
+) -> None:
+    seed_demo_shop(live_server)
+    log_in(page, live_server, "/me/orders", BUYER)
+    page.locator(".store-order-card:has(.store-status.is-pending_payment) a").first.click()
+    page.wait_for_url(re.compile(r"/me/orders/\d+$"))
+    number = page.url.rsplit("/", 1)[-1]
+    total = page.locator(".store-totals .grand dd").inner_text()
+
+    # Off to the sandbox's hosted page, which shows the order's total.
+    page.locator("form#pay-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/sandbox/pay/[0-9a-f]{32}$"))
+    expect(page.locator(".sandbox-ticket .price")).to_have_text(total)
+    shoot(page, artifacts_dir, "sandbox-pay")
+    page.locator("button.sandbox-pay-button").click()
+
+    # Back on the order: paid (asked of the provider on return), with its receipt.
+    page.wait_for_url(re.compile(rf"/me/orders/{number}$"))
+    expect(page.locator(".store-order-status.is-paid")).to_be_visible()
+    expect(page.locator("form#pay-form")).to_have_count(0)
+    shoot(page, artifacts_dir, "store-order-paid")
+    page.locator("a.receipt-link").click()
+    page.wait_for_url(f"**/me/orders/{number}/receipt")
+    expect(page.locator(".receipt .price")).to_have_text(total)
+    expect(page.locator(".receipt-txn")).to_have_text(re.compile(r"^SB[0-9A-F]{28}$"))
+    shoot(page, artifacts_dir, "receipt")
+
+    # The merchant's money page, and the order's refund form.
+    page.context.clear_cookies()
+    log_in(page, live_server, "/console/finance", MERCHANT)
+    expect(page.locator(".balances .balance")).to_have_count(6)
+    expect(page.locator(".statement li").first).to_be_visible()
+    shoot(page, artifacts_dir, "console-finance")
+    page.goto(f"/console/orders/{number}")
+    expect(page.locator("form.refund-form")).to_be_visible()
+    page.locator("form.refund-form input[name=amount]").fill("1")
+    page.locator("form.refund-form button[type=submit]").click()
+    page.wait_for_url(re.compile(rf"/console/orders/{number}\?done=refunded"))
+    expect(page.locator(".refunds li")).to_have_count(1)
+    shoot(page, artifacts_dir, "console-order-money")

@@ -1,0 +1,127 @@
+"""The ledger: balanced transactions only, each business event posted once, guarded accounts
+never below zero (the move refused, nothing kept), and `check` finds any broken invariant."""
+
+import asyncio
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text, update
+
+from pocketshop import cli
+from pocketshop.db import Database
+from pocketshop.ledger import service as ledger
+from pocketshop.ledger.models import LedgerAccount
+from pocketshop.ledger.service import Account, AccountKind
+from pocketshop.money import Money
+from tests.commerce import make_merchant
+
+
+def available(shop_id: int) -> Account:
+    return Account.of_shop(AccountKind.merchant_available, shop_id)
+
+
+def pending(shop_id: int) -> Account:
+    return Account.of_shop(AccountKind.merchant_pending, shop_id)
+
+
+async def test_a_transaction_moves_money_once(app: FastAPI, db: Database) -> None:
+    shop = (await make_merchant(app)).shop.id
+    legs = [(ledger.clearing("sandbox"), Money(-500)), (pending(shop), Money(500))]
+    async with db.transaction() as session:
+        assert await ledger.post(session, kind="test", reference="event:1", legs=legs)
+        assert not await ledger.post(session, kind="test", reference="event:1", legs=legs)
+    async with db.transaction(write=False) as session:
+        assert await ledger.balance(session, pending(shop)) == Money(500)
+        assert await ledger.balance(session, ledger.clearing("sandbox")) == Money(-500)
+        assert await ledger.balance(session, available(shop)) == Money(0)
+        assert await ledger.check(session) == []
+
+
+@pytest.mark.parametrize(
+    "amounts",
+    [[-500, 499], [0, 0], [500], []],
+)
+async def test_unbalanced_transactions_are_refused(
+    app: FastAPI, db: Database, amounts: list[int]
+) -> None:
+    shop = (await make_merchant(app)).shop.id
+    accounts = [ledger.clearing("sandbox"), pending(shop)]
+    legs = [(account, Money(amount)) for account, amount in zip(accounts, amounts, strict=False)]
+    with pytest.raises(ValueError, match=r"zero|postings"):
+        async with db.transaction() as session:
+            await ledger.post(session, kind="test", reference="bad", legs=legs)
+
+
+async def test_currencies_balance_apart(app: FastAPI, db: Database) -> None:
+    shop = (await make_merchant(app)).shop.id
+    legs = [(ledger.clearing("sandbox"), Money(-500)), (pending(shop), Money(500, "USD"))]
+    with pytest.raises(ValueError, match="zero"):
+        async with db.transaction() as session:
+            await ledger.post(session, kind="test", reference="mixed", legs=legs)
+
+
+async def test_a_guarded_account_never_goes_below_zero(app: FastAPI, db: Database) -> None:
+    shop = (await make_merchant(app)).shop.id
+    async with db.transaction() as session:
+        await ledger.post(
+            session,
+            kind="test",
+            reference="in",
+            legs=[(ledger.clearing("sandbox"), Money(-300)), (available(shop), Money(300))],
+        )
+    with pytest.raises(ledger.InsufficientFunds):
+        async with db.transaction() as session:
+            await ledger.post(
+                session,
+                kind="test",
+                reference="out",
+                legs=[(available(shop), Money(-301)), (pending(shop), Money(301))],
+            )
+    async with db.transaction(write=False) as session:
+        assert await ledger.balance(session, available(shop)) == Money(300)
+        assert await ledger.balance(session, pending(shop)) == Money(0)
+        assert await ledger.check(session) == []
+
+
+async def test_check_finds_a_drifted_balance_and_a_lopsided_transaction(
+    app: FastAPI,
+    db: Database,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shop = (await make_merchant(app)).shop.id
+    async with db.transaction() as session:
+        await ledger.post(
+            session,
+            kind="test",
+            reference="in",
+            legs=[(ledger.clearing("sandbox"), Money(-300)), (available(shop), Money(300))],
+        )
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    assert await asyncio.to_thread(cli.main, ["ledger", "check"]) == 0
+    assert "every invariant holds" in capsys.readouterr().out
+
+    async def corrupt(balance: int, posting: tuple[int, int]) -> None:
+        async with db.transaction() as session:
+            await session.execute(
+                update(LedgerAccount)
+                .where(LedgerAccount.kind == "merchant_available")
+                .values(balance=balance)
+            )
+            await session.execute(
+                text("UPDATE ledger_postings SET amount = :new WHERE amount = :old"),
+                {"old": posting[0], "new": posting[1]},
+            )
+
+    await corrupt(299, (-300, -301))
+    try:
+        async with db.transaction(write=False) as session:
+            problems = await ledger.check(session)
+        assert await asyncio.to_thread(cli.main, ["ledger", "check"]) == 1
+        printed = capsys.readouterr().err
+    finally:
+        await corrupt(300, (-301, -300))  # put right: the check after every test must pass
+    assert len(problems) == 2
+    assert "does not sum to zero" in problems[0]
+    assert "caches 299, its postings sum to 300" in problems[1]
+    assert printed.count("ledger: ") == 2

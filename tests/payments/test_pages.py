@@ -1,0 +1,119 @@
+"""The money pages, through forms with cookies and CSRF: a buyer pays an order off to the
+sandbox's page and back, and reads the receipt; a merchant refunds from the order's page and
+withdraws from the money page. Refused input shows a message and changes nothing; another
+buyer or shop is refused."""
+
+import re
+
+import httpx
+from fastapi import FastAPI
+
+from tests.commerce import make_buyer, make_merchant, one_sku_and_buyer, order_row, ordered
+from tests.orders.test_store_pages import log_in
+from tests.payments.money import balances, held, money_counts, received, settled
+from tests.support import csrf_for, csrf_from, other_client, page_alert, tr
+
+
+async def test_a_buyer_pays_on_the_pages_and_reads_the_receipt(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 1)])
+    await log_in(app, client, buyer.user)
+    page = await client.get(f"/me/orders/{number}")
+    assert tr("Pay %(amount)s", amount="¥99.00") in page.text
+    paying = await client.post(
+        f"/me/orders/{number}/pay", data={"csrf_token": csrf_from(page.text)}
+    )
+    assert paying.status_code == 303, paying.text
+    sandbox_page = paying.headers["location"]
+    assert sandbox_page.startswith("/sandbox/pay/")
+
+    shown = await client.get(sandbox_page)
+    assert tr("Sandbox") in shown.text
+    assert "¥99.00" in shown.text
+    pressed = await client.post(f"{sandbox_page}/pay", data={"csrf_token": csrf_from(shown.text)})
+    assert pressed.status_code == 303
+    back = pressed.headers["location"]
+    assert back.startswith(f"http://testserver/me/orders/{number}/return?payment=")
+    returned = await client.get(back)
+    assert returned.status_code == 303
+    assert returned.headers["location"] == f"/me/orders/{number}"
+    order = await client.get(f"/me/orders/{number}")
+    assert tr("Paid, awaiting shipment") in order.text
+    assert tr("Cancel and refund") in order.text
+    assert (await order_row(app, number)).status == "paid"
+
+    receipt = await client.get(f"/me/orders/{number}/receipt")
+    assert receipt.status_code == 200
+    assert "¥99.00" in receipt.text
+    assert re.search(r'class="receipt-txn">SB[0-9A-F]{28}<', receipt.text)
+
+    async with other_client(app) as stranger_client:
+        stranger = await make_buyer(app)
+        await log_in(app, stranger_client, stranger.user)
+        assert (await stranger_client.get(f"/me/orders/{number}/receipt")).status_code == 404
+        token = await csrf_for(stranger_client, "/me/orders")
+        refused = await stranger_client.post(f"/me/orders/{number}/pay", data={"csrf_token": token})
+        assert refused.status_code == 404
+
+
+async def test_a_merchant_refunds_and_withdraws_on_the_console(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await received(app, client, merchant, buyer, sku, 2)
+    await log_in(app, client, merchant.user)
+    page = await client.get(f"/console/orders/{number}")
+    assert tr("Refund (yuan)") in page.text
+
+    before = await money_counts(app)
+    for typed, message in [
+        ("abc", tr("Enter an amount in yuan, like 12.50.")),
+        ("1000", tr("At most %(left)s can be refunded.", left="¥198.00")),
+    ]:
+        refused = await client.post(
+            f"/console/orders/{number}/refunds",
+            data={"amount": typed, "reason": "", "csrf_token": csrf_from(page.text)},
+        )
+        assert refused.status_code == 422
+        assert page_alert(refused.text)[1] == message
+        assert f'value="{typed}"' in refused.text  # what was typed stays
+    assert await money_counts(app) == before
+
+    done = await client.post(
+        f"/console/orders/{number}/refunds",
+        data={"amount": "10.50", "reason": "少发一个", "csrf_token": csrf_from(page.text)},
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/console/orders/{number}?done=refunded#money"
+    fee = 2 * 9900 * 60 // 10_000
+    returned = fee * 1050 // (2 * 9900)
+    assert await balances(client, merchant) == held(pending=2 * 9900 - fee - (1050 - returned))
+
+    await settled(app)
+    money = await client.get("/console/finance")
+    assert tr("Available") in money.text
+    too_much = await client.post(
+        "/console/finance/withdraw",
+        data={"amount": "100000", "key": "k1", "csrf_token": csrf_from(money.text)},
+    )
+    assert too_much.status_code == 422
+    assert page_alert(too_much.text)[1] == tr("You can withdraw at most what is available.")
+    went = await client.post(
+        "/console/finance/withdraw",
+        data={"amount": "50", "key": "k2", "csrf_token": csrf_from(money.text)},
+    )
+    assert went.status_code == 303
+    listed = await client.get("/console/finance")
+    assert tr("Arrived") in listed.text
+
+    async with other_client(app) as other_console:
+        other = await make_merchant(app, "隔壁的店")
+        await log_in(app, other_console, other.user)
+        token = await csrf_for(other_console, "/console/finance")
+        refused = await other_console.post(
+            f"/console/orders/{number}/refunds",
+            data={"amount": "1", "reason": "", "csrf_token": token},
+        )
+        assert refused.status_code == 404
