@@ -66,3 +66,19 @@ def test_parallel_starts_share_one_set_of_keys(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         keys = set(pool.map(load, range(16)))
     assert len(keys) == 1
+
+
+@pytest.mark.parametrize(
+    ("provider", "given", "refusal"),
+    [
+        ("wechatpay", {}, "POCKETSHOP_PUBLIC_BASE_URL"),
+        ("wechatpay", {"public_base_url": "https://p.example"}, "POCKETSHOP_WECHATPAY_MCHID"),
+        ("alipay", {}, "POCKETSHOP_PUBLIC_BASE_URL"),
+        ("alipay", {"public_base_url": "https://p.example"}, "POCKETSHOP_ALIPAY_APPID"),
+    ],
+)
+def test_a_real_provider_needs_its_keys_and_a_public_url(
+    provider: str, given: dict[str, str], refusal: str
+) -> None:
+    with pytest.raises(ValidationError, match=refusal):
+        Settings(payment_providers=[provider], **given)

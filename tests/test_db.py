@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from pocketshop import clock
 from pocketshop.accounts.models import SmsCode, User
-from pocketshop.db import Database
+from pocketshop.db import Database, released
 from pocketshop.errors import InvalidInput
 
 
@@ -43,6 +43,27 @@ async def test_errors_that_keep_changes_commit_what_was_flushed(db: Database) ->
     with pytest.raises(InvalidInput):
         await counted()
     assert await count_users(db) == 1
+
+
+async def test_released_commits_and_lets_others_write_while_waiting(db: Database) -> None:
+    """What a payment provider's answer is waited on in: the work so far committed, and
+    another writer not held up (on SQLite, not queued behind the write lock)."""
+    other_wrote = asyncio.Event()
+
+    async def other_writer() -> None:
+        async with db.transaction() as session:
+            session.add(User(phone="+8613800000006", created_at=clock.now()))
+        other_wrote.set()
+
+    async with db.transaction() as session:
+        session.add(User(phone="+8613800000005", created_at=clock.now()))
+        async with released(session):
+            assert await count_users(db) == 1  # committed before the wait
+            writer = asyncio.create_task(other_writer())
+            await asyncio.wait_for(other_wrote.wait(), timeout=10)
+        session.add(User(phone="+8613800000007", created_at=clock.now()))
+    await writer
+    assert await count_users(db) == 3
 
 
 async def test_times_come_back_in_utc(db: Database) -> None:

@@ -25,6 +25,7 @@ from pocketshop.orders import pages as orders_pages
 from pocketshop.payments import api as payments_api
 from pocketshop.payments import console_pages as payments_console
 from pocketshop.payments import pages as payments_pages
+from pocketshop.payments import request_pages as payment_request_pages
 from pocketshop.payments import sandbox_pages
 from pocketshop.runtime import build
 from pocketshop.shops import api as shops_api
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         payments_pages.router,
         payments_pages.returns,
         payments_console.router,
+        payment_request_pages.router,
         sandbox_pages.router,
         catalog_console.router,
         catalog_groups.router,

@@ -24,6 +24,20 @@ class ConfigurationError(RuntimeError):
     """Raised at start-up when settings cannot work; the message says which one."""
 
 
+WECHATPAY_REQUIRED = (
+    "wechatpay_mchid",
+    "wechatpay_appid",
+    "wechatpay_merchant_serial",
+    "wechatpay_private_key",
+    "wechatpay_apiv3_key",
+    "wechatpay_public_key",
+    "wechatpay_public_key_id",
+)
+
+
+ALIPAY_REQUIRED = ("alipay_appid", "alipay_app_private_key", "alipay_public_key")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="POCKETSHOP_", env_file=".env", extra="ignore", frozen=True
@@ -112,6 +126,20 @@ class Settings(BaseSettings):
     ]
     # Payouts of withdrawals to bank cards: sandbox (the demo's), which pays at once.
     payout_backend: str = "sandbox"
+    # WeChat Pay (API v3, direct merchant, platform public-key mode). PEM keys as text.
+    wechatpay_mchid: str = ""
+    wechatpay_appid: str = ""
+    wechatpay_merchant_serial: str = ""
+    wechatpay_private_key: str = ""
+    wechatpay_apiv3_key: str = ""
+    wechatpay_public_key: str = ""
+    wechatpay_public_key_id: str = ""
+    wechatpay_gateway: str = "https://api.mch.weixin.qq.com"
+    # Alipay (RSA2). PEM keys as text: the app's private key, Alipay's public key.
+    alipay_appid: str = ""
+    alipay_app_private_key: str = ""
+    alipay_public_key: str = ""
+    alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
 
     @model_validator(mode="after")
     def _production_needs_public_url(self) -> "Settings":
@@ -120,6 +148,26 @@ class Settings(BaseSettings):
             raise ValueError("POCKETSHOP_PUBLIC_BASE_URL must be set in production")
         if self.env is Environment.production and "sandbox" in self.payment_providers:
             raise ValueError("the sandbox payment provider takes no real money: not in production")
+        real = sorted({"wechatpay", "alipay"} & set(self.payment_providers))
+        if real and not self.public_base_url:
+            # Their notifications (refunds' too, sent from a worker) need an address to reach.
+            raise ValueError(f"{' and '.join(real)} need POCKETSHOP_PUBLIC_BASE_URL")
+        if "wechatpay" in self.payment_providers:
+            missing = [
+                f"POCKETSHOP_{name.upper()}"
+                for name in WECHATPAY_REQUIRED
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"wechatpay needs {', '.join(missing)}")
+            if len(self.wechatpay_apiv3_key.encode()) != 32:
+                raise ValueError("POCKETSHOP_WECHATPAY_APIV3_KEY must be 32 bytes")
+        if "alipay" in self.payment_providers:
+            missing = [
+                f"POCKETSHOP_{name.upper()}" for name in ALIPAY_REQUIRED if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"alipay needs {', '.join(missing)}")
         return self
 
     @property

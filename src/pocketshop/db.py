@@ -35,6 +35,10 @@ NAMING_CONVENTION = {
 }
 
 
+DATABASE_KEY = "pocketshop.database"
+HOLDS_WRITE_LOCK = "pocketshop.holds_write_lock"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -132,6 +136,7 @@ class Database:
         """
         if self.is_sqlite and write:
             async with self.write_lock, self._session() as session:
+                session.info[HOLDS_WRITE_LOCK] = True
                 yield session
         else:
             async with self._session() as session:
@@ -141,6 +146,7 @@ class Database:
     async def _session(self) -> AsyncIterator[AsyncSession]:
         session = self.sessionmaker()
         session.info.update(self.session_info)
+        session.info[DATABASE_KEY] = self
         cache.for_session(session, self.row_cache)
         try:
             yield session
@@ -153,23 +159,45 @@ class Database:
                 await session.rollback()
             raise
         else:
-            if not _untouched(session):
-                # Flushed first: a change flushed by the commit itself names its tags then.
-                if session.new or session.dirty or session.deleted:
-                    await session.flush()
-                await cache.announce(session)
-                await session.commit()
-            tags = cache.pending_tags(session)
-            if tags:
-                for tagged in (self.page_cache, self.row_cache):
-                    if tagged is not None:
-                        tagged.invalidate(tags)
+            await self._commit(session)
         finally:
             if session.in_transaction():
                 await session.close()
 
+    async def _commit(self, session: AsyncSession) -> None:
+        if not _untouched(session):
+            # Flushed first: a change flushed by the commit itself names its tags then.
+            if session.new or session.dirty or session.deleted:
+                await session.flush()
+            await cache.announce(session)
+            await session.commit()
+        tags = cache.pending_tags(session)
+        if tags:
+            for tagged in (self.page_cache, self.row_cache):
+                if tagged is not None:
+                    tagged.invalidate(tags)
+            tags.clear()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def released(session: AsyncSession) -> AsyncIterator[None]:
+    """Commit what `session` has done so far, and hold nothing while the block waits on the
+    outside world (a payment provider over the network): no connection, and on SQLite not
+    the write lock every other writer queues for. The session begins a new transaction after
+    the block, so rows read before it may have changed: read again what matters."""
+    database: Database = session.info[DATABASE_KEY]
+    await database._commit(session)
+    holds_lock = session.info.get(HOLDS_WRITE_LOCK, False)
+    if holds_lock:
+        database.write_lock.release()
+    try:
+        yield
+    finally:
+        if holds_lock:
+            await database.write_lock.acquire()
 
 
 def _untouched(session: AsyncSession) -> bool:

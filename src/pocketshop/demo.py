@@ -16,9 +16,9 @@ from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.config import Settings
 from pocketshop.db import Database
-from pocketshop.orders import addresses, shipping, shipping_fees
+from pocketshop.orders import addresses, checkout, shipping, shipping_fees
 from pocketshop.orders import service as orders
-from pocketshop.orders.service import LineRequest
+from pocketshop.orders.checkout import LineRequest
 from pocketshop.orders.shipping_fees import RuleKind
 from pocketshop.payments import service as payments
 from pocketshop.payments.providers import Providers
@@ -255,7 +255,7 @@ async def _add_orders(
         buyer = buyers[index % 2]
         book = await addresses.default_for(session, buyer)
         assert book is not None
-        created = await orders.create(
+        created = await checkout.create(
             session,
             settings,
             buyer,

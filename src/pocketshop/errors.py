@@ -64,6 +64,13 @@ class Unauthorized(AppError):
     code = "unauthorized"
 
 
+class ProviderUnavailable(AppError):
+    """A payment provider (or another service) we depend on did not answer as it should."""
+
+    status_code = 502
+    code = "provider_unavailable"
+
+
 class TooManyRequests(AppError):
     status_code = 429
     code = "too_many_requests"

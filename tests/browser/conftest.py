@@ -6,10 +6,6 @@ POCKETSHOP_REQUIRE_BROWSER=1 (as in CI), where a missing browser is a failure.
 """
 
 import os
-import socket
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import uvicorn
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from pocketshop import migrate
 from pocketshop.app import create_app
 from pocketshop.config import Environment, Settings
+from tests.servers import serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -88,30 +84,6 @@ class LiveServer:
     app: FastAPI
 
 
-def _listening_socket() -> socket.socket:
-    """Bound before uvicorn starts, so no other process can take the port in between."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def _wait_until_up(url: str, thread: threading.Thread, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if not thread.is_alive():
-            raise RuntimeError("the test server stopped while starting (see the log above)")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the test server at {url} did not answer in {timeout}s")
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The app on a fresh migrated SQLite file, served by uvicorn in a background thread."""
@@ -122,33 +94,21 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(migrate.upgrade, database_url).result()
 
-    sock = _listening_socket()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = Settings(
-        env=Environment.test,
-        database_url=database_url,
-        instance_dir=tmp_path / "instance",
-        secret_key="browser-test-secret-key",
-        data_key=Fernet.generate_key().decode(),
-        public_base_url=url,
-        outbox_sweep_seconds=0.2,
-    )
-    app = create_app(settings)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-browser", daemon=True
-    )
-    thread.start()
-    try:
-        _wait_until_up(url, thread)
+    def make_app(url: str) -> FastAPI:
+        return create_app(
+            Settings(
+                env=Environment.test,
+                database_url=database_url,
+                instance_dir=tmp_path / "instance",
+                secret_key="browser-test-secret-key",
+                data_key=Fernet.generate_key().decode(),
+                public_base_url=url,
+                outbox_sweep_seconds=0.2,
+            )
+        )
+
+    with serving(make_app, probe="/healthz", lifespan="on") as (url, app):
         yield LiveServer(url=url, app=app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        if thread.is_alive():
-            pytest.fail("the test server did not stop within 10 s")
 
 
 # Package scope, not session: while Playwright's sync API is started it keeps an asyncio loop

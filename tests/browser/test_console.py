@@ -18,7 +18,7 @@ from pocketshop.accounts.service import SessionKind
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.config import Settings
-from pocketshop.orders import service as orders
+from pocketshop.orders import checkout
 from pocketshop.orders.addresses import AddressInput
 from pocketshop.payments import service as payments
 from pocketshop.runtime import build
@@ -87,12 +87,12 @@ async def _seed(settings: Settings) -> Seeded:
             token, _auth = await accounts.start_session(session, settings, buyer, SessionKind.api)
             numbers = []
             for lines in ([(0, 1), (1, 2)], [(2, 1)], [(3, 3), (0, 1), (1, 1), (2, 1)]):
-                created = await orders.create(
+                created = await checkout.create(
                     session,
                     settings,
                     buyer,
                     shop,
-                    lines=[orders.LineRequest(sku_ids[i], q) for i, q in lines],
+                    lines=[checkout.LineRequest(sku_ids[i], q) for i, q in lines],
                     address=AddressInput(**ADDRESS),
                     note="请用纸箱包装，谢谢" if len(lines) > 2 else "",
                 )

@@ -7,6 +7,7 @@ Selectors use names, values and structure, never interface text.
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -69,3 +70,30 @@ def test_pay_read_the_receipt_and_see_the_money(
     page.wait_for_url(re.compile(rf"/console/orders/{number}\?done=refunded"))
     expect(page.locator(".refunds li")).to_have_count(1)
     shoot(page, artifacts_dir, "console-order-money")
+
+
+def test_a_payment_request_on_a_phone(
+    page: Page, live_server: LiveServer, artifacts_dir: Path
+) -> None:
+    seed_demo_shop(live_server)
+    log_in(page, live_server, "/console/payment-requests", MERCHANT)
+    page.locator("form.request-form input[name=amount]").fill("88")
+    page.locator("form.request-form input[name=note]").fill("定制刻字费")
+    shoot(page, artifacts_dir, "console-payment-requests")
+    page.locator("form.request-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/console/payment-requests/[0-9a-f]{32}(#new)?$"))
+    expect(page.locator("img.request-qr")).to_be_visible()
+    link = page.locator("input.request-link").input_value()
+    shoot(page, artifacts_dir, "console-payment-request")
+
+    # The buyer opens the link from a chat, logs in, and pays.
+    page.context.clear_cookies()
+    log_in(page, live_server, urlsplit(link).path, BUYER)
+    expect(page.locator(".pay-request .price")).to_have_text("¥88.00")
+    expect(page.locator(".address-book")).to_be_visible()
+    shoot(page, artifacts_dir, "store-payment-request")
+    page.locator("#request-form button.pay-now").click()
+    page.wait_for_url(re.compile(r"/sandbox/pay/[0-9a-f]{32}$"))
+    page.locator("button.sandbox-pay-button").click()
+    page.wait_for_url(re.compile(r"/me/orders/\d+$"))
+    expect(page.locator(".store-order-status.is-paid")).to_be_visible()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pocketshop.orders import service
+from pocketshop.orders import checkout
 from tests.commerce import (
     ADDRESS,
     Buyer,
@@ -324,7 +324,7 @@ async def test_a_taken_order_number_is_drawn_again(
     merchant, sku, buyer = await one_sku_and_buyer(app)
     first = await ordered(client, buyer, merchant.shop, [(sku, 1)])
     draws = iter([first, first, "20991231000000000001"])
-    monkeypatch.setattr(service, "new_number", lambda _shop: next(draws))
+    monkeypatch.setattr(checkout, "new_number", lambda _shop: next(draws))
     second = await ordered(client, buyer, merchant.shop, [(sku, 1)])
     assert second == "20991231000000000001"
     assert await stock_of(app, sku.id) == 8  # both orders hold their unit, once each
@@ -335,7 +335,7 @@ async def test_no_free_number_is_a_clear_try_again(
 ) -> None:
     merchant, sku, buyer = await one_sku_and_buyer(app)
     taken = await ordered(client, buyer, merchant.shop, [(sku, 1)])
-    monkeypatch.setattr(service, "new_number", lambda _shop: taken)
+    monkeypatch.setattr(checkout, "new_number", lambda _shop: taken)
     before = await row_counts(app)
     answer = await place_order(client, buyer, merchant.shop, [(sku, 1)])
     api_error(answer, 409, "try_again")

@@ -5,6 +5,7 @@ the database decides, in one statement, whether the units are there.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,22 +103,27 @@ async def purchasables(
         rows = await session.execute(_PURCHASABLES, {"public_ids": wanted, "shop_id": shop_id})
     found = {}
     for row in rows:
-        on_sale = row.status == ProductStatus.on_sale
-        found[row.public_id] = Purchasable(
-            sku_id=row.id,
-            public_id=row.public_id,
-            shop_id=row.shop_id,
-            product_id=row.product_id,
-            product_public_id=row.product_public_id,
-            title=row.title,
-            cover_key=row.cover_key,
-            spec_values=row.spec_values,
-            price=row.price,
-            stock=row.stock,
-            sellable=row.active and on_sale,
-            off_shelf=row.active and not on_sale,
-        )
+        item = _purchasable(row)
+        found[item.public_id] = item
     return found
+
+
+def _purchasable(row: Any) -> Purchasable:
+    on_sale = row.status == ProductStatus.on_sale
+    return Purchasable(
+        sku_id=row.id,
+        public_id=row.public_id,
+        shop_id=row.shop_id,
+        product_id=row.product_id,
+        product_public_id=row.product_public_id,
+        title=row.title,
+        cover_key=row.cover_key,
+        spec_values=row.spec_values,
+        price=row.price,
+        stock=row.stock,
+        sellable=row.active and on_sale,
+        off_shelf=row.active and not on_sale,
+    )
 
 
 async def reserve(session: AsyncSession, item: Purchasable, quantity: int) -> bool:
@@ -150,3 +156,16 @@ async def release(session: AsyncSession, sku_id: int, product_id: int, quantity:
         if left == quantity:
             tags.append(cache.shop_tag(shop_id))  # back from sold out
         cache.invalidate(session, *tags)
+
+
+async def sellable(session: AsyncSession, shop_id: int, *, limit: int = 300) -> list[Purchasable]:
+    """The shop's SKUs on sale, in shelf order (a merchant picking products to ask for)."""
+    rows = await session.execute(
+        _PURCHASABLE_COLUMNS.where(
+            _skus.active.is_(True), _products.status == ProductStatus.on_sale.value
+        )
+        .order_by(_products.position, _products.id, _skus.position, _skus.id)
+        .limit(limit),
+        {"shop_id": shop_id},
+    )
+    return [_purchasable(row) for row in rows]

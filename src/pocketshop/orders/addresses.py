@@ -1,5 +1,6 @@
 """The buyer's address book. Orders copy an address, so editing one never changes an order."""
 
+import contextlib
 from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select, update
@@ -8,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import normalise_phone
-from pocketshop.errors import Conflict, InvalidInput, NotFound
+from pocketshop.errors import AppError, Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.orders.models import Address, Order
 from pocketshop.text import clean_line
@@ -101,6 +102,14 @@ async def create(
     session.add(address)
     await session.flush()
     return address
+
+
+async def remember(session: AsyncSession, user: User, address: AddressInput) -> None:
+    """A new address typed when ordering joins the book, unless the book is full: the order
+    is placed either way."""
+    with contextlib.suppress(AppError):
+        async with session.begin_nested():
+            await create(session, user, address)
 
 
 async def edit(

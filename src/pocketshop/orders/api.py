@@ -9,16 +9,17 @@ from pocketshop.accounts.models import User
 from pocketshop.orders import (
     addresses,
     cart,
+    checkout,
     export,
     queries,
     service,
     shipping,
     shipping_fees,
 )
+from pocketshop.orders.checkout import CreatedOrder, LineRequest
 from pocketshop.orders.models import Address, Order, OrderLine
 from pocketshop.orders.schemas import (
     AddressBookIn,
-    AddressIn,
     AddressOut,
     CarrierOut,
     CartItemIn,
@@ -34,7 +35,7 @@ from pocketshop.orders.schemas import (
     ShippingRuleIn,
     ShippingRuleOut,
 )
-from pocketshop.orders.service import LineRequest, OrderStatus
+from pocketshop.orders.service import OrderStatus
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import MerchantShop
 from pocketshop.shops.models import Shop
@@ -58,17 +59,6 @@ def address_out(address: Address) -> AddressOut:
     )
 
 
-def _address_input(body: AddressIn) -> addresses.AddressInput:
-    return addresses.AddressInput(
-        recipient=body.recipient,
-        phone=body.phone,
-        province=body.province,
-        city=body.city,
-        district=body.district,
-        detail=body.detail,
-    )
-
-
 async def order_out(
     session: AsyncSession,
     order: Order,
@@ -76,7 +66,7 @@ async def order_out(
     *,
     lines: list[OrderLineOut] | None = None,
     detail: bool = True,
-    new: service.CreatedOrder | None = None,
+    new: CreatedOrder | None = None,
 ) -> OrderOut:
     """`new`: an order just created, whose lines and event are at hand (nothing shipped)."""
     if lines is None:
@@ -177,9 +167,7 @@ async def list_addresses(session: Session, user: ApiUser) -> list[AddressOut]:
 
 @router.post("/me/addresses", status_code=status.HTTP_201_CREATED)
 async def create_address(body: AddressBookIn, session: Session, user: ApiUser) -> AddressOut:
-    address = await addresses.create(
-        session, user, _address_input(body), make_default=body.is_default
-    )
+    address = await addresses.create(session, user, body.as_input(), make_default=body.is_default)
     return address_out(address)
 
 
@@ -188,7 +176,7 @@ async def edit_address(
     address_id: str, body: AddressBookIn, session: Session, user: ApiUser
 ) -> AddressOut:
     address = await addresses.edit(
-        session, user, address_id, _address_input(body), make_default=body.is_default
+        session, user, address_id, body.as_input(), make_default=body.is_default
     )
     return address_out(address)
 
@@ -276,13 +264,13 @@ async def create_order(
         if from_cart
         else [LineRequest(line.sku_id, line.quantity) for line in body.lines or []]
     )
-    created = await service.create(
+    created = await checkout.create(
         session,
         settings,
         user,
         shop,
         lines=lines,
-        address=_address_input(body.address) if body.address else None,
+        address=body.address.as_input() if body.address else None,
         address_id=body.address_id,
         note=body.note,
         idempotency_key=clean_idempotency_key(idempotency_key),

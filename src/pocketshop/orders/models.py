@@ -115,8 +115,9 @@ class OrderLine(Base):
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    # Empty for a line of a typed amount (a payment request): no product, no stock.
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    sku_id: Mapped[int | None] = mapped_column(ForeignKey("skus.id"))
     title: Mapped[str] = mapped_column(String(60))
     spec_text: Mapped[str] = mapped_column(String(200))
     image_key: Mapped[str | None] = mapped_column(String(128))

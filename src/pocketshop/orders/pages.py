@@ -6,7 +6,6 @@ still carries a guest cookie opens a cart or checkout page, the cookie is merged
 cart and cleared.
 """
 
-import contextlib
 import secrets
 from datetime import datetime
 from typing import Annotated, Any
@@ -26,9 +25,10 @@ from pocketshop.catalog.pages import common, product_page
 from pocketshop.errors import AppError
 from pocketshop.i18n import _
 from pocketshop.money import format_fen
-from pocketshop.orders import addresses, cart, guest_cart, queries, service, shipping
+from pocketshop.orders import addresses, cart, checkout, guest_cart, queries, service, shipping
 from pocketshop.orders.addresses import AddressInput
 from pocketshop.orders.cart import GuestCart
+from pocketshop.orders.checkout import LineRequest
 from pocketshop.orders.models import Order
 from pocketshop.orders.service import (
     CLOSE_REASON_LABELS,
@@ -36,11 +36,10 @@ from pocketshop.orders.service import (
     NOTE_MAX,
     Actor,
     CloseReason,
-    LineRequest,
     OrderStatus,
 )
 from pocketshop.payments import service as payments
-from pocketshop.payments.providers import label as payment_label
+from pocketshop.payments.providers import offered
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
@@ -357,7 +356,7 @@ async def place_order(
     shop = await shops.get_by_slug_or_404(session, slug)
     key = idempotency_key.strip() or None
     if key is not None:
-        placed = await service.placed_with_key(session, user, key)
+        placed = await checkout.placed_with_key(session, user, key)
         if placed is not None:
             return _redirect(f"/me/orders/{placed.number}")
     found = await quantities(request, session, user, shop)
@@ -367,7 +366,7 @@ async def place_order(
         # A savepoint: a refused order (a sold-out line) must not keep stock it took for the
         # lines before, though this request goes on to show the error.
         async with session.begin_nested():
-            created = await service.create(
+            created = await checkout.create(
                 session,
                 settings,
                 user,
@@ -384,16 +383,8 @@ async def place_order(
         form = _typed_address(typed_address) | kept
         return await checkout_page(request, session, user, shop, item=item, error=error, form=form)
     if new_address is not None and not created.replayed:
-        await _save_to_book(session, user, new_address)
+        await addresses.remember(session, user, new_address)
     return _redirect(f"/me/orders/{created.order.number}")
-
-
-async def _save_to_book(session: AsyncSession, user: User, address: AddressInput) -> None:
-    """A new address typed at checkout joins the book, unless the book is full: the order
-    is placed either way."""
-    with contextlib.suppress(AppError):
-        async with session.begin_nested():
-            await addresses.create(session, user, address)
 
 
 # --- the buyer's orders ------------------------------------------------------------------------
@@ -447,9 +438,7 @@ async def order_page(
             "local_time": lambda moment: local_time(moment, shop.timezone),
             "can_cancel": service.may(order, OrderStatus.closed, Actor.buyer),
             "can_confirm": service.may(order, OrderStatus.completed, Actor.buyer),
-            "pay_with": [(name, payment_label(name)) for name in providers]
-            if order.status == OrderStatus.pending_payment
-            else [],
+            "pay_with": offered(providers) if order.status == OrderStatus.pending_payment else [],
             "paid": await payments.paid_payment(session, order) is not None,
             "just_placed": request.query_params.get("placed") == "1",
         },

@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StrictInt
 
 from pocketshop.accounts.schemas import StrictModel
+from pocketshop.orders.addresses import AddressInput
 from pocketshop.orders.service import MAX_LINES, MAX_QUANTITY, OrderStatus
 from pocketshop.orders.shipping_fees import RuleKind
 
@@ -19,6 +20,16 @@ class AddressIn(StrictModel):
     city: str = Field(max_length=40, examples=["杭州市"])
     district: str = Field(max_length=40, examples=["西湖区"])
     detail: str = Field(max_length=200, examples=["文三路 90 号 3 单元 201"])
+
+    def as_input(self) -> AddressInput:
+        return AddressInput(
+            recipient=self.recipient,
+            phone=self.phone,
+            province=self.province,
+            city=self.city,
+            district=self.district,
+            detail=self.detail,
+        )
 
 
 class AddressBookIn(AddressIn):

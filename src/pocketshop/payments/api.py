@@ -13,26 +13,32 @@ from pocketshop.ledger import service as ledger
 from pocketshop.ledger.service import AccountKind
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
-from pocketshop.payments import refunds, service, withdrawals
-from pocketshop.payments.models import Payment, Refund, Withdrawal
+from pocketshop.payments import refunds, requests, service, withdrawals
+from pocketshop.payments.models import Payment, PaymentRequest, Refund, Withdrawal
 from pocketshop.payments.providers import NoticeRejected, provider_of
 from pocketshop.payments.schemas import (
     BalancesOut,
     NextStep,
     PayIn,
     PaymentOut,
+    PaymentRequestIn,
+    PaymentRequestOut,
     PostingListOut,
     PostingOut,
     ReceiptOut,
     RefundIn,
     RefundOut,
+    RequestLineOut,
     StartedOut,
+    TakenOut,
+    TakeRequestIn,
     WithdrawalIn,
     WithdrawalOut,
 )
 from pocketshop.payments.setup import Payments
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import MerchantShop
+from pocketshop.shops.models import Shop
 from pocketshop.web.routing import (
     AppSettings,
     Session,
@@ -301,3 +307,129 @@ async def notify(provider_name: str, request: Request) -> Response:
         if session.info.get("outbox_queued"):
             await request.app.state.dispatch_outbox()
     return provider.acknowledge()
+
+
+# --- payment requests -------------------------------------------------------------------
+
+
+async def requests_out(
+    request: Request,
+    session: AsyncSession,
+    shop: Shop,
+    made: list[PaymentRequest],
+    *,
+    for_shop: bool = True,
+) -> list[PaymentRequestOut]:
+    """As the shop sees them; anyone else (`for_shop` False) is not told who took one."""
+    numbers = await orders.numbers(session, {one.order_id for one in made if one.order_id})
+    found = []
+    for summary in await requests.summaries(session, shop, made):
+        one = summary.request
+        link = requests.link(public_base_url(request), shop, one)
+        found.append(
+            PaymentRequestOut(
+                id=one.public_id,
+                status=one.status,
+                status_label=requests.status_label(summary),
+                note=one.note,
+                amount=one.amount,
+                lines=[
+                    RequestLineOut(title=title, spec=spec, unit_price=price, quantity=quantity)
+                    for title, spec, price, quantity in summary.lines
+                ],
+                shipping=summary.shipping,
+                total=summary.total,
+                link=link,
+                qr_svg=f"{link}/qr.svg",
+                expires_at=one.expires_at,
+                order=numbers.get(one.order_id) if one.order_id and for_shop else None,
+                created_at=one.created_at,
+            )
+        )
+    return found
+
+
+async def request_out(
+    request: Request,
+    session: AsyncSession,
+    shop: Shop,
+    made: PaymentRequest,
+    *,
+    for_shop: bool = True,
+) -> PaymentRequestOut:
+    return (await requests_out(request, session, shop, [made], for_shop=for_shop))[0]
+
+
+@router.post("/me/shop/payment-requests", status_code=status.HTTP_201_CREATED)
+async def create_payment_request(
+    body: PaymentRequestIn, request: Request, session: Session, user: ApiUser, shop: MerchantShop
+) -> PaymentRequestOut:
+    """Ask a buyer to pay: chosen products, or a typed amount with a note. Share `link`."""
+    made = await requests.create(
+        session,
+        shop,
+        user,
+        items=[requests.Item(item.sku_id, item.quantity) for item in body.items],
+        amount=body.amount,
+        note=body.note,
+        expires_in_hours=body.expires_in_hours,
+    )
+    return await request_out(request, session, shop, made)
+
+
+@router.get("/me/shop/payment-requests")
+async def list_payment_requests(
+    request: Request, session: Session, shop: MerchantShop
+) -> list[PaymentRequestOut]:
+    return await requests_out(request, session, shop, await requests.of_shop(session, shop))
+
+
+@router.get("/me/shop/payment-requests/{request_id}")
+async def get_payment_request(
+    request_id: str, request: Request, session: Session, shop: MerchantShop
+) -> PaymentRequestOut:
+    found = await requests.get_for_shop_or_404(session, shop, request_id)
+    return await request_out(request, session, shop, found)
+
+
+@router.post("/me/shop/payment-requests/{request_id}/cancel")
+async def cancel_payment_request(
+    request_id: str, request: Request, session: Session, user: ApiUser, shop: MerchantShop
+) -> PaymentRequestOut:
+    """No more paying it; an order a buyer opened from it and has not paid closes too."""
+    cancelled = await requests.cancel(session, shop, user, request_id)
+    return await request_out(request, session, shop, cancelled)
+
+
+@router.get("/shops/{slug}/payment-requests/{request_id}")
+async def read_payment_request(
+    slug: str, request_id: str, request: Request, session: Session
+) -> PaymentRequestOut:
+    """What a shared payment request asks for (anyone with its link)."""
+    shop = await shops.get_by_slug_or_404(session, slug)
+    found = await requests.get_for_shop_or_404(session, shop, request_id)
+    return await request_out(request, session, shop, found, for_shop=False)
+
+
+@router.post("/shops/{slug}/payment-requests/{request_id}/orders", status_code=201)
+async def take_payment_request(
+    slug: str,
+    request_id: str,
+    body: TakeRequestIn,
+    session: Session,
+    settings: AppSettings,
+    user: ApiUser,
+) -> TakenOut:
+    """The buyer's order from a request, to the address given; then pay it
+    (`POST /orders/{number}/payments`)."""
+    shop = await shops.get_by_slug_or_404(session, slug)
+    order = await requests.take(
+        session,
+        settings,
+        user,
+        shop,
+        request_id,
+        address=body.address.as_input() if body.address else None,
+        address_id=body.address_id,
+    )
+    return TakenOut(order=order.number, total=order.total, status=order.status)

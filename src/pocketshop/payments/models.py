@@ -237,3 +237,30 @@ class SandboxRefund(Base):
     amount: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaymentRequest(Base):
+    """A merchant's invitation to pay: chosen products, or a typed amount with a note; a link
+    and QR code a buyer opens, fills an address in, and pays. Paying makes an ordinary order;
+    while one buyer's order from it awaits payment, it is theirs."""
+
+    __tablename__ = "payment_requests"
+    __table_args__ = (
+        CheckConstraint("amount IS NULL OR amount > 0", name="amount_positive"),
+        Index("ix_payment_requests_shop_created", "shop_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # [{"sku_id": public id, "quantity": n}], or empty with an amount.
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    amount: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(String(60), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
+    buyer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

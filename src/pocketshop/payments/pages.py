@@ -1,14 +1,18 @@
 """The buyer's payment pages: paying an order (off to the provider), the QR code for paying
 from a computer, and the receipt."""
 
+import contextlib
 from typing import Annotated
 
 import segno
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import PageUser
-from pocketshop.errors import AppError
+from pocketshop.accounts.models import User
+from pocketshop.config import Settings
+from pocketshop.errors import AppError, ProviderUnavailable
 from pocketshop.money import format_fen
 from pocketshop.orders import service as orders
 from pocketshop.orders.pages import local_time, order_page
@@ -39,9 +43,23 @@ async def pay(
     user: PageUser,
     provider: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
+    return await pay_response(request, session, settings, user, number, provider)
+
+
+async def pay_response(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    number: str,
+    provider: str,
+) -> Response:
+    """Start paying the buyer's order with the provider chosen (the first offered if none
+    was): off to the provider's page, or its QR code on a computer; the order page with the
+    reason when it cannot start."""
     payments = request.app.state.payments
     try:
-        chosen = provider_of(payments.providers, provider or next(iter(payments.providers)))
+        chosen = provider_of(payments.providers, provider or next(iter(payments.providers), ""))
         started = await service.start(
             session,
             settings,
@@ -83,9 +101,11 @@ async def back_from_the_provider(
     wait for its notification, then show the order."""
     order = await orders.get_for_buyer_or_404(session, user, number)
     if payment:
-        await service.refresh_for_buyer(
-            session, request.app.state.payments.providers, user, order, payment
-        )
+        # The provider's notification still comes if it cannot be asked now.
+        with contextlib.suppress(ProviderUnavailable):
+            await service.refresh_for_buyer(
+                session, request.app.state.payments.providers, user, order, payment
+            )
     return RedirectResponse(f"/me/orders/{number}", status_code=303)
 
 

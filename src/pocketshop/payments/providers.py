@@ -7,12 +7,14 @@ a `RefundResult`. The rules (amounts, states, money) live in the service, never 
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pocketshop import clock
 from pocketshop.errors import NotFound
 from pocketshop.i18n import N_, _
 
@@ -34,6 +36,9 @@ class NoticeState(StrEnum):
     pending = "pending"
     refunded = "refunded"
     refund_failed = "refund_failed"
+    # The provider took the refund's money but could not pay the buyer (a closed card): it
+    # waits for someone to act at the provider, then succeeds.
+    refund_stuck = "refund_stuck"
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ class Notice:
 
 @dataclass(frozen=True)
 class RefundResult:
-    state: NoticeState  # refunded, refund_failed or pending
+    state: NoticeState  # refunded, refund_failed, refund_stuck or pending
     refund_id: str = ""
     failure: str = ""
 
@@ -99,13 +104,24 @@ def label(name: str) -> str:
     return _(LABELS[name]) if name in LABELS else name
 
 
+def offered(providers: "Providers") -> list[tuple[str, str]]:
+    """The ways of paying a buyer may choose from: name and label, first the default."""
+    return [(name, label(name)) for name in providers]
+
+
 def channel_for(provider: "Provider", user_agent: str) -> Channel:
     """How a buyer on this browser pays with this provider: a phone browser is sent to the
-    provider's mobile page (WeChat H5, Alipay WAP), a computer gets its QR code or page."""
+    provider's mobile page (WeChat H5, Alipay WAP), a computer gets its QR code or page.
+    Inside WeChat, where H5 pay is refused, WeChat Pay shows its QR code (JSAPI pay needs
+    the buyer's WeChat openid, which only a WeChat login gives)."""
     on_phone = any(word in user_agent for word in ("Mobile", "Android", "iPhone"))
-    for channel in (
-        (Channel.h5, Channel.wap) if on_phone else (Channel.native, Channel.page)
-    ) + provider.channels:
+    if "MicroMessenger" in user_agent:
+        preferred = (Channel.native, Channel.wap)
+    elif on_phone:
+        preferred = (Channel.h5, Channel.wap)
+    else:
+        preferred = (Channel.native, Channel.page)
+    for channel in preferred + provider.channels:
         if channel in provider.channels:
             return channel
     raise ValueError(f"{provider.name} offers no channel")
@@ -116,6 +132,20 @@ def provider_of(providers: Providers, name: str) -> "Provider":
     if provider is None:
         raise NotFound(_("This way of paying is not offered."), code="provider_not_found")
     return provider
+
+
+MAX_SKEW = timedelta(minutes=5)
+
+
+def fresh(timestamp: str) -> bool:
+    """A notification's Unix timestamp within five minutes of now, either way (older ones
+    may be replays)."""
+    return (
+        timestamp.isascii()
+        and timestamp.isdigit()
+        and len(timestamp) <= 12
+        and abs(clock.now().timestamp() - int(timestamp)) <= MAX_SKEW.total_seconds()
+    )
 
 
 class NoticeRejected(Exception):

@@ -41,6 +41,7 @@ FROM_PENDING = "pending"
 # Orders a full refund closes (their stock not yet shipped goes back on sale).
 CLOSES = (OrderStatus.paid, OrderStatus.partially_shipped, OrderStatus.shipped)
 REASON_MAX = 200
+STUCK = "stuck at the provider"
 
 
 def refunding_of(order_id: int, shop_id: int) -> Account:
@@ -201,6 +202,7 @@ async def submit(
         currency=refund.currency,
         notify_url=f"{settings.public_base_url.rstrip('/')}/api/v1/payments/{provider.name}/notify",
     )
+    await session.refresh(refund)  # the provider was waited on outside the transaction
     await finish(session, refund, result, settings=settings)
     return result
 
@@ -213,10 +215,27 @@ async def finish(
     settings: Settings | None = None,
 ) -> bool:
     """The provider's answer: money out of our books (refunded), back where it came from
-    (failed), or asked again later (pending). False when it was finished already."""
+    (failed), asked again later (pending), or left to the operator (stuck). False when it was
+    finished already: the same answer again changes nothing, a different one is recorded
+    for the operator."""
+    if refund.status != RefundStatus.requested:
+        same = (
+            NoticeState.refunded
+            if refund.status == RefundStatus.succeeded
+            else NoticeState.refund_failed
+        )
+        if result.state not in (same, NoticeState.pending):
+            await _record(session, refund, "refund_outcome_changed", result)
+        return False
     if result.state is NoticeState.pending:
         if settings is not None:
             refund.query_after = clock.now() + timedelta(minutes=settings.reconcile_after_minutes)
+        return False
+    if result.state is NoticeState.refund_stuck:
+        if refund.failure != STUCK:  # once: not asked again, nor recorded again
+            refund.failure = STUCK
+            refund.query_after = None
+            await _record(session, refund, "refund_stuck", result)
         return False
     succeeded = result.state is NoticeState.refunded
     moved = await states.move(
@@ -251,16 +270,28 @@ async def finish(
             await states.move(session, payment, PaymentStatus.refunded, actor="system")
         return True
     await _give_back(session, order, refund, money)
+    await _record(session, refund, "refund_failed", result)
+    return True
+
+
+async def _record(session: AsyncSession, refund: Refund, kind: str, result: RefundResult) -> None:
+    """A refund the operator should look at."""
+    payment = await session.get_one(Payment, refund.payment_id)
     session.add(
         PaymentAnomaly(
             provider=payment.provider,
-            kind="refund_failed",
-            payment_id=payment.id,
-            details={"refund": refund.public_id, "amount": refund.amount, "why": result.failure},
+            kind=kind,
+            payment_id=refund.payment_id,
+            details={
+                "refund": refund.public_id,
+                "amount": refund.amount,
+                "status": refund.status,
+                "answer": result.state.value,
+                "why": result.failure,
+            },
             created_at=clock.now(),
         )
     )
-    return True
 
 
 async def _give_back(session: AsyncSession, order: Order, refund: Refund, money: Money) -> None:
@@ -292,22 +323,34 @@ async def _give_back(session: AsyncSession, order: Order, refund: Refund, money:
 async def apply_notice(
     session: AsyncSession, provider: Provider, notice: Notice, *, notice_id: int | None
 ) -> str:
+    """A provider's word on a refund, acted on if it is about one of ours, as we asked it."""
     refund = await session.scalar(
         select(Refund).where(Refund.out_refund_no == notice.out_refund_no)
     )
-    if refund is None:
-        session.add(
-            PaymentAnomaly(
-                provider=provider.name,
-                kind="unknown_refund",
-                notice_id=notice_id,
-                details=notice.facts(),
-                created_at=clock.now(),
-            )
+    payment = await session.get(Payment, refund.payment_id) if refund is not None else None
+    if refund is None or payment is None:
+        kind = "unknown_refund"
+    elif (
+        payment.provider != provider.name
+        or payment.out_trade_no != notice.out_trade_no
+        or notice.merchant != provider.merchant
+        or (notice.amount is not None and notice.amount != refund.amount)
+    ):
+        kind = "refund_mismatch"
+    else:
+        await finish(session, refund, RefundResult(notice.state, refund_id=notice.event_key))
+        return notice.state.value
+    session.add(
+        PaymentAnomaly(
+            provider=provider.name,
+            kind=kind,
+            payment_id=payment.id if payment else None,
+            notice_id=notice_id,
+            details=notice.facts(),
+            created_at=clock.now(),
         )
-        return "unknown_refund"
-    await finish(session, refund, RefundResult(notice.state, refund_id=notice.event_key))
-    return notice.state.value
+    )
+    return kind
 
 
 async def get_for_shop_or_404(session: AsyncSession, shop_id: int, public_id: str) -> Refund:

@@ -37,6 +37,7 @@ from pocketshop.payments.providers import (
     PayRequest,
     Prepay,
     RefundResult,
+    fresh,
 )
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 NAME = "sandbox"
 MERCHANT = "sandbox-merchant"
 SERIAL = "SANDBOX-KEY-1"
-MAX_SKEW = timedelta(minutes=5)
 CLAIM = timedelta(seconds=60)
 TRADE_STATES = {
     "SUCCESS": NoticeState.paid,
@@ -52,16 +52,6 @@ TRADE_STATES = {
     "CLOSED": NoticeState.closed,
     "NOTPAY": NoticeState.pending,
 }
-
-
-def fresh(timestamp: str) -> bool:
-    """A notification's Unix timestamp within five minutes of now (either way)."""
-    return (
-        timestamp.isascii()
-        and timestamp.isdigit()
-        and len(timestamp) <= 12
-        and abs(clock.now().timestamp() - int(timestamp)) <= MAX_SKEW.total_seconds()
-    )
 
 
 def signing_key(settings: Settings) -> bytes:

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, StrictInt
 
 from pocketshop.accounts.schemas import StrictModel
+from pocketshop.orders.schemas import AddressIn
 from pocketshop.payments.providers import Channel
 from pocketshop.payments.states import PaymentStatus, RefundStatus, WithdrawalStatus
 
@@ -107,3 +108,53 @@ class WithdrawalOut(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     failure: str
+
+
+class RequestItemIn(StrictModel):
+    sku_id: str = Field(max_length=32)
+    quantity: StrictInt = Field(ge=1, le=999)
+
+
+class PaymentRequestIn(StrictModel):
+    """Products, or an amount with a note saying what it is for (not both)."""
+
+    items: list[RequestItemIn] = Field(default=[], max_length=50)
+    amount: StrictInt | None = Field(default=None, gt=0, le=10**9, description="fen")
+    note: str = Field(default="", max_length=200)
+    expires_in_hours: StrictInt = Field(default=72, ge=1, le=720)
+
+
+class RequestLineOut(BaseModel):
+    title: str
+    spec: str
+    unit_price: int
+    quantity: int
+
+
+class PaymentRequestOut(BaseModel):
+    id: str
+    status: str
+    status_label: str
+    note: str
+    amount: int | None = Field(description="a typed amount; None when products were chosen")
+    lines: list[RequestLineOut]
+    shipping: int = Field(description="the shop's shipping fee, in the total")
+    total: int
+    link: str = Field(description="what the buyer opens (share it, or its QR code)")
+    qr_svg: str
+    expires_at: datetime
+    order: str | None = Field(
+        description="the order made from it, once a buyer took it (shown to the shop only)"
+    )
+    created_at: datetime
+
+
+class TakeRequestIn(StrictModel):
+    address: AddressIn | None = None
+    address_id: str | None = Field(default=None, max_length=32)
+
+
+class TakenOut(BaseModel):
+    order: str
+    total: int
+    status: str

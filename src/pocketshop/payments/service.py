@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.errors import Conflict, InvalidInput, NotFound
+from pocketshop.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
 from pocketshop.money import Money
@@ -34,7 +34,9 @@ from pocketshop.payments.providers import (
     PayRequest,
     Prepay,
     Provider,
+    ProviderError,
     Providers,
+    label,
     provider_of,
 )
 from pocketshop.payments.states import PaymentStatus
@@ -64,6 +66,12 @@ async def start(
     provider = provider_of(providers, provider_name)
     if channel not in provider.channels:
         raise InvalidInput(_("This way of paying is not offered."), code="channel_not_offered")
+    if channel is Channel.jsapi and not openid:
+        raise InvalidInput(
+            _("Paying inside WeChat needs the buyer's WeChat openid."),
+            code="openid_required",
+            field="openid",
+        )
     order = await orders.get_for_buyer_or_404(session, buyer, number)
     if order.status != OrderStatus.pending_payment:
         raise Conflict(_("This order is not waiting for payment."), code="not_payable")
@@ -94,21 +102,33 @@ async def start(
         await session.flush()
         session.add(states.created_event(payment, actor="buyer"))
     base = base_url.rstrip("/")
-    prepay = await provider.prepay(
-        session,
-        PayRequest(
-            out_trade_no=payment.out_trade_no,
-            description=_("Order %(number)s", number=order.number),
-            amount=payment.amount,
-            currency=payment.currency,
-            channel=channel,
-            notify_url=f"{base}/api/v1/payments/{provider.name}/notify",
-            return_url=f"{base}/me/orders/{order.number}/return?payment={payment.public_id}",
-            client_ip=client_ip,
-            openid=openid,
-        ),
-    )
+    try:
+        prepay = await provider.prepay(
+            session,
+            PayRequest(
+                out_trade_no=payment.out_trade_no,
+                description=_("Order %(number)s", number=order.number),
+                amount=payment.amount,
+                currency=payment.currency,
+                channel=channel,
+                notify_url=f"{base}/api/v1/payments/{provider.name}/notify",
+                return_url=f"{base}/me/orders/{order.number}/return?payment={payment.public_id}",
+                client_ip=client_ip,
+                openid=openid,
+            ),
+        )
+    except ProviderError as exc:
+        raise unavailable(provider) from exc
     return Started(payment, prepay)
+
+
+def unavailable(provider: Provider) -> ProviderUnavailable:
+    return ProviderUnavailable(
+        _(
+            "%(provider)s did not answer. Please try again in a moment.",
+            provider=label(provider.name),
+        )
+    )
 
 
 def next_query(settings: Settings) -> datetime:
@@ -293,8 +313,17 @@ async def capture(session: AsyncSession, payment: Payment, transaction_id: str) 
 async def refresh(session: AsyncSession, providers: Providers, payment: Payment) -> str:
     """Ask the provider how a payment stands and act on it (a buyer back from the pay page,
     or reconciliation of one still open)."""
+    if payment.status != PaymentStatus.created:
+        return payment.status  # settled already: nothing to ask
     provider = provider_of(providers, payment.provider)
-    notice = await provider.query(session, payment.out_trade_no)
+    try:
+        notice = await provider.query(session, payment.out_trade_no)
+    except ProviderError as exc:
+        raise unavailable(provider) from exc
+    # The provider was waited on outside the transaction: a notice may have come meanwhile.
+    await session.refresh(payment)
+    if payment.status != PaymentStatus.created:
+        return payment.status
     if notice is None:
         return "unknown"
     return await apply(session, providers, provider.name, notice)

@@ -14,10 +14,12 @@ from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderStatus
 from pocketshop.outbox import Handler
-from pocketshop.payments import escrow, refunds, service, withdrawals
+from pocketshop.payments import escrow, refunds, requests, service, withdrawals
+from pocketshop.payments.alipay import AlipayProvider
 from pocketshop.payments.models import Payment
 from pocketshop.payments.providers import Provider, provider_of
 from pocketshop.payments.sandbox import SandboxProvider
+from pocketshop.payments.wechatpay import WeChatPayProvider
 
 CLOSE_TOPIC = "payments.close"
 
@@ -36,6 +38,10 @@ def make_providers(settings: Settings) -> dict[str, Provider]:
     for name in settings.payment_providers:
         if name == "sandbox":
             made[name] = SandboxProvider(settings)
+        elif name == "wechatpay":
+            made[name] = WeChatPayProvider(settings)
+        elif name == "alipay":
+            made[name] = AlipayProvider(settings)
         else:
             raise ValueError(f"unknown payment provider {name!r}")
     return made
@@ -54,7 +60,10 @@ def install(db: Database, settings: Settings) -> Payments:
     ) -> None:
         if after is OrderStatus.completed:
             await escrow.release(session, settings, order)
+        elif after is OrderStatus.paid:
+            await requests.order_paid(session, order)
         elif after is OrderStatus.closed and before is OrderStatus.pending_payment:
+            await requests.order_closed(session, order)
             for payment in await service.close_open(session, order):
                 _queue_close(session, payment)
         elif after is OrderStatus.closed:

@@ -146,6 +146,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "request body too large",
         422: "invalid input",
         429: "too many requests; see Retry-After",
+        502: "a payment provider did not answer; try again",
     }.items()
 }
 

@@ -1,0 +1,233 @@
+"""Alipay, through `python-alipay-sdk` (RSA2): page pay (a computer) and WAP pay (a phone
+browser); order queries, closes and refunds (`out_request_no` is Alipay's idempotency key).
+
+The SDK signs and verifies; its calls are synchronous, so they run in a worker thread. A
+notification is refused (401, nothing stored) unless the SDK verifies its RSA2 signature and
+its notify_time is within five minutes.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+from alipay import AliPay
+from alipay.exceptions import AliPayException
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop import clock
+from pocketshop.config import Settings
+from pocketshop.db import released
+from pocketshop.money import parse_yuan, yuan_text
+from pocketshop.payments.providers import (
+    MAX_SKEW,
+    Channel,
+    Notice,
+    NoticeRejected,
+    NoticeState,
+    PayRequest,
+    Prepay,
+    ProviderError,
+    RefundResult,
+)
+
+log = logging.getLogger(__name__)
+
+NAME = "alipay"
+BEIJING = ZoneInfo("Asia/Shanghai")  # Alipay's times carry no zone: they are Beijing time
+TRADE_STATES = {
+    "TRADE_SUCCESS": NoticeState.paid,
+    "TRADE_FINISHED": NoticeState.paid,
+    "TRADE_CLOSED": NoticeState.closed,
+    "WAIT_BUYER_PAY": NoticeState.pending,
+}
+PAY_METHODS = {
+    Channel.page: ("alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY"),
+    Channel.wap: ("alipay.trade.wap.pay", "QUICK_WAP_WAY"),
+}
+SUCCESS = "10000"
+NO_SUCH_TRADE = "ACQ.TRADE_NOT_EXIST"  # the buyer never opened Alipay's page
+# Refund refusals that stand however often it is asked; any other answer (20000 "service
+# unavailable", ACQ.SYSTEM_ERROR, a balance too low...) leaves the outcome open: the refund
+# is asked again later with the same out_request_no, which keeps it one refund.
+FINAL_REFUND_REFUSALS = frozenset(
+    {
+        NO_SUCH_TRADE,
+        "ACQ.TRADE_STATUS_ERROR",
+        "ACQ.TRADE_NOT_ALLOW_REFUND",
+        "ACQ.TRADE_HAS_FINISHED",
+        "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",
+        "ACQ.REFUND_FEE_ERROR",
+        "ACQ.REASON_TRADE_REFUND_FEE_ERR",
+        "ACQ.DISCORDANT_REPEAT_REQUEST",
+        "ACQ.ONLINE_TRADE_VOUCHER_NOT_ALLOW_REFUND",
+    }
+)
+
+
+class AlipayProvider:
+    name = NAME
+    channels: tuple[Channel, ...] = (Channel.wap, Channel.page)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.merchant = settings.alipay_appid
+        self.client = AliPay(
+            appid=settings.alipay_appid,
+            app_private_key_string=settings.alipay_app_private_key,
+            alipay_public_key_string=settings.alipay_public_key,
+            sign_type="RSA2",
+        )
+        # The SDK knows two gateways (live, sandbox); ours is a setting (a test's local fake).
+        self.client._gateway = settings.alipay_gateway
+
+    async def _call(self, session: AsyncSession, method: str, **params: Any) -> dict[str, Any]:
+        """An SDK call in a worker thread: its signed, verified answer, whose `code` says
+        how it went. An unsigned answer (a gateway error), or none, is a ProviderError."""
+        try:
+            async with released(session):
+                answer: dict[str, Any] = await asyncio.to_thread(
+                    getattr(self.client, method), **params
+                )
+        except AliPayException as exc:
+            raise ProviderError(f"alipay {method}: {exc}") from exc
+        except Exception as exc:  # network, or an answer that does not verify
+            raise ProviderError(f"alipay {method}: {exc!r}") from exc
+        return answer
+
+    async def prepay(self, session: AsyncSession, request: PayRequest) -> Prepay:
+        method, product = PAY_METHODS[request.channel]
+        signed = self.client.client_api(
+            method,
+            biz_content={
+                "subject": request.description[:256],
+                "out_trade_no": request.out_trade_no,
+                "total_amount": yuan_text(request.amount),
+                "product_code": product,
+            },
+            return_url=request.return_url,
+            notify_url=request.notify_url,
+        )
+        return Prepay(redirect_url=f"{self.settings.alipay_gateway}?{signed}")
+
+    async def parse_notice(self, headers: Mapping[str, str], body: bytes) -> Notice:
+        try:
+            data = dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise NoticeRejected("unreadable notice", status_code=400) from exc
+        signature = data.pop("sign", "")
+        try:
+            verified = bool(signature) and self.client.verify(dict(data), signature)
+        except Exception as exc:  # the SDK's own refusals (an unknown sign type...)
+            raise NoticeRejected(f"not verified: {exc}") from exc
+        if not verified:
+            raise NoticeRejected("bad signature")
+        if not _recent(data.get("notify_time", "")):
+            raise NoticeRejected("stale notify_time")
+        try:
+            return _notice(data)
+        except (KeyError, ValueError) as exc:
+            raise NoticeRejected("unreadable notice", status_code=400) from exc
+
+    async def query(self, session: AsyncSession, out_trade_no: str) -> Notice | None:
+        answer = await self._call(session, "api_alipay_trade_query", out_trade_no=out_trade_no)
+        if answer.get("sub_code") == NO_SUCH_TRADE:
+            return None
+        try:
+            if answer.get("code") != SUCCESS:
+                raise ValueError("not answered")
+            return _notice({**answer, "app_id": self.settings.alipay_appid})
+        except (KeyError, ValueError) as exc:
+            raise ProviderError(f"alipay query answered {answer}") from exc
+
+    async def refund(
+        self,
+        session: AsyncSession,
+        *,
+        out_trade_no: str,
+        out_refund_no: str,
+        amount: int,
+        total: int,
+        currency: str,
+        notify_url: str,
+    ) -> RefundResult:
+        answer = await self._call(
+            session,
+            "api_alipay_trade_refund",
+            refund_amount=yuan_text(amount),
+            out_trade_no=out_trade_no,
+            out_request_no=out_refund_no,
+        )
+        refusal = str(answer.get("sub_code") or answer.get("code", ""))
+        if answer.get("code") != SUCCESS:
+            state = (
+                NoticeState.refund_failed
+                if refusal in FINAL_REFUND_REFUSALS
+                else NoticeState.pending
+            )
+            return RefundResult(state, failure=refusal)
+        if answer.get("fund_change") == "Y":
+            return RefundResult(NoticeState.refunded, refund_id=out_refund_no)
+        # No money moved this time: refunded by an earlier ask, or not (yet). Alipay's word
+        # for it is the refund query.
+        found = await self._call(
+            session,
+            "api_alipay_trade_fastpay_refund_query",
+            out_request_no=out_refund_no,
+            out_trade_no=out_trade_no,
+        )
+        if found.get("code") == SUCCESS and found.get("refund_status") == "REFUND_SUCCESS":
+            return RefundResult(NoticeState.refunded, refund_id=out_refund_no)
+        return RefundResult(NoticeState.pending)
+
+    async def close(self, session: AsyncSession, out_trade_no: str) -> None:
+        """Close an unpaid trade. Alipay refusing (never opened, or paid meanwhile: its notice
+        follows) is an answer too; only no answer is retried."""
+        await self._call(session, "api_alipay_trade_close", out_trade_no=out_trade_no)
+
+    def acknowledge(self) -> Response:
+        return PlainTextResponse("success")
+
+    def refuse(self, reason: str, status_code: int) -> Response:
+        return PlainTextResponse("fail", status_code=status_code)
+
+
+def _recent(notify_time: str) -> bool:
+    try:
+        sent = datetime.strptime(notify_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    except ValueError:
+        return False
+    return abs(clock.now() - sent) <= MAX_SKEW
+
+
+def _notice(data: Mapping[str, str]) -> Notice:
+    """A trade status (notification or query), or the refund a notification reports."""
+    trade_no = str(data["trade_no"])
+    if data.get("out_biz_no") and data.get("refund_fee"):
+        return Notice(
+            kind="refund",
+            state=NoticeState.refunded,
+            out_trade_no=str(data["out_trade_no"]),
+            event_key=f"{trade_no}:refund:{data['out_biz_no']}",
+            transaction_id=trade_no,
+            # refund_fee is the trade's refunds so far, not this one's: no amount to check.
+            amount=None,
+            currency="CNY",
+            merchant=str(data.get("app_id", "")),
+            out_refund_no=str(data["out_biz_no"]),
+        )
+    status = str(data["trade_status"])
+    return Notice(
+        kind="payment",
+        state=TRADE_STATES[status],
+        out_trade_no=str(data["out_trade_no"]),
+        event_key=f"{trade_no}:{status}",
+        transaction_id=trade_no,
+        amount=parse_yuan(str(data["total_amount"])),
+        currency="CNY",
+        merchant=str(data.get("app_id", "")),
+    )

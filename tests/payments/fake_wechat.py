@@ -1,0 +1,298 @@
+"""A local fake of WeChat Pay's API v3, for the adapter's tests: no network.
+
+Keys are made here: the merchant's RSA key (the fake checks every request's Authorization
+signature with its public half), WeChat Pay's platform RSA key (the fake signs every answer
+and notification with it; the adapter knows the public half and its id), and the APIv3 key
+that encrypts notification resources (AES-256-GCM). It keeps its own books of trades and
+refunds, like the real one.
+"""
+
+import base64
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pocketshop import clock
+
+MCHID = "1900000109"
+APPID = "wxd678efh567hg6787"
+MERCHANT_SERIAL = "3775B6A45ACD588826D15E583A95F5DD********"
+PUBLIC_KEY_ID = "PUB_KEY_ID_0114232134912410000000000000"
+AUTH_RE = re.compile(r'(\w+)="([^"]*)"')
+REFUSALS = {"NOT_ENOUGH": 403, "FREQUENCY_LIMITED": 429}
+
+
+def _pem_private(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _pem_public(key: rsa.RSAPublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def _sign(key: rsa.RSAPrivateKey, message: str) -> str:
+    return base64.b64encode(
+        key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())
+    ).decode()
+
+
+@dataclass
+class Trade:
+    out_trade_no: str
+    amount: int
+    currency: str
+    notify_url: str
+    kind: str
+    state: str = "NOTPAY"
+    transaction_id: str = ""
+
+
+@dataclass
+class FakeWeChatPay:
+    merchant_key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    platform_key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    apiv3_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    trades: dict[str, Trade] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    # How the next refund calls go, first first: a refund status ("PROCESSING", "ABNORMAL")
+    # it is booked with, or a refusal code ("NOT_ENOUGH", "FREQUENCY_LIMITED") answered
+    # without booking it. Empty: booked as SUCCESS.
+    refund_script: list[str] = field(default_factory=list)
+
+    def settings(self, gateway: str) -> dict[str, Any]:
+        """What the adapter is configured with (POCKETSHOP_WECHATPAY_*)."""
+        return {
+            "wechatpay_mchid": MCHID,
+            "wechatpay_appid": APPID,
+            "wechatpay_merchant_serial": MERCHANT_SERIAL,
+            "wechatpay_private_key": _pem_private(self.merchant_key),
+            "wechatpay_apiv3_key": self.apiv3_key,
+            "wechatpay_public_key": _pem_public(self.platform_key.public_key()),
+            "wechatpay_public_key_id": PUBLIC_KEY_ID,
+            "wechatpay_gateway": gateway,
+        }
+
+    # --- signatures ---------------------------------------------------------------------
+
+    def signed_headers(self, body: str, *, timestamp: int | None = None) -> dict[str, str]:
+        stamp = str(timestamp if timestamp is not None else int(time.time()))
+        nonce = secrets.token_hex(16)
+        return {
+            "Wechatpay-Timestamp": stamp,
+            "Wechatpay-Nonce": nonce,
+            "Wechatpay-Signature": _sign(self.platform_key, f"{stamp}\n{nonce}\n{body}\n"),
+            "Wechatpay-Serial": PUBLIC_KEY_ID,
+            "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+        }
+
+    def _answer(self, status: int, payload: dict[str, Any] | None = None) -> Response:
+        body = json.dumps(payload) if payload is not None else ""
+        return Response(
+            body,
+            status_code=status,
+            media_type="application/json",
+            headers=self.signed_headers(body),
+        )
+
+    def _authorized(self, request: Request, body: str) -> bool:
+        scheme, _sep, fields = request.headers.get("authorization", "").partition(" ")
+        parts = dict(AUTH_RE.findall(fields))
+        if scheme != "WECHATPAY2-SHA256-RSA2048" or parts.get("mchid") != MCHID:
+            return False
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        message = f"{request.method}\n{path}\n{parts['timestamp']}\n{parts['nonce_str']}\n{body}\n"
+        try:
+            self.merchant_key.public_key().verify(
+                base64.b64decode(parts["signature"]),
+                message.encode(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        except Exception:
+            return False
+        return parts.get("serial_no") == MERCHANT_SERIAL
+
+    # --- the API --------------------------------------------------------------------------
+
+    async def _route(self, request: Request) -> Response:
+        body = (await request.body()).decode()
+        self.requests.append(f"{request.method} {request.url.path}")
+        if not self._authorized(request, body):
+            return self._answer(401, {"code": "SIGN_ERROR", "message": "bad signature"})
+        data = json.loads(body) if body else {}
+        path = request.url.path
+        if request.method == "POST" and (kind := path.removeprefix("/v3/pay/transactions/")) in (
+            "native",
+            "h5",
+            "jsapi",
+        ):
+            return self._prepay(kind, data)
+        if found := re.fullmatch(r"/v3/pay/transactions/out-trade-no/(\w+)/close", path):
+            trade = self.trades.get(found.group(1))
+            if trade is not None and trade.state == "NOTPAY":
+                trade.state = "CLOSED"
+            return self._answer(204)
+        if found := re.fullmatch(r"/v3/pay/transactions/out-trade-no/(\w+)", path):
+            trade = self.trades.get(found.group(1))
+            if trade is None:
+                return self._answer(404, {"code": "ORDER_NOT_EXIST", "message": "no such order"})
+            return self._answer(200, self.resource(trade))
+        if path == "/v3/refund/domestic/refunds":
+            return self._refund(data)
+        return self._answer(404, {"code": "NOT_FOUND", "message": path})
+
+    def _prepay(self, kind: str, data: dict[str, Any]) -> Response:
+        if data.get("mchid") != MCHID or data.get("appid") != APPID:
+            return self._answer(400, {"code": "PARAM_ERROR", "message": "mchid/appid"})
+        number = data["out_trade_no"]
+        existing = self.trades.get(number)
+        if existing is None:
+            self.trades[number] = Trade(
+                out_trade_no=number,
+                amount=int(data["amount"]["total"]),
+                currency=data["amount"].get("currency", "CNY"),
+                notify_url=data["notify_url"],
+                kind=kind,
+            )
+        elif existing.amount != int(data["amount"]["total"]):
+            return self._answer(400, {"code": "INVALID_REQUEST", "message": "changed order"})
+        token = secrets.token_hex(8)
+        if kind == "native":
+            return self._answer(200, {"code_url": f"weixin://wxpay/bizpayurl?pr={token}"})
+        if kind == "h5":
+            url = f"https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx{token}"
+            return self._answer(200, {"h5_url": url})
+        return self._answer(200, {"prepay_id": f"wx{token}"})
+
+    def _refund(self, data: dict[str, Any]) -> Response:
+        trade = self.trades.get(data.get("out_trade_no", ""))
+        number = data["out_refund_no"]
+        if number in self.refunds:
+            return self._answer(200, self.refunds[number])
+        refunded = sum(
+            refund["amount"]["refund"]
+            for refund in self.refunds.values()
+            if refund["out_trade_no"] == data.get("out_trade_no")
+        )
+        amount = int(data["amount"]["refund"])
+        if trade is None or trade.state not in ("SUCCESS", "REFUND"):
+            return self._answer(400, {"code": "INVALID_REQUEST", "message": "not paid"})
+        if amount > trade.amount - refunded:
+            return self._answer(400, {"code": "PARAM_ERROR", "message": "refund exceeds paid"})
+        status = self.refund_script.pop(0) if self.refund_script else "SUCCESS"
+        if status in REFUSALS:
+            return self._answer(REFUSALS[status], {"code": status, "message": status})
+        self.refunds[number] = {
+            "refund_id": f"50000{secrets.randbelow(10**20):020d}",
+            "out_refund_no": number,
+            "transaction_id": trade.transaction_id,
+            "out_trade_no": trade.out_trade_no,
+            "status": status,
+            "amount": {"refund": amount, "total": trade.amount, "currency": trade.currency},
+        }
+        trade.state = "REFUND"  # what WeChat's query says of a trade once refunded
+        return self._answer(200, self.refunds[number])
+
+    def app(self) -> Starlette:
+        methods = ["GET", "POST"]
+        return Starlette(routes=[Route("/{path:path}", self._route, methods=methods)])
+
+    # --- the buyer, and WeChat's notifications ------------------------------------------
+
+    def pay(self, out_trade_no: str) -> Trade:
+        trade = self.trades[out_trade_no]
+        trade.state = "SUCCESS"
+        trade.transaction_id = f"4200{secrets.randbelow(10**24):024d}"
+        return trade
+
+    def resource(self, trade: Trade, **changes: Any) -> dict[str, Any]:
+        resource = {
+            "mchid": MCHID,
+            "appid": APPID,
+            "out_trade_no": trade.out_trade_no,
+            "transaction_id": trade.transaction_id,
+            "trade_type": trade.kind.upper(),
+            "trade_state": trade.state,
+            "success_time": "2026-11-30T18:00:00+08:00",
+            "amount": {"total": trade.amount, "currency": trade.currency},
+        }
+        resource.update(changes)
+        return resource
+
+    def refund_resource(self, out_refund_no: str, status: str, **changes: Any) -> dict[str, Any]:
+        """The resource of a REFUND.* notification about a refund it booked."""
+        refund = self.refunds[out_refund_no]
+        refund["status"] = status
+        return {
+            "mchid": MCHID,
+            "out_trade_no": refund["out_trade_no"],
+            "transaction_id": refund["transaction_id"],
+            "out_refund_no": out_refund_no,
+            "refund_id": refund["refund_id"],
+            "refund_status": status,
+            "success_time": "2026-11-30T18:30:00+08:00",
+            "user_received_account": "招商银行信用卡0403",
+            "amount": {
+                "total": refund["amount"]["total"],
+                "refund": refund["amount"]["refund"],
+                "payer_total": refund["amount"]["total"],
+                "payer_refund": refund["amount"]["refund"],
+            },
+            **changes,
+        }
+
+    def notification(
+        self,
+        resource: dict[str, Any],
+        *,
+        event_type: str = "TRANSACTION.SUCCESS",
+        key: str | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        """A notification as WeChat Pay sends it: the resource encrypted under the APIv3 key
+        (or another `key`), the whole body signed with the platform key."""
+        nonce = secrets.token_hex(6)
+        associated = "transaction"
+        ciphertext = AESGCM((key or self.apiv3_key).encode()).encrypt(
+            nonce.encode(), json.dumps(resource).encode(), associated.encode()
+        )
+        body = json.dumps(
+            {
+                "id": secrets.token_hex(16),
+                "create_time": "2026-11-30T18:00:01+08:00",
+                "resource_type": "encrypt-resource",
+                "event_type": event_type,
+                "summary": "支付成功",
+                "resource": {
+                    "original_type": "transaction",
+                    "algorithm": "AEAD_AES_256_GCM",
+                    "ciphertext": base64.b64encode(ciphertext).decode(),
+                    "associated_data": associated,
+                    "nonce": nonce,
+                },
+            }
+        )
+        when = timestamp if timestamp is not None else int(clock.now().timestamp())
+        return body.encode(), self.signed_headers(body, timestamp=when)

@@ -1,0 +1,366 @@
+"""The WeChat Pay adapter (API v3 through `wechatpayv3`), against a local fake of WeChat Pay
+with keys made in the test: prepay for Native, H5 and JSAPI; notifications verified,
+decrypted and acted on once; every kind of forged or stale notification refused; queries,
+refunds and closes signed both ways."""
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from pocketshop import clock
+from pocketshop.config import Settings
+from pocketshop.db import Database
+from pocketshop.ledger.models import LedgerTransaction
+from pocketshop.payments.models import Payment, PaymentAnomaly, ProviderNotice
+from tests.commerce import one_sku_and_buyer, order_row, ordered, run_jobs
+from tests.payments.fake_wechat import APPID, FakeWeChatPay
+from tests.payments.money import money_counts
+from tests.servers import serving
+from tests.support import api_error
+
+NOTIFY = "/api/v1/payments/wechatpay/notify"
+
+
+@pytest.fixture(scope="module")
+def fake() -> FakeWeChatPay:
+    return FakeWeChatPay()
+
+
+@pytest.fixture(scope="module")
+def gateway(fake: FakeWeChatPay) -> Iterator[str]:
+    with serving(lambda _url: fake.app()) as (url, _app):
+        yield url
+
+
+@pytest.fixture
+def settings(settings: Settings, fake: FakeWeChatPay, gateway: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "public_base_url": "http://testserver",
+            "payment_providers": ["wechatpay", "sandbox"],
+            **fake.settings(gateway),
+        }
+    )
+
+
+async def start(
+    client: httpx.AsyncClient, buyer: Any, number: str, channel: str, **extra: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/orders/{number}/payments",
+        json={"provider": "wechatpay", "channel": channel, **extra},
+        headers=buyer.auth,
+    )
+
+
+async def started_trade(app: FastAPI, client: httpx.AsyncClient, buyer: Any, number: str) -> str:
+    """A Native payment of the order; the out_trade_no WeChat knows it by."""
+    answer = await start(client, buyer, number, "native")
+    assert answer.status_code == 201, answer.text
+    db: Database = app.state.db
+    async with db.transaction(write=False) as session:
+        found = await session.scalar(
+            select(Payment.out_trade_no).where(Payment.public_id == answer.json()["payment"]["id"])
+        )
+    assert found is not None
+    return found
+
+
+async def unpaid_order(app: FastAPI, client: httpx.AsyncClient) -> tuple[Any, Any, str]:
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 2)])
+    return merchant, buyer, number
+
+
+async def captures(db: Database) -> int:
+    async with db.transaction(write=False) as session:
+        query = select(func.count()).select_from(LedgerTransaction)
+        return int(await session.scalar(query.where(LedgerTransaction.kind == "capture")) or 0)
+
+
+async def test_native_h5_and_jsapi_prepay(
+    app: FastAPI, client: httpx.AsyncClient, fake: FakeWeChatPay
+) -> None:
+    _merchant, buyer, number = await unpaid_order(app, client)
+    native = await start(client, buyer, number, "native")
+    assert native.status_code == 201, native.text
+    assert native.json()["next"]["qr_url"].startswith("weixin://wxpay/bizpayurl?pr=")
+    assert "POST /v3/pay/transactions/native" in fake.requests
+
+    h5 = await start(client, buyer, number, "h5")
+    assert h5.json()["next"]["redirect_url"].startswith("https://wx.tenpay.com/")
+
+    api_error(await start(client, buyer, number, "jsapi"), 422, "openid_required")
+    jsapi = await start(client, buyer, number, "jsapi", openid="oUpF8uMuAJO_M2pxb1Q9zNjWeS6o")
+    params = jsapi.json()["next"]["jsapi"]
+    assert params["appId"] == APPID
+    assert params["package"].startswith("prepay_id=wx")
+    message = "\n".join([APPID, params["timeStamp"], params["nonceStr"], params["package"]]) + "\n"
+    fake.merchant_key.public_key().verify(  # raises if WeixinJSBridge would refuse it
+        base64.b64decode(params["paySign"]), message.encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    assert all(trade.amount == 2 * 9900 for trade in fake.trades.values())
+
+
+async def test_a_notification_is_verified_decrypted_and_acted_on_once(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    _merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    body, headers = fake.notification(fake.resource(trade))
+    answers = await asyncio.gather(
+        *(client.post(NOTIFY, content=body, headers=headers) for _ in range(10))
+    )
+    assert {answer.status_code for answer in answers} == {204}
+    assert (await order_row(app, number)).status == "paid"
+    assert await captures(db) == 1
+    receipt = await client.get(f"/api/v1/orders/{number}/receipt", headers=buyer.auth)
+    assert receipt.json()["payment"]["transaction_id"] == trade.transaction_id
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        "probe",
+        "unknown_serial",
+        "stale",
+        "tampered",
+        "wrong_apiv3_key",
+        "no_signature_type",
+        "garbage_signature",
+    ],
+)
+async def test_forged_or_stale_notifications_are_refused(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay, forgery: str
+) -> None:
+    _merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    stamp = int((clock.now() - timedelta(minutes=6)).timestamp()) if forgery == "stale" else None
+    key = "0" * 32 if forgery == "wrong_apiv3_key" else None
+    body, headers = fake.notification(fake.resource(trade), key=key, timestamp=stamp)
+    if forgery == "probe":
+        headers["Wechatpay-Signature"] = "WECHATPAY/SIGNTEST/" + headers["Wechatpay-Signature"]
+    elif forgery == "unknown_serial":
+        headers["Wechatpay-Serial"] = "PUB_KEY_ID_SOMEONE_ELSE"
+    elif forgery == "tampered":
+        body = body.replace(b'"summary": "', b'"summary": "!', 1)
+    elif forgery == "no_signature_type":
+        del headers["Wechatpay-Signature-Type"]
+    elif forgery == "garbage_signature":
+        headers["Wechatpay-Signature"] = "not base64 at all ***"
+    before = await money_counts(app)
+    answer = await client.post(NOTIFY, content=body, headers=headers)
+    assert answer.status_code == 401, (forgery, answer.text)
+    assert answer.json()["code"] == "FAIL"
+    assert (await order_row(app, number)).status == "pending_payment"
+    assert await money_counts(app) == before
+    async with db.transaction(write=False) as session:
+        assert await session.scalar(select(func.count()).select_from(ProviderNotice)) == 0
+
+
+async def test_a_notification_that_does_not_match_is_an_anomaly(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    _merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    # (The second names another transaction: the first was stored under this one.)
+    for changes in [
+        {"amount": {"total": 1, "currency": "CNY"}},
+        {"mchid": "1900000999", "transaction_id": trade.transaction_id + "9"},
+    ]:
+        body, headers = fake.notification(fake.resource(trade, **changes))
+        assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+    assert (await order_row(app, number)).status == "pending_payment"
+    async with db.transaction(write=False) as session:
+        kinds = sorted(await session.scalars(select(PaymentAnomaly.kind)))
+    assert kinds == ["amount_mismatch", "merchant_mismatch"]
+
+
+async def test_reconciliation_queries_a_payment_whose_notice_was_lost(
+    app: FastAPI, client: httpx.AsyncClient, fake: FakeWeChatPay
+) -> None:
+    _merchant, buyer, number = await unpaid_order(app, client)
+    fake.pay(await started_trade(app, client, buyer, number))
+    clock.advance(timedelta(minutes=5))
+    assert await run_jobs(app) == {"reconcile_payments": 1}
+    assert (await order_row(app, number)).status == "paid"
+    assert any(
+        request.startswith("GET /v3/pay/transactions/out-trade-no/") for request in fake.requests
+    )
+
+
+async def test_refunds_and_closes_are_sent_to_wechat(
+    app: FastAPI, client: httpx.AsyncClient, fake: FakeWeChatPay
+) -> None:
+    merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    body, headers = fake.notification(fake.resource(trade))
+    assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+    refunded = await client.post(
+        f"/api/v1/me/shop/orders/{number}/refunds", json={"amount": 500}, headers=merchant.auth
+    )
+    assert refunded.status_code == 201, refunded.text
+    listed = await client.get(f"/api/v1/me/shop/orders/{number}/refunds", headers=merchant.auth)
+    assert [refund["status"] for refund in listed.json()] == ["succeeded"]
+    sent = [
+        refund for refund in fake.refunds.values() if refund["out_trade_no"] == trade.out_trade_no
+    ]
+    assert [refund["amount"]["refund"] for refund in sent] == [500]
+
+    # An unpaid order that times out: its WeChat order is closed too.
+    _m, other_buyer, unpaid = await unpaid_order(app, client)
+    open_trade = await started_trade(app, client, other_buyer, unpaid)
+    clock.advance(timedelta(minutes=31))
+    await run_jobs(app)
+    await app.state.dispatch_outbox()
+    assert fake.trades[open_trade].state == "CLOSED"
+
+
+async def test_an_unreachable_wechat_is_a_502_not_a_crash(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    provider = app.state.payments.providers["wechatpay"]
+    provider.settings = settings.model_copy(
+        update={"wechatpay_gateway": "http://127.0.0.1:9"}  # nothing listens there
+    )
+    _merchant, buyer, number = await unpaid_order(app, client)
+    before = await money_counts(app)
+    api_error(await start(client, buyer, number, "native"), 502, "provider_unavailable")
+    # The payment was written before WeChat was called (nothing held while waiting on it),
+    # no money moved, and the buyer's next try takes it up again.
+    after = await money_counts(app)
+    assert after == before | {"payments": before["payments"] + 1}
+    provider.settings = settings
+    assert (await start(client, buyer, number, "native")).status_code == 201
+    assert await money_counts(app) == after
+    async with db.transaction(write=False) as session:
+        assert list(await session.scalars(select(Payment.status))) == ["created"]
+
+
+async def paid_order(
+    app: FastAPI, client: httpx.AsyncClient, fake: FakeWeChatPay
+) -> tuple[Any, str, str]:
+    """An order paid with WeChat Pay (its notice acted on): merchant, number, out_trade_no."""
+    merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    body, headers = fake.notification(fake.resource(trade))
+    assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+    return merchant, number, trade.out_trade_no
+
+
+async def refund(
+    client: httpx.AsyncClient, fake: FakeWeChatPay, merchant: Any, number: str, trade: str
+) -> str:
+    """The merchant refunds 5 yuan; the out_refund_no WeChat got."""
+    asked = await client.post(
+        f"/api/v1/me/shop/orders/{number}/refunds", json={"amount": 500}, headers=merchant.auth
+    )
+    assert asked.status_code == 201, asked.text
+    [sent] = [no for no, one in fake.refunds.items() if one["out_trade_no"] == trade]
+    return sent
+
+
+async def refund_state(client: httpx.AsyncClient, merchant: Any, number: str) -> tuple[str, int]:
+    """The refund's status, and what the shop's books hold as on its way back."""
+    listed = await client.get(f"/api/v1/me/shop/orders/{number}/refunds", headers=merchant.auth)
+    finance = await client.get("/api/v1/me/shop/finance", headers=merchant.auth)
+    [one] = listed.json()
+    return one["status"], finance.json()["refunding"]
+
+
+async def anomalies(db: Database) -> list[str]:
+    async with db.transaction(write=False) as session:
+        return sorted(await session.scalars(select(PaymentAnomaly.kind)))
+
+
+async def test_refund_notices_finish_a_refund_once_and_odd_ones_go_to_the_operator(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    merchant, number, trade = await paid_order(app, client, fake)
+    fake.refund_script.append("PROCESSING")
+    sent = await refund(client, fake, merchant, number, trade)
+    assert await refund_state(client, merchant, number) == ("requested", 500)
+
+    # Signed by WeChat, but about another trade: kept for the operator, nothing moves.
+    other = fake.refund_resource(sent, "SUCCESS", out_trade_no="f" * 32, refund_id="5000099")
+    body, headers = fake.notification(other, event_type="REFUND.SUCCESS")
+    assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+    assert await refund_state(client, merchant, number) == ("requested", 500)
+    assert await anomalies(db) == ["refund_mismatch"]
+
+    body, headers = fake.notification(
+        fake.refund_resource(sent, "SUCCESS"), event_type="REFUND.SUCCESS"
+    )
+    for _ in range(3):
+        assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+    assert await refund_state(client, merchant, number) == ("succeeded", 0)
+    before = await money_counts(app)
+
+    # A later word that contradicts it: recorded, the books stay as they are.
+    body, headers = fake.notification(
+        fake.refund_resource(sent, "CLOSED"), event_type="REFUND.CLOSED"
+    )
+    assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+    assert await refund_state(client, merchant, number) == ("succeeded", 0)
+    assert await anomalies(db) == ["refund_mismatch", "refund_outcome_changed"]
+    assert await money_counts(app) == before | {
+        "payment_anomalies": before["payment_anomalies"] + 1
+    }
+
+
+async def test_an_abnormal_refund_waits_for_the_operator_and_is_not_asked_again(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    merchant, number, trade = await paid_order(app, client, fake)
+    fake.refund_script.append("ABNORMAL")
+    sent = await refund(client, fake, merchant, number, trade)
+    # WeChat has the money but could not reach the buyer's card: not the shop's again.
+    assert await refund_state(client, merchant, number) == ("requested", 500)
+    assert await anomalies(db) == ["refund_stuck"]
+    clock.advance(timedelta(minutes=30))
+    assert "retry_refunds" not in await run_jobs(app)
+    assert await anomalies(db) == ["refund_stuck"]
+    # Someone sorted it out at WeChat: its notice finishes the refund.
+    body, headers = fake.notification(
+        fake.refund_resource(sent, "SUCCESS"), event_type="REFUND.SUCCESS"
+    )
+    assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+    assert await refund_state(client, merchant, number) == ("succeeded", 0)
+
+
+@pytest.mark.parametrize("refusal", ["NOT_ENOUGH", "FREQUENCY_LIMITED"])
+async def test_a_refund_wechat_cannot_do_yet_is_asked_again_later(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay, refusal: str
+) -> None:
+    merchant, number, trade = await paid_order(app, client, fake)
+    fake.refund_script.append(refusal)
+    asked = await client.post(
+        f"/api/v1/me/shop/orders/{number}/refunds", json={"amount": 500}, headers=merchant.auth
+    )
+    assert asked.status_code == 201, asked.text
+    assert await refund_state(client, merchant, number) == ("requested", 500)
+    clock.advance(timedelta(minutes=5))
+    assert (await run_jobs(app)).get("retry_refunds") == 1
+    assert await refund_state(client, merchant, number) == ("succeeded", 0)
+    assert [one["out_trade_no"] for one in fake.refunds.values()].count(trade) == 1
+    assert await anomalies(db) == []
+
+
+async def test_a_trade_wechat_reports_as_refunded_was_paid(
+    app: FastAPI, client: httpx.AsyncClient, fake: FakeWeChatPay
+) -> None:
+    _merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    trade.state = "REFUND"  # paid, then refunded at WeChat; its notice never came
+    clock.advance(timedelta(minutes=5))
+    assert await run_jobs(app) == {"reconcile_payments": 1}
+    assert (await order_row(app, number)).status == "paid"
