@@ -387,6 +387,12 @@ def main() -> int:
         help="scenario names: product_page shop_home product_api orders paid_orders",
     )
     parser.add_argument("--keep-db", action="store_true", help="reuse the seeded database")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record the server with py-spy during each measured run (collapsed stacks in DIR)",
+    )
     args = parser.parse_args()
 
     ensure_wrk()
@@ -516,13 +522,45 @@ def load_group(
             log(f"{scenario.label}: warm-up {args.warmup:g}s, then {args.duration:g}s")
             wrk(args, server, scenario, args.warmup, lua_env, script)
             before = paid_count(args) if scenario.name == "paid_orders" else 0
+            profiler = profile(args, server, scenario)
             load = wrk(args, server, scenario, args.duration, lua_env, script)
+            if profiler is not None:
+                profiler.wait()
             if scenario.name == "paid_orders":
                 # What counts is orders that ended paid, read from the database.
                 load.counted_per_second = (paid_count(args) - before) / args.duration
             results[scenario.name] = (load, None, None, "")
     finally:
         server.stop()
+
+
+def profile(
+    args: argparse.Namespace, server: Server, scenario: Scenario
+) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server while the scenario is measured (`--profile`)."""
+    if args.profile is None:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    args.profile.mkdir(parents=True, exist_ok=True)
+    output = args.profile / f"{scenario.name}.txt"
+    log(f"{scenario.label}: py-spy record into {output}")
+    return subprocess.Popen(  # noqa: S603
+        [
+            spy,
+            "record",
+            "--nonblocking",
+            "-f",
+            "raw",
+            "-p",
+            str(server.process.pid),
+            "-d",
+            str(max(round(args.duration) - 1, 1)),
+            "-o",
+            str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def print_table(

@@ -14,6 +14,8 @@ from pocketshop.ledger.models import LedgerAccount
 from pocketshop.ledger.service import Account, AccountKind
 from pocketshop.money import Money
 from tests.commerce import make_merchant
+from tests.conftest import is_postgres
+from tests.support import statements_run
 
 
 def available(shop_id: int) -> Account:
@@ -125,3 +127,62 @@ async def test_check_finds_a_drifted_balance_and_a_lopsided_transaction(
     assert "does not sum to zero" in problems[0]
     assert "caches 299, its postings sum to 300" in problems[1]
     assert printed.count("ledger: ") == 2
+
+
+async def test_an_account_made_by_a_rolled_back_transaction_is_not_remembered(
+    app: FastAPI, db: Database
+) -> None:
+    shop = (await make_merchant(app)).shop.id
+    legs = [(ledger.clearing("sandbox"), Money(-500)), (pending(shop), Money(500))]
+    with pytest.raises(RuntimeError, match="rolled back"):
+        async with db.transaction() as session:
+            assert await ledger.post(session, kind="test", reference="event:1", legs=legs)
+            raise RuntimeError("rolled back")
+    # Had the ids of the accounts it made been kept, this post would name rows that are gone.
+    async with db.transaction() as session:
+        assert await ledger.post(session, kind="test", reference="event:1", legs=legs)
+    async with db.transaction(write=False) as session:
+        assert await ledger.balance(session, pending(shop)) == Money(500)
+
+
+async def test_committed_accounts_are_found_once(app: FastAPI, db: Database) -> None:
+    shop = (await make_merchant(app)).shop.id
+    legs = [(ledger.clearing("sandbox"), Money(-500)), (pending(shop), Money(500))]
+    for reference in ("event:1", "event:2"):  # made, then found and remembered
+        async with db.transaction() as session:
+            assert await ledger.post(session, kind="test", reference=reference, legs=legs)
+    with statements_run(db) as statements:
+        async with db.transaction() as session:
+            assert await ledger.post(session, kind="test", reference="event:3", legs=legs)
+    assert not [sql for sql in statements if sql.startswith("SELECT")], statements
+    async with db.transaction(write=False) as session:
+        assert await ledger.balance(session, pending(shop)) == Money(1500)
+
+
+@pytest.mark.skipif(not is_postgres(), reason="row locks held across connections: PostgreSQL")
+async def test_the_provider_clearing_account_is_not_locked_by_postings(
+    app: FastAPI, db: Database
+) -> None:
+    """Every payment posts to its provider's clearing account, which keeps no balance: were
+    its row updated, every capture would queue behind the one before until it commits."""
+    shops = [(await make_merchant(app, f"店 {n}")).shop.id for n in range(2)]
+
+    async def capture(shop: int, reference: str) -> None:
+        async with db.transaction() as session:
+            await ledger.post(
+                session,
+                kind="test",
+                reference=reference,
+                legs=[(ledger.clearing("sandbox"), Money(-100)), (pending(shop), Money(100))],
+            )
+
+    await capture(shops[0], "event:0")  # the clearing account exists
+    async with db.transaction() as holder:
+        await ledger.post(
+            holder,
+            kind="test",
+            reference="event:1",
+            legs=[(ledger.clearing("sandbox"), Money(-100)), (pending(shops[0]), Money(100))],
+        )
+        # Still open: another shop's capture does not wait for it.
+        await asyncio.wait_for(capture(shops[1], "event:2"), timeout=5)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from pocketshop import clock
 from pocketshop.db import Database
 from pocketshop.ledger.models import LedgerTransaction
-from pocketshop.payments import sandbox
+from pocketshop.payments import sandbox, service
 from pocketshop.payments.models import PaymentAnomaly, ProviderNotice
 from tests.commerce import (
     events_to,
@@ -233,3 +233,32 @@ async def test_unpaid_timeout_racing_the_payment_has_one_outcome(
         refunded = receipt.json()["refunded"]
         total = receipt.json()["payment"]["amount"]
         assert refunded == (total if status == "closed" else 0), (number, status)
+
+
+async def test_a_notice_whose_acting_fails_is_kept_and_acted_on_by_the_job(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    number, out_trade_no = await paid_at_the_sandbox(app, client)
+    body, headers = notification(app, await sandbox_trade(app, out_trade_no))
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the order's row could not be read")
+
+    monkeypatch.setattr(service.orders, "mark_paid", broken)
+    answer = await notify(client, body, headers)
+    assert answer.status_code == 200  # stored: the provider need not send it again
+    assert (await order_row(app, number)).status == "pending_payment"
+    assert await captures(db) == 0  # nothing of the failed half is kept
+    async with db.transaction(write=False) as session:
+        stored = await session.scalar(select(ProviderNotice))
+    assert stored is not None and stored.processed_at is None and stored.outcome == ""
+
+    monkeypatch.undo()
+    assert await run_jobs(app) == {}  # not yet: acting may still be under way elsewhere
+    clock.advance(timedelta(minutes=2))
+    assert (await run_jobs(app))["process_stored_notices"] == 1
+    assert (await order_row(app, number)).status == "paid"
+    assert await captures(db) == 1
+    async with db.transaction(write=False) as session:
+        stored = await session.scalar(select(ProviderNotice))
+    assert stored is not None and stored.processed_at is not None and stored.outcome == "paid"

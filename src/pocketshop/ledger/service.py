@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
-from pocketshop.db import table_of
+from pocketshop.db import DATABASE_KEY, Database, table_of
 from pocketshop.errors import Conflict
 from pocketshop.i18n import _
 from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
@@ -55,6 +55,10 @@ GUARDED = frozenset(
 # Platform-wide: touched by every payment, so no cached balance to queue on.
 UNCACHED = frozenset({AccountKind.provider_clearing, AccountKind.platform_fees})
 PLATFORM = "platform"
+# An order's accounts are made at its first money: tried as new first.
+PER_ORDER = frozenset({AccountKind.order_escrow, AccountKind.order_refunding})
+KNOWN_IDS = "ledger_account_ids"
+CREATED_KEY = "ledger_accounts_created"
 
 
 class InsufficientFunds(Conflict):
@@ -90,9 +94,14 @@ _accounts = table_of(LedgerAccount)
 _transactions = table_of(LedgerTransaction)
 _postings = table_of(LedgerPosting)
 _INSERT_ACCOUNT = {
-    name: dialect.insert(_accounts).on_conflict_do_nothing()
+    name: dialect.insert(_accounts).on_conflict_do_nothing().returning(_accounts.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+_FIND_ACCOUNT = select(_accounts.c.id).where(
+    _accounts.c.kind == bindparam("kind"),
+    _accounts.c.owner == bindparam("owner"),
+    _accounts.c.currency == bindparam("currency"),
+)
 _INSERT_TRANSACTION = {
     name: dialect.insert(_transactions).on_conflict_do_nothing().returning(_transactions.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
@@ -142,7 +151,8 @@ async def post(
         return False
     moves: dict[int, int] = defaultdict(int)
     for account, money in legs:
-        moves[ids[account, money.currency]] += money.amount
+        if account.kind not in UNCACHED:  # no balance to keep, and no row lock to queue on
+            moves[ids[account, money.currency]] += money.amount
     # In id order, so two transactions never wait on each other's rows in a circle.
     for account_id in sorted(moves):
         result = await session.execute(
@@ -183,42 +193,60 @@ async def _account_ids(
     session: AsyncSession, wanted: Sequence[tuple[Account, str]]
 ) -> dict[tuple[Account, str], int]:
     """The accounts' ids, creating the missing ones (a parallel creator is not an error)."""
-    keys = {
-        (account.kind.value, account.owner, currency): (account, currency)
-        for account, currency in wanted
-    }
-    found = await _existing(session, list(keys))
-    missing = [key for key in keys if key not in found]
-    if missing:
-        now = clock.now()
-        await session.execute(
-            _INSERT_ACCOUNT[session.get_bind().dialect.name],
-            [
-                {
-                    "kind": kind,
-                    "owner": owner,
-                    "currency": currency,
-                    "shop_id": keys[kind, owner, currency][0].shop_id,
-                    "guarded": kind in GUARDED,
-                    "balance": None if kind in UNCACHED else 0,
-                    "created_at": now,
-                }
-                for kind, owner, currency in missing
-            ],
-        )
-        found |= await _existing(session, missing)
-    return {keys[key]: account_id for key, account_id in found.items()}
+    known = _known_ids(session)
+    ids = {}
+    for account, currency in dict.fromkeys(wanted):
+        key = (account.kind, account.owner, currency)
+        account_id = known.get(key)
+        if account_id is None:
+            account_id = await _find_or_create(session, account, currency, known)
+        ids[account, currency] = account_id
+    return ids
 
 
-async def _existing(
-    session: AsyncSession, keys: list[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], int]:
-    rows = await session.execute(
-        select(_accounts.c.kind, _accounts.c.owner, _accounts.c.currency, _accounts.c.id).where(
-            tuple_(_accounts.c.kind, _accounts.c.owner, _accounts.c.currency).in_(keys)
-        )
+async def _find_or_create(
+    session: AsyncSession, account: Account, currency: str, known: dict[tuple[str, str, str], int]
+) -> int:
+    key = {"kind": account.kind.value, "owner": account.owner, "currency": currency}
+    found: int | None
+    if account.kind not in PER_ORDER:
+        found = await session.scalar(_FIND_ACCOUNT, key)
+        if found is not None:
+            if (account.kind, account.owner, currency) not in _created(session):
+                # Committed by an earlier transaction (this one did not make it): for good.
+                known[account.kind, account.owner, currency] = int(found)
+            return int(found)
+    made: int | None = await session.scalar(
+        _INSERT_ACCOUNT[session.get_bind().dialect.name],
+        {
+            **key,
+            "shop_id": account.shop_id,
+            "guarded": account.kind in GUARDED,
+            "balance": None if account.kind in UNCACHED else 0,
+            "created_at": clock.now(),
+        },
     )
-    return {(kind, owner, currency): account_id for kind, owner, currency, account_id in rows}
+    if made is not None:
+        _created(session).add((account.kind, account.owner, currency))
+        return made
+    found = await session.scalar(_FIND_ACCOUNT, key)  # made meanwhile by another transaction
+    if found is None:
+        raise RuntimeError(f"ledger account {key} conflicted on insert and is not there")
+    return int(found)
+
+
+def _known_ids(session: AsyncSession) -> dict[tuple[str, str, str], int]:
+    """Ids of accounts committed before, kept by the database for the process: an account is
+    never deleted nor renamed, so a committed id stays right."""
+    database: Database = session.info[DATABASE_KEY]
+    known: dict[tuple[str, str, str], int] = database.lasting.setdefault(KNOWN_IDS, {})
+    return known
+
+
+def _created(session: AsyncSession) -> set[tuple[str, str, str]]:
+    """Accounts this transaction made: not committed yet, so not kept."""
+    made: set[tuple[str, str, str]] = session.info.setdefault(CREATED_KEY, set())
+    return made
 
 
 # --- reading balances ---------------------------------------------------------------------------

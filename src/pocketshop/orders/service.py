@@ -10,13 +10,14 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
+from pocketshop.db import move_parameters, status_move, table_of
 from pocketshop.errors import Conflict, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.orders.models import Order, OrderEvent, OrderLine
@@ -93,6 +94,10 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
 }
 
 
+_orders = table_of(Order)
+_INSERT_EVENT = insert(table_of(OrderEvent))
+
+
 def status_label(status: str) -> str:
     return _(STATUS_LABELS[OrderStatus(status)])
 
@@ -120,10 +125,7 @@ async def transition(
         )
     changes = {"status": to.value, **(values or {})}
     result = await session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status == current.value)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
+        status_move(_orders, tuple(changes)), move_parameters(order.id, current.value, changes)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(
@@ -131,17 +133,18 @@ async def transition(
         )
     for name, value in changes.items():
         set_committed_value(order, name, value)  # as written: no second UPDATE at flush
-    session.add(
-        OrderEvent(
-            order_id=order.id,
-            shop_id=order.shop_id,
-            from_status=current.value,
-            to_status=to.value,
-            actor=actor.value,
-            actor_user_id=user_id,
-            reason=reason,
-            created_at=clock.now(),
-        )
+    await session.execute(
+        _INSERT_EVENT,
+        {
+            "order_id": order.id,
+            "shop_id": order.shop_id,
+            "from_status": current.value,
+            "to_status": to.value,
+            "actor": actor.value,
+            "actor_user_id": user_id,
+            "reason": reason,
+            "created_at": clock.now(),
+        },
     )
     await session.flush()
     for hook in session.info.get(HOOKS_KEY, ()):
@@ -286,10 +289,13 @@ async def numbers(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     return {order_id: number for order_id, number in rows}
 
 
+_BUYERS_ORDER = select(Order).where(
+    Order.number == bindparam("number"), Order.buyer_id == bindparam("buyer_id")
+)
+
+
 async def get_for_buyer_or_404(session: AsyncSession, buyer: User, number: str) -> Order:
-    order = await session.scalar(
-        select(Order).where(Order.number == number, Order.buyer_id == buyer.id)
-    )
+    order = await session.scalar(_BUYERS_ORDER, {"number": number, "buyer_id": buyer.id})
     if order is None:
         raise NotFound(_("No such order."), code="order_not_found")
     return order

@@ -281,7 +281,7 @@ async def get_withdrawal(withdrawal_id: str, session: Session, shop: MerchantSho
 @callbacks.post("/payments/{provider_name}/notify", include_in_schema=False)
 async def notify(provider_name: str, request: Request) -> Response:
     """A provider's notification. Verified, stored (answered 5xx if that fails, so the
-    provider tries again), then acted on; a failure there is taken up by a job."""
+    provider tries again) and acted on; a failure in acting is taken up by a job."""
     payments = payments_of(request)
     provider = provider_of(payments.providers, provider_name)
     await read_body(request, request.app.state.settings.max_request_bytes)
@@ -294,18 +294,12 @@ async def notify(provider_name: str, request: Request) -> Response:
     db: Database = request.app.state.db
     try:
         async with db.transaction() as session:
-            notice_id = await service.store_notice(session, provider.name, notice, body)
+            await service.receive(session, payments.providers, provider.name, notice, body)
     except Exception:
         log.exception("payments: could not store a %s notice", provider_name)
         return provider.refuse("not stored", status.HTTP_503_SERVICE_UNAVAILABLE)
-    try:
-        async with db.transaction() as session:
-            await service.process_notice(session, payments.providers, notice_id)
-    except Exception:
-        log.exception("payments: notice %s stored, acting on it failed; a job retries", notice_id)
-    else:
-        if session.info.get("outbox_queued"):
-            await request.app.state.dispatch_outbox()
+    if session.info.get("outbox_queued"):
+        await request.app.state.dispatch_outbox()
     return provider.acknowledge()
 
 

@@ -133,7 +133,7 @@ async def request(
     )
     session.add(refund)
     await session.flush()
-    session.add(states.created_event(refund, actor=requested_by))
+    await states.record_created(session, refund, actor=requested_by)
     await _book(session, order, refund)
     outbox.enqueue(session, SUBMIT_TOPIC, {"refund_id": refund.id})
     if closes_order and amount == left and order.status in CLOSES:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
 from pocketshop.config import Settings
+from pocketshop.db import table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.orders import addresses, checkout, shipping_fees
@@ -325,17 +326,21 @@ async def _order(
     )
 
 
+_requests = table_of(PaymentRequest)
+# Run for every paid order: built once.
+_PAID = (
+    update(_requests)
+    .where(
+        _requests.c.order_id == bindparam("paid_order"),
+        _requests.c.status == RequestStatus.open.value,
+    )
+    .values(status=RequestStatus.paid.value, paid_at=bindparam("at"))
+)
+
+
 async def order_paid(session: AsyncSession, order: Order) -> None:
     """Its order was paid: the request is done."""
-    await session.execute(
-        update(PaymentRequest)
-        .where(
-            PaymentRequest.order_id == order.id,
-            PaymentRequest.status == RequestStatus.open.value,
-        )
-        .values(status=RequestStatus.paid.value, paid_at=clock.now())
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_PAID, {"paid_order": order.id, "at": clock.now()})
 
 
 async def order_closed(session: AsyncSession, order: Order) -> None:

@@ -23,11 +23,12 @@ from datetime import datetime, timedelta
 import httpx
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.config import Settings
-from pocketshop.db import Database
+from pocketshop.db import Database, table_of
 from pocketshop.payments.models import SandboxRefund, SandboxTransaction
 from pocketshop.payments.providers import (
     Channel,
@@ -115,8 +116,8 @@ class SandboxProvider:
         self.settings = settings
 
     async def prepay(self, session: AsyncSession, request: PayRequest) -> Prepay:
-        transaction = await open_transaction(session, request)
-        return Prepay(redirect_url=f"/sandbox/pay/{transaction.out_trade_no}")
+        await open_transaction(session, request)
+        return Prepay(redirect_url=f"/sandbox/pay/{request.out_trade_no}")
 
     async def parse_notice(self, headers: Mapping[str, str], body: bytes) -> Notice:
         if headers.get("sandbox-serial") != SERIAL:
@@ -234,26 +235,29 @@ async def find(session: AsyncSession, out_trade_no: str) -> SandboxTransaction |
     )
 
 
-async def open_transaction(session: AsyncSession, request: PayRequest) -> SandboxTransaction:
-    """The provider's order for this payment (the same one when asked again)."""
-    existing = await find(session, request.out_trade_no)
-    if existing is not None:
-        return existing
-    transaction = SandboxTransaction(
-        out_trade_no=request.out_trade_no,
-        transaction_id=f"SB{secrets.token_hex(14).upper()}",
-        description=request.description[:128],
-        amount=request.amount,
-        currency=request.currency,
-        notify_url=request.notify_url,
-        return_url=request.return_url,
-        state="NOTPAY",
-        created_at=clock.now(),
-        notify_attempts=0,
+_INSERT_TRANSACTION = {
+    name: dialect.insert(table_of(SandboxTransaction)).on_conflict_do_nothing()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+async def open_transaction(session: AsyncSession, request: PayRequest) -> None:
+    """The provider's order for this payment (kept as it was when asked again)."""
+    await session.execute(
+        _INSERT_TRANSACTION[session.get_bind().dialect.name],
+        {
+            "out_trade_no": request.out_trade_no,
+            "transaction_id": f"SB{secrets.token_hex(14).upper()}",
+            "description": request.description[:128],
+            "amount": request.amount,
+            "currency": request.currency,
+            "notify_url": request.notify_url,
+            "return_url": request.return_url,
+            "state": "NOTPAY",
+            "created_at": clock.now(),
+            "notify_attempts": 0,
+        },
     )
-    session.add(transaction)
-    await session.flush()
-    return transaction
 
 
 async def buyer_acts(

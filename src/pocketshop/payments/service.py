@@ -1,22 +1,25 @@
 """Paying for orders: starting a payment with a provider, and acting once on what the provider
 says (its notifications, or our queries), money into escrow through the ledger.
 
-A provider's word is stored first (`store_notice`, committed), then acted on in a transaction
-of its own (`process_notice`), claimed by one conditional UPDATE: the same notice arriving ten
-times at once is acted on once, and one that failed half-way is taken up again by a job.
+A provider's word is stored first (`store_notice`), then acted on in a savepoint of the same
+transaction (`receive`): the same notice arriving ten times at once is stored and acted on
+once, and one whose acting failed stays stored, unprocessed, for a job (`process_notice`,
+claimed by one conditional UPDATE).
 """
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
+from pocketshop.db import table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
@@ -40,6 +43,21 @@ from pocketshop.payments.providers import (
     provider_of,
 )
 from pocketshop.payments.states import PaymentStatus
+
+log = logging.getLogger(__name__)
+SETTLED = (PaymentStatus.paid, PaymentStatus.refunded)
+
+
+# Built once: building a statement costs more than running it.
+_OPEN_PAYMENT = select(Payment).where(
+    Payment.order_id == bindparam("order_id"),
+    Payment.provider == bindparam("provider"),
+    Payment.channel == bindparam("channel"),
+    Payment.status == PaymentStatus.created.value,
+)
+_PAYMENT_BY_TRADE = select(Payment).where(
+    Payment.provider == bindparam("provider"), Payment.out_trade_no == bindparam("out_trade_no")
+)
 
 
 @dataclass(frozen=True)
@@ -76,12 +94,8 @@ async def start(
     if order.status != OrderStatus.pending_payment:
         raise Conflict(_("This order is not waiting for payment."), code="not_payable")
     payment = await session.scalar(
-        select(Payment).where(
-            Payment.order_id == order.id,
-            Payment.provider == provider.name,
-            Payment.channel == channel.value,
-            Payment.status == PaymentStatus.created.value,
-        )
+        _OPEN_PAYMENT,
+        {"order_id": order.id, "provider": provider.name, "channel": channel.value},
     )
     if payment is None:
         now = clock.now()
@@ -100,7 +114,7 @@ async def start(
         )
         session.add(payment)
         await session.flush()
-        session.add(states.created_event(payment, actor="buyer"))
+        await states.record_created(session, payment, actor="buyer")
     base = base_url.rstrip("/")
     try:
         prepay = await provider.prepay(
@@ -138,19 +152,60 @@ def next_query(settings: Settings) -> datetime:
 
 # --- what providers say -------------------------------------------------------------------------
 
+_notices = table_of(ProviderNotice)
 _INSERT_NOTICE = {
-    name: dialect.insert(ProviderNotice).on_conflict_do_nothing().returning(ProviderNotice.id)
+    name: dialect.insert(_notices).on_conflict_do_nothing().returning(_notices.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+_NOTICE_ID = select(_notices.c.id).where(
+    _notices.c.provider == bindparam("provider"), _notices.c.event_key == bindparam("event_key")
+)
+_CLAIM_NOTICE = (
+    update(_notices)
+    .where(_notices.c.id == bindparam("notice_id"), _notices.c.processed_at.is_(None))
+    .values(processed_at=bindparam("at"))
+)
+_NOTICE_DONE = (
+    update(_notices)
+    .where(_notices.c.id == bindparam("notice_id"))
+    .values(processed_at=bindparam("at"), outcome=bindparam("outcome"))
+)
 
 
-async def store_notice(session: AsyncSession, provider: str, notice: Notice, body: bytes) -> int:
-    """Keep a verified notice (once: the provider's retries are the same event); its id."""
+async def receive(
+    session: AsyncSession, providers: Providers, provider: str, notice: Notice, body: bytes
+) -> str:
+    """A verified notice: stored, then acted on once, in the caller's transaction.
+
+    Acting runs in a savepoint: when it fails, the notice stays stored (the caller commits
+    it, and so may answer the provider 2xx) without being marked processed, and a job takes
+    it up again. The outcome; "" when the notice came before and another worker has it."""
+    notice_id, new = await store_notice(session, provider, notice, body)
+    try:
+        async with session.begin_nested():
+            if not new:  # a retry: act on it only if nobody has yet
+                return await process_notice(session, providers, notice_id)
+            outcome = await apply(session, providers, provider, notice, notice_id=notice_id)
+            await session.execute(
+                _NOTICE_DONE, {"notice_id": notice_id, "at": clock.now(), "outcome": outcome}
+            )
+            return outcome
+    except Exception:  # stored all the same: the job acts on it later
+        log.exception("payments: notice %s stored, acting on it failed; a job retries", notice_id)
+        return "failed"
+
+
+async def store_notice(
+    session: AsyncSession, provider: str, notice: Notice, body: bytes
+) -> tuple[int, bool]:
+    """Keep a verified notice (once: the provider's retries are the same event); its id, and
+    whether this call stored it."""
+    event_key = notice.event_key[:96]
     notice_id: int | None = await session.scalar(
         _INSERT_NOTICE[session.get_bind().dialect.name],
         {
             "provider": provider,
-            "event_key": notice.event_key[:96],
+            "event_key": event_key,
             "kind": notice.kind,
             "body": body.decode("utf-8", "replace"),
             "facts": notice.facts(),
@@ -158,34 +213,23 @@ async def store_notice(session: AsyncSession, provider: str, notice: Notice, bod
             "outcome": "",
         },
     )
-    if notice_id is None:
-        notice_id = await session.scalar(
-            select(ProviderNotice.id).where(
-                ProviderNotice.provider == provider,
-                ProviderNotice.event_key == notice.event_key[:96],
-            )
-        )
+    if notice_id is not None:
+        return notice_id, True
+    notice_id = await session.scalar(_NOTICE_ID, {"provider": provider, "event_key": event_key})
     if notice_id is None:
         raise RuntimeError("a notice that conflicted on insert is not there")
-    return notice_id
+    return notice_id, False
 
 
 async def process_notice(session: AsyncSession, providers: Providers, notice_id: int) -> str:
     """Act on a stored notice, once; the outcome ("" when another worker has it)."""
-    claimed = await session.execute(
-        update(ProviderNotice)
-        .where(ProviderNotice.id == notice_id, ProviderNotice.processed_at.is_(None))
-        .values(processed_at=clock.now())
-        .execution_options(synchronize_session=False)
-    )
+    claimed = await session.execute(_CLAIM_NOTICE, {"notice_id": notice_id, "at": clock.now()})
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return ""
     row = await session.get_one(ProviderNotice, notice_id)
     notice = Notice.from_facts(row.facts)
     outcome = await apply(session, providers, row.provider, notice, notice_id=notice_id)
-    await session.execute(
-        update(ProviderNotice).where(ProviderNotice.id == notice_id).values(outcome=outcome)
-    )
+    row.outcome = outcome
     return outcome
 
 
@@ -203,9 +247,7 @@ async def apply(
     if notice.kind == "refund":
         return await refunds.apply_notice(session, provider, notice, notice_id=notice_id)
     payment = await session.scalar(
-        select(Payment).where(
-            Payment.provider == provider.name, Payment.out_trade_no == notice.out_trade_no
-        )
+        _PAYMENT_BY_TRADE, {"provider": provider.name, "out_trade_no": notice.out_trade_no}
     )
     if payment is None:
         return await anomaly(session, provider.name, "unknown_payment", notice, notice_id)
@@ -274,20 +316,15 @@ async def capture(session: AsyncSession, payment: Payment, transaction_id: str) 
             marked = True
         except Conflict:
             order = await orders.get(session, payment.order_id, fresh=True)  # closed meanwhile
-    await session.refresh(payment)
-    if payment.status in (PaymentStatus.paid, PaymentStatus.refunded):
-        if marked:  # cannot be: whoever captured it marked the order paid first
-            raise RuntimeError(f"payment {payment.id} captured, its order was not paid")
-        return
-    moved = await states.move(
-        session,
-        payment,
-        PaymentStatus.paid,
-        actor="provider",
-        values={"provider_txn_id": transaction_id, "paid_at": clock.now(), "query_after": None},
-    )
-    if not moved:
-        raise RuntimeError(f"payment {payment.id} changed while its order was held")
+    # Moved from the status last read; read again only when somebody moved it meanwhile.
+    if payment.status in SETTLED or not await _captured(session, payment, transaction_id):
+        await session.refresh(payment)
+        if payment.status in SETTLED:
+            if marked:  # cannot be: whoever captured it marked the order paid first
+                raise RuntimeError(f"payment {payment.id} captured, its order was not paid")
+            return
+        if not await _captured(session, payment, transaction_id):
+            raise RuntimeError(f"payment {payment.id} changed while its order was held")
     amount = Money(payment.amount, payment.currency)
     await ledger.post(
         session,
@@ -307,6 +344,16 @@ async def capture(session: AsyncSession, payment: Payment, transaction_id: str) 
         requested_by="system",
         reason="late_payment" if order.status == OrderStatus.closed else "paid_twice",
         closes_order=False,
+    )
+
+
+async def _captured(session: AsyncSession, payment: Payment, transaction_id: str) -> bool:
+    return await states.move(
+        session,
+        payment,
+        PaymentStatus.paid,
+        actor="provider",
+        values={"provider_txn_id": transaction_id, "paid_at": clock.now(), "query_after": None},
     )
 
 

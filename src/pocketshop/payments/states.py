@@ -4,11 +4,12 @@ a conditional UPDATE per move (whoever loses a race changes nothing) and an even
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pocketshop import clock
+from pocketshop.db import move_parameters, status_move, table_of
 from pocketshop.errors import Conflict
 from pocketshop.i18n import N_, _
 from pocketshop.payments.models import MoneyEvent, Payment, Refund, Withdrawal
@@ -75,6 +76,9 @@ MACHINES: dict[type, Machine] = {
 }
 
 
+_INSERT_EVENT = insert(table_of(MoneyEvent))
+
+
 def allowed(row: Payment | Refund | Withdrawal, to: StrEnum) -> bool:
     _model, moves, _subject = MACHINES[type(row)]
     return (row.status, to.value) in {(a.value, b.value) for a, b in moves}
@@ -97,38 +101,41 @@ async def move(
         raise Conflict(_("This cannot be done in its current state."), code="invalid_transition")
     changes = {"status": to.value, **(values or {})}
     result = await session.execute(
-        update(model)
-        .where(model.id == row.id, model.status == current)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
+        status_move(table_of(model), tuple(changes)), move_parameters(row.id, current, changes)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     for name, value in changes.items():
         set_committed_value(row, name, value)  # as written: no second UPDATE at flush
-    session.add(
-        MoneyEvent(
-            subject=subject,
-            subject_id=row.id,
-            from_status=current,
-            to_status=to.value,
-            actor=actor,
-            reason=reason,
-            created_at=clock.now(),
-        )
+    await session.execute(
+        _INSERT_EVENT,
+        {
+            "subject": subject,
+            "subject_id": row.id,
+            "from_status": current,
+            "to_status": to.value,
+            "actor": actor,
+            "reason": reason,
+            "created_at": clock.now(),
+        },
     )
     return True
 
 
-def created_event(row: Payment | Refund | Withdrawal, *, actor: str) -> MoneyEvent:
+async def record_created(
+    session: AsyncSession, row: Payment | Refund | Withdrawal, *, actor: str
+) -> None:
     """The first event of a new row (flushed, so it has an id)."""
     _model, _moves, subject = MACHINES[type(row)]
-    return MoneyEvent(
-        subject=subject,
-        subject_id=row.id,
-        from_status=None,
-        to_status=row.status,
-        actor=actor,
-        reason="",
-        created_at=clock.now(),
+    await session.execute(
+        _INSERT_EVENT,
+        {
+            "subject": subject,
+            "subject_id": row.id,
+            "from_status": None,
+            "to_status": row.status,
+            "actor": actor,
+            "reason": "",
+            "created_at": clock.now(),
+        },
     )

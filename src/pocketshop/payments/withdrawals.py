@@ -128,7 +128,7 @@ async def request(
             code="withdrawal_in_flight",
         )
     withdrawal = await session.get_one(Withdrawal, withdrawal_id)
-    session.add(states.created_event(withdrawal, actor="merchant"))
+    await states.record_created(session, withdrawal, actor="merchant")
     money = Money(amount, withdrawal.currency)
     try:
         await ledger.post(
