@@ -134,10 +134,14 @@ async def test_an_account_made_by_a_rolled_back_transaction_is_not_remembered(
 ) -> None:
     shop = (await make_merchant(app)).shop.id
     legs = [(ledger.clearing("sandbox"), Money(-500)), (pending(shop), Money(500))]
-    with pytest.raises(RuntimeError, match="rolled back"):
+
+    async def post_then_fail() -> None:
         async with db.transaction() as session:
             assert await ledger.post(session, kind="test", reference="event:1", legs=legs)
             raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await post_then_fail()
     # Had the ids of the accounts it made been kept, this post would name rows that are gone.
     async with db.transaction() as session:
         assert await ledger.post(session, kind="test", reference="event:1", legs=legs)

@@ -251,7 +251,9 @@ async def test_a_notice_whose_acting_fails_is_kept_and_acted_on_by_the_job(
     assert await captures(db) == 0  # nothing of the failed half is kept
     async with db.transaction(write=False) as session:
         stored = await session.scalar(select(ProviderNotice))
-    assert stored is not None and stored.processed_at is None and stored.outcome == ""
+    assert stored is not None
+    assert stored.processed_at is None
+    assert stored.outcome == ""
 
     monkeypatch.undo()
     assert await run_jobs(app) == {}  # not yet: acting may still be under way elsewhere
@@ -261,4 +263,6 @@ async def test_a_notice_whose_acting_fails_is_kept_and_acted_on_by_the_job(
     assert await captures(db) == 1
     async with db.transaction(write=False) as session:
         stored = await session.scalar(select(ProviderNotice))
-    assert stored is not None and stored.processed_at is not None and stored.outcome == "paid"
+    assert stored is not None
+    assert stored.processed_at is not None
+    assert stored.outcome == "paid"

@@ -280,8 +280,9 @@ async def get_withdrawal(withdrawal_id: str, session: Session, shop: MerchantSho
 
 @callbacks.post("/payments/{provider_name}/notify", include_in_schema=False)
 async def notify(provider_name: str, request: Request) -> Response:
-    """A provider's notification. Verified, stored (answered 5xx if that fails, so the
-    provider tries again) and acted on; a failure in acting is taken up by a job."""
+    """A provider's notification. Verified, then stored and acted on; when acting fails, stored
+    alone for a job to act on; answered 5xx only when it could not be stored, so the provider
+    tries again."""
     payments = payments_of(request)
     provider = provider_of(payments.providers, provider_name)
     await read_body(request, request.app.state.settings.max_request_bytes)
@@ -296,8 +297,13 @@ async def notify(provider_name: str, request: Request) -> Response:
         async with db.transaction() as session:
             await service.receive(session, payments.providers, provider.name, notice, body)
     except Exception:
-        log.exception("payments: could not store a %s notice", provider_name)
-        return provider.refuse("not stored", status.HTTP_503_SERVICE_UNAVAILABLE)
+        log.exception("payments: acting on a %s notice failed; kept for a job", provider_name)
+        try:
+            async with db.transaction() as session:
+                await service.store_notice(session, provider.name, notice, body)
+        except Exception:
+            log.exception("payments: could not store a %s notice", provider_name)
+            return provider.refuse("not stored", status.HTTP_503_SERVICE_UNAVAILABLE)
     if session.info.get("outbox_queued"):
         await request.app.state.dispatch_outbox()
     return provider.acknowledge()

@@ -1,13 +1,11 @@
 """Paying for orders: starting a payment with a provider, and acting once on what the provider
 says (its notifications, or our queries), money into escrow through the ledger.
 
-A provider's word is stored first (`store_notice`), then acted on in a savepoint of the same
-transaction (`receive`): the same notice arriving ten times at once is stored and acted on
-once, and one whose acting failed stays stored, unprocessed, for a job (`process_notice`,
-claimed by one conditional UPDATE).
+A provider's word is stored and acted on in one transaction (`receive`), or, when acting
+fails, stored alone (`store_notice`) for a job to act on (`process_notice`, claimed by one
+conditional UPDATE). The same notice arriving ten times at once is stored and acted on once.
 """
 
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,7 +42,6 @@ from pocketshop.payments.providers import (
 )
 from pocketshop.payments.states import PaymentStatus
 
-log = logging.getLogger(__name__)
 SETTLED = (PaymentStatus.paid, PaymentStatus.refunded)
 
 
@@ -175,24 +172,17 @@ _NOTICE_DONE = (
 async def receive(
     session: AsyncSession, providers: Providers, provider: str, notice: Notice, body: bytes
 ) -> str:
-    """A verified notice: stored, then acted on once, in the caller's transaction.
-
-    Acting runs in a savepoint: when it fails, the notice stays stored (the caller commits
-    it, and so may answer the provider 2xx) without being marked processed, and a job takes
-    it up again. The outcome; "" when the notice came before and another worker has it."""
+    """A verified notice: stored and acted on once, in one transaction. When acting fails,
+    the caller rolls back and stores the notice alone (`store_notice`), for a job to act on.
+    The outcome; "" when the notice came before and another worker has it."""
     notice_id, new = await store_notice(session, provider, notice, body)
-    try:
-        async with session.begin_nested():
-            if not new:  # a retry: act on it only if nobody has yet
-                return await process_notice(session, providers, notice_id)
-            outcome = await apply(session, providers, provider, notice, notice_id=notice_id)
-            await session.execute(
-                _NOTICE_DONE, {"notice_id": notice_id, "at": clock.now(), "outcome": outcome}
-            )
-            return outcome
-    except Exception:  # stored all the same: the job acts on it later
-        log.exception("payments: notice %s stored, acting on it failed; a job retries", notice_id)
-        return "failed"
+    if not new:  # a retry: act on it only if nobody has yet
+        return await process_notice(session, providers, notice_id)
+    outcome = await apply(session, providers, provider, notice, notice_id=notice_id)
+    await session.execute(
+        _NOTICE_DONE, {"notice_id": notice_id, "at": clock.now(), "outcome": outcome}
+    )
+    return outcome
 
 
 async def store_notice(
