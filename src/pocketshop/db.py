@@ -6,14 +6,13 @@ one lock, so concurrent buyers queue instead of failing with "database is locked
 """
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, Table, Update, bindparam, event, inspect, update
+from sqlalchemy import DateTime, MetaData, Table, event, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -50,26 +49,6 @@ def table_of(model: type[Base]) -> Table:
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not mapped to a table")
     return table
-
-
-@functools.cache
-def status_move(table: Table, columns: tuple[str, ...]) -> Update:
-    """A state machine's move as one conditional UPDATE, built once per shape (building a
-    statement costs more than running it): `columns` set from `set_<name>` parameters where
-    the row is `row_id` and still in `from_status`."""
-    return (
-        update(table)
-        .where(table.c.id == bindparam("row_id"), table.c.status == bindparam("from_status"))
-        .values({name: bindparam(f"set_{name}") for name in columns})
-    )
-
-
-def move_parameters(row_id: int, from_status: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "row_id": row_id,
-        "from_status": from_status,
-        **{f"set_{name}": value for name, value in changes.items()},
-    }
 
 
 M = TypeVar("M", bound=Base)

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import ARRAY, Select, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,10 +103,51 @@ _FIND_ACCOUNT = select(_accounts.c.id).where(
     _accounts.c.owner == bindparam("owner"),
     _accounts.c.currency == bindparam("currency"),
 )
-_INSERT_TRANSACTION = {
-    name: dialect.insert(_transactions).on_conflict_do_nothing().returning(_transactions.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_INSERT_TRANSACTION_ON_SQLITE = (
+    sqlite.insert(_transactions).on_conflict_do_nothing().returning(_transactions.c.id)
+)
+
+
+def _record_statement() -> Select[tuple[int]]:
+    """On PostgreSQL a transaction and its postings are one statement: the postings' rows are
+    made from the transaction's RETURNING (none when its reference was posted before), the
+    legs passed as one array per column and zipped by unnest()."""
+    transaction = (
+        postgresql.insert(_transactions)
+        .values(
+            {
+                column.name: bindparam(column.name, type_=column.type)
+                for column in _transactions.c
+                if column.name != "id"
+            }
+        )
+        .on_conflict_do_nothing()
+        .returning(_transactions.c.id, _transactions.c.created_at)
+        .cte("new_transaction")
+    )
+    postings = (
+        insert(_postings)
+        .from_select(
+            ["transaction_id", "account_id", "amount", "currency", "created_at"],
+            select(
+                transaction.c.id,
+                *(
+                    func.unnest(bindparam(f"posting_{name}", type_=ARRAY(column.type)))
+                    for name, column in (
+                        ("accounts", _postings.c.account_id),
+                        ("amounts", _postings.c.amount),
+                        ("currencies", _postings.c.currency),
+                    )
+                ),
+                transaction.c.created_at,
+            ),
+        )
+        .cte("new_postings")
+    )
+    return select(transaction.c.id).add_cte(postings)
+
+
+_RECORD_ON_POSTGRESQL = _record_statement()
 _INSERT_POSTINGS = insert(_postings)
 # The guard and the move in one statement: a guarded balance that would go negative is not
 # updated, and the row count says so.
@@ -134,18 +176,17 @@ async def post(
     would go negative: the caller's transaction rolls back."""
     _check_balanced(legs)
     ids = await _account_ids(session, [(account, money.currency) for account, money in legs])
-    dialect = session.get_bind().dialect.name
-    now = clock.now()
-    transaction_id = await session.scalar(
-        _INSERT_TRANSACTION[dialect],
+    transaction_id = await _record(
+        session,
         {
             "kind": kind,
             "reference": reference,
             "shop_id": shop_id,
             "order_id": order_id,
             "memo": memo,
-            "created_at": now,
+            "created_at": clock.now(),
         },
+        [(ids[account, money.currency], money) for account, money in legs],
     )
     if transaction_id is None:
         return False
@@ -160,20 +201,41 @@ async def post(
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise InsufficientFunds(_("Not enough money for this."))
+    return True
+
+
+async def _record(
+    session: AsyncSession, transaction: dict[str, Any], postings: list[tuple[int, Money]]
+) -> int | None:
+    """The transaction's row and its postings; None when its reference was posted before."""
+    if session.get_bind().dialect.name == "postgresql":
+        recorded: int | None = await session.scalar(
+            _RECORD_ON_POSTGRESQL,
+            {
+                **transaction,
+                "posting_accounts": [account_id for account_id, _money in postings],
+                "posting_amounts": [money.amount for _account_id, money in postings],
+                "posting_currencies": [money.currency for _account_id, money in postings],
+            },
+        )
+        return recorded
+    transaction_id: int | None = await session.scalar(_INSERT_TRANSACTION_ON_SQLITE, transaction)
+    if transaction_id is None:
+        return None
     await session.execute(
         _INSERT_POSTINGS,
         [
             {
                 "transaction_id": transaction_id,
-                "account_id": ids[account, money.currency],
+                "account_id": account_id,
                 "amount": money.amount,
                 "currency": money.currency,
-                "created_at": now,
+                "created_at": transaction["created_at"],
             }
-            for account, money in legs
+            for account_id, money in postings
         ],
     )
-    return True
+    return transaction_id
 
 
 def _check_balanced(legs: Sequence[tuple[Account, Money]]) -> None:

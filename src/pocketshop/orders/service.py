@@ -10,14 +10,14 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from pocketshop import clock
+from pocketshop import clock, moves
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
-from pocketshop.db import move_parameters, status_move, table_of
+from pocketshop.db import table_of
 from pocketshop.errors import Conflict, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.orders.models import Order, OrderEvent, OrderLine
@@ -95,7 +95,7 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
 
 
 _orders = table_of(Order)
-_INSERT_EVENT = insert(table_of(OrderEvent))
+_events = table_of(OrderEvent)
 
 
 def status_label(status: str) -> str:
@@ -124,19 +124,15 @@ async def transition(
             code="invalid_transition",
         )
     changes = {"status": to.value, **(values or {})}
-    result = await session.execute(
-        status_move(_orders, tuple(changes)), move_parameters(order.id, current.value, changes)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(
-            _("This order changed meanwhile. Reload and try again."), code="order_changed"
-        )
-    for name, value in changes.items():
-        set_committed_value(order, name, value)  # as written: no second UPDATE at flush
-    await session.execute(
-        _INSERT_EVENT,
-        {
-            "order_id": order.id,
+    moved = await moves.move(
+        session,
+        _orders,
+        order.id,
+        current.value,
+        changes,
+        events=_events,
+        subject_column="order_id",
+        event={
             "shop_id": order.shop_id,
             "from_status": current.value,
             "to_status": to.value,
@@ -146,6 +142,12 @@ async def transition(
             "created_at": clock.now(),
         },
     )
+    if not moved:
+        raise Conflict(
+            _("This order changed meanwhile. Reload and try again."), code="order_changed"
+        )
+    for name, value in changes.items():
+        set_committed_value(order, name, value)  # as written: no second UPDATE at flush
     await session.flush()
     for hook in session.info.get(HOOKS_KEY, ()):
         await hook(session, order, current, to)

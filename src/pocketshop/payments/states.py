@@ -8,8 +8,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from pocketshop import clock
-from pocketshop.db import move_parameters, status_move, table_of
+from pocketshop import clock, moves
+from pocketshop.db import table_of
 from pocketshop.errors import Conflict
 from pocketshop.i18n import N_, _
 from pocketshop.payments.models import MoneyEvent, Payment, Refund, Withdrawal
@@ -76,7 +76,8 @@ MACHINES: dict[type, Machine] = {
 }
 
 
-_INSERT_EVENT = insert(table_of(MoneyEvent))
+_events = table_of(MoneyEvent)
+_INSERT_EVENT = insert(_events)
 
 
 def allowed(row: Payment | Refund | Withdrawal, to: StrEnum) -> bool:
@@ -100,18 +101,16 @@ async def move(
     if not allowed(row, to):
         raise Conflict(_("This cannot be done in its current state."), code="invalid_transition")
     changes = {"status": to.value, **(values or {})}
-    result = await session.execute(
-        status_move(table_of(model), tuple(changes)), move_parameters(row.id, current, changes)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    for name, value in changes.items():
-        set_committed_value(row, name, value)  # as written: no second UPDATE at flush
-    await session.execute(
-        _INSERT_EVENT,
-        {
+    moved = await moves.move(
+        session,
+        table_of(model),
+        row.id,
+        current,
+        changes,
+        events=_events,
+        subject_column="subject_id",
+        event={
             "subject": subject,
-            "subject_id": row.id,
             "from_status": current,
             "to_status": to.value,
             "actor": actor,
@@ -119,6 +118,10 @@ async def move(
             "created_at": clock.now(),
         },
     )
+    if not moved:
+        return False
+    for name, value in changes.items():
+        set_committed_value(row, name, value)  # as written: no second UPDATE at flush
     return True
 
 

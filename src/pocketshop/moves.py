@@ -1,0 +1,84 @@
+"""A state machine's move: a conditional UPDATE of the row's status (whoever loses a race
+changes nothing) and its event row, for orders, payments, refunds and withdrawals alike.
+
+Moves run on every order and payment, so their statements are built once per shape: building
+one costs more than running it. On PostgreSQL the move and its event are one statement (the
+event made from the UPDATE's RETURNING, so only a move that happened is recorded); SQLite
+cannot put an UPDATE in a CTE, so there they are two.
+"""
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Insert, Select, Table, Update, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def move(
+    session: AsyncSession,
+    table: Table,
+    row_id: int,
+    from_status: str,
+    changes: Mapping[str, Any],
+    *,
+    events: Table,
+    subject_column: str,
+    event: Mapping[str, Any],
+) -> bool:
+    """Set `changes` (the new status among them) on the row if it is still in `from_status`,
+    and record `event` (every column of `events` but its id and `subject_column`, which
+    takes the row's id). False, and nothing written, when somebody moved it first."""
+    parameters = {
+        "row_id": row_id,
+        "from_status": from_status,
+        **{f"set_{name}": value for name, value in changes.items()},
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _move_and_record(table, tuple(changes), events, subject_column, tuple(event))
+        moved = await session.scalar(
+            statement, {**parameters, **{f"event_{name}": value for name, value in event.items()}}
+        )
+        return moved == 1
+    result = await session.execute(_move(table, tuple(changes)), parameters)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await session.execute(_record(events), {subject_column: row_id, **event})
+    return True
+
+
+@functools.cache
+def _move(table: Table, columns: tuple[str, ...]) -> Update:
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"), table.c.status == bindparam("from_status"))
+        .values({name: bindparam(f"set_{name}") for name in columns})
+    )
+
+
+@functools.cache
+def _record(events: Table) -> Insert:
+    return insert(events)
+
+
+@functools.cache
+def _move_and_record(
+    table: Table,
+    columns: tuple[str, ...],
+    events: Table,
+    subject_column: str,
+    event_columns: tuple[str, ...],
+) -> Select[int]:
+    moved = _move(table, columns).returning(table.c.id).cte("moved")
+    recorded = (
+        insert(events)
+        .from_select(
+            [subject_column, *event_columns],
+            select(
+                moved.c.id,
+                *(bindparam(f"event_{name}", type_=events.c[name].type) for name in event_columns),
+            ),
+        )
+        .cte("recorded")
+    )
+    return select(func.count()).select_from(moved).add_cte(recorded)
