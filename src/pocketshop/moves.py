@@ -43,8 +43,19 @@ async def move(
     result = await session.execute(_move(table, tuple(changes)), parameters)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    await session.execute(_record(events), {subject_column: row_id, **event})
+    await record(session, events, subject_column, row_id, event)
     return True
+
+
+async def record(
+    session: AsyncSession,
+    events: Table,
+    subject_column: str,
+    row_id: int,
+    event: Mapping[str, Any],
+) -> None:
+    """An event row alone: a new row's first, which no move made."""
+    await session.execute(_insert(events), {subject_column: row_id, **event})
 
 
 @functools.cache
@@ -57,7 +68,7 @@ def _move(table: Table, columns: tuple[str, ...]) -> Update:
 
 
 @functools.cache
-def _record(events: Table) -> Insert:
+def _insert(events: Table) -> Insert:
     return insert(events)
 
 

@@ -4,7 +4,6 @@ a conditional UPDATE per move (whoever loses a race changes nothing) and an even
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -68,21 +67,26 @@ PAYMENT_MOVES = {
 REFUND_MOVES = {(R.requested, R.succeeded), (R.requested, R.failed)}
 WITHDRAWAL_MOVES = {(W.requested, W.paid), (W.requested, W.failed)}
 
-Machine = tuple[type[Payment] | type[Refund] | type[Withdrawal], set[tuple[Any, Any]], str]
+
+def _by_value(moves: set[tuple[Any, Any]]) -> frozenset[tuple[str, str]]:
+    """The moves as the status strings rows hold, so a check is one set lookup."""
+    return frozenset((before.value, after.value) for before, after in moves)
+
+
+Machine = tuple[type[Payment] | type[Refund] | type[Withdrawal], frozenset[tuple[str, str]], str]
 MACHINES: dict[type, Machine] = {
-    Payment: (Payment, PAYMENT_MOVES, "payment"),
-    Refund: (Refund, REFUND_MOVES, "refund"),
-    Withdrawal: (Withdrawal, WITHDRAWAL_MOVES, "withdrawal"),
+    Payment: (Payment, _by_value(PAYMENT_MOVES), "payment"),
+    Refund: (Refund, _by_value(REFUND_MOVES), "refund"),
+    Withdrawal: (Withdrawal, _by_value(WITHDRAWAL_MOVES), "withdrawal"),
 }
 
 
 _events = table_of(MoneyEvent)
-_INSERT_EVENT = insert(_events)
 
 
 def allowed(row: Payment | Refund | Withdrawal, to: StrEnum) -> bool:
     _model, moves, _subject = MACHINES[type(row)]
-    return (row.status, to.value) in {(a.value, b.value) for a, b in moves}
+    return (row.status, to.value) in moves
 
 
 async def move(
@@ -130,11 +134,13 @@ async def record_created(
 ) -> None:
     """The first event of a new row (flushed, so it has an id)."""
     _model, _moves, subject = MACHINES[type(row)]
-    await session.execute(
-        _INSERT_EVENT,
+    await moves.record(
+        session,
+        _events,
+        "subject_id",
+        row.id,
         {
             "subject": subject,
-            "subject_id": row.id,
             "from_status": None,
             "to_status": row.status,
             "actor": actor,
