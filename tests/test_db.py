@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from pocketshop import clock
 from pocketshop.accounts.models import SmsCode, User
-from pocketshop.db import Database, released
+from pocketshop.db import Database, new_row, released, table_of
 from pocketshop.errors import InvalidInput
+from pocketshop.payments.models import Withdrawal
 
 
 async def count_users(db: Database) -> int:
@@ -87,3 +88,29 @@ async def test_concurrent_writes_queue_instead_of_failing(
     assert [r.status_code for r in responses] == [202] * 20
     async with db.transaction(write=False) as session:
         assert await session.scalar(select(func.count()).select_from(SmsCode)) == 20
+
+
+def test_a_new_row_gets_nulls_and_plain_defaults_and_must_name_the_rest() -> None:
+    table = table_of(Withdrawal)
+    given = {
+        "public_id": "w1",
+        "shop_id": 1,
+        "amount": 10_000,
+        "currency": "CNY",
+        "status": "requested",
+        "bank_code": "ICBC",
+        "card_last4": "1234",
+        "holder_name": "李雷",
+        "requested_by": 1,
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    row = new_row(table, given)
+    assert row == given | {
+        "idempotency_key": None,
+        "payout_ref": None,
+        "finished_at": None,
+        "failure": "",
+    }
+    assert set(row) == {column.name for column in table.c} - {"id"}
+    with pytest.raises(ValueError, match=r"withdrawals columns missing: \['amount', 'status'\]"):
+        new_row(table, {k: v for k, v in given.items() if k not in ("amount", "status")})

@@ -6,6 +6,7 @@ one lock, so concurrent buyers queue instead of failing with "database is locked
 """
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.types import TypeDecorator
 
 from pocketshop import cache
@@ -65,6 +67,31 @@ def row_of(model: type[M], values: Mapping[str, Any]) -> M:
     no set event fires per attribute, which costs more than the rest."""
     row = model()
     inspect(row).dict.update(values)
+    return row
+
+
+@functools.cache
+def _left_out(table: Table) -> Mapping[str, Any]:
+    """Columns a new row may leave out, with what they then hold: NULL, or a plain default."""
+    values: dict[str, Any] = {}
+    for column in table.c:
+        if column.primary_key or column.server_default is not None:
+            continue
+        default = column.default
+        if default is None and column.nullable:
+            values[column.name] = None
+        elif isinstance(default, ScalarElementColumnDefault):
+            values[column.name] = default.arg
+    return MappingProxyType(values)
+
+
+def new_row(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every column of a row to insert with Core and `attach` after: `values`, plus NULL or
+    the plain default of the columns left out. Raises if any other column is missing."""
+    row = {**_left_out(table), **values}
+    missing = [c.name for c in table.c if not c.primary_key and c.name not in row]
+    if missing:
+        raise ValueError(f"{table.name} columns missing: {missing}")
     return row
 
 

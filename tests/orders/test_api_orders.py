@@ -122,7 +122,7 @@ async def test_browse_cart_checkout_ship_confirm(app: FastAPI, client: httpx.Asy
     )
     assert first.status_code == 201, first.text
     order = first.json()
-    assert order["status"] == "pending_payment"
+    assert (order["status"], order["source"]) == ("pending_payment", "checkout")
     assert (order["items_total"], order["shipping_fee"], order["total"]) == (22800, 1000, 23800)
     assert [(line["spec"], line["unit_price"], line["quantity"]) for line in order["lines"]] == [
         ("红 / S", 9900, 1),

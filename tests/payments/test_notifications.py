@@ -23,6 +23,7 @@ from tests.commerce import (
     run_jobs,
     stock_of,
 )
+from tests.conftest import is_postgres
 from tests.payments.money import (
     money_counts,
     notification,
@@ -32,6 +33,7 @@ from tests.payments.money import (
     start_payment,
     trade_no,
 )
+from tests.support import statements_run
 
 
 async def paid_at_the_sandbox(app: FastAPI, client: httpx.AsyncClient) -> tuple[str, str]:
@@ -56,6 +58,26 @@ async def captures(db: Database) -> int:
             )
             or 0
         )
+
+
+async def test_a_notice_takes_seven_statements_on_postgresql(
+    app: FastAPI, client: httpx.AsyncClient, db: Database
+) -> None:
+    """The busiest write after placing orders. Stored; the payment read with its order; the
+    order's and the payment's moves, each with its event; the order's escrow account; the
+    ledger transaction with its postings and balance; the notice marked done. An order from
+    a checkout has no payment request to update."""
+    # The third: the sandbox clearing account made by the first, found and kept by the second.
+    for _round in range(3):
+        number, out_trade_no = await paid_at_the_sandbox(app, client)
+        body, headers = notification(app, await sandbox_trade(app, out_trade_no))
+        with statements_run(db) as statements:
+            answer = await notify(client, body, headers)
+        assert answer.status_code == 200, answer.text
+    assert (await order_row(app, number)).status == "paid"
+    assert not [sql for sql in statements if "payment_requests" in sql], statements
+    if is_postgres():
+        assert len(statements) == 7, "\n".join(sql[:90] for sql in statements)
 
 
 async def test_the_same_notification_ten_times_at_once_pays_once(

@@ -128,6 +128,23 @@ async def test_the_same_key_twice_is_one_refund(app: FastAPI, client: httpx.Asyn
     assert await refunds_of(client, merchant, number) == [(500, "succeeded", "merchant")]
 
 
+async def test_the_same_key_twice_at_once_is_one_refund(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A double tap: both requests get past the key lookup before either commits; on
+    PostgreSQL the second one's insert then meets the first's row and answers with it."""
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 2)])
+    await pay_through_sandbox(client, buyer, number)
+    answers = await asyncio.gather(
+        *(refund(client, merchant, number, 500, key="tap") for _ in range(2))
+    )
+    assert [answer.status_code for answer in answers] == [201, 201], [a.text for a in answers]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    assert await refunds_of(client, merchant, number) == [(500, "succeeded", "merchant")]
+    assert await balances(client, merchant) == held(escrow=2 * PRICE - 500)
+
+
 async def test_after_receipt_refunds_come_from_pending_with_the_fee(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:

@@ -74,7 +74,7 @@ async def test_an_amount_request_becomes_an_ordinary_paid_order(
     assert [(line["title"], line["unit_price"]) for line in order.json()["lines"]] == [
         ("定制 刻字费", 12800)
     ]
-    assert order.json()["shipping_fee"] == 0
+    assert (order.json()["shipping_fee"], order.json()["source"]) == (0, "payment_request")
     await pay_through_sandbox(client, buyer, number)
     assert (await order_row(app, number)).status == "paid"
     after = await client.get(f"{BASE}/{request_id}", headers=merchant.auth)
@@ -110,6 +110,7 @@ async def test_a_products_request_prices_and_reserves_like_checkout(
     taken = await take(client, buyer, merchant, asked.json()["id"])
     assert taken.status_code == 201, taken.text
     assert await stock_of(app, sku.id) == 7
+    assert (await order_row(app, taken.json()["order"])).source == "payment_request"
     # The same buyer again: the same order, not a second one.
     again = await take(client, buyer, merchant, asked.json()["id"])
     assert again.json()["order"] == taken.json()["order"]

@@ -20,7 +20,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,15 +118,34 @@ _INSERT_TRANSACTION_ON_SQLITE = (
 )
 
 
-def _record_statement() -> Select[tuple[int]]:
-    """On PostgreSQL a transaction and its postings are one statement: the postings' rows are
-    made from the transaction's RETURNING (none when its reference was posted before), the
-    legs passed as one array per column and zipped by unnest()."""
+# The guard and the move in one statement: a guarded balance that would go negative is not
+# updated, and the row count says so. (Zero as a literal: a bound one loses its value when
+# the statement is put in a CTE.)
+_MOVE = (
+    update(_accounts)
+    .where(
+        _accounts.c.id == bindparam("account_id"),
+        (_accounts.c.guarded.is_(False))
+        | (_accounts.c.balance + bindparam("amount") >= literal_column("0")),
+    )
+    .values(balance=_accounts.c.balance + bindparam("amount"))
+)
+
+
+def _record_statement() -> Select[tuple[int, int]]:
+    """On PostgreSQL a transaction, its postings and its first balance move are one statement.
+    The postings' rows are made from the transaction's RETURNING (none when its reference was
+    posted before), the legs passed as one array per column and zipped by unnest(). The move
+    (of the account with the lowest id, so that rows are still locked in id order) happens only
+    when the transaction is new. Returns the transaction's id and how many balances moved: 0
+    when the guard refused, or when no balance was to move (`account_id` NULL)."""
     transaction = (
         postgresql.insert(_transactions)
         .values(
             {
-                column.name: bindparam(column.name, type_=column.type)
+                # Prefixed: a parameter named as one of the accounts' columns (kind,
+                # created_at) would be taken as a value to SET by the UPDATE below.
+                column.name: bindparam(f"transaction_{column.name}", type_=column.type)
                 for column in _transactions.c
                 if column.name != "id"
             }
@@ -144,21 +173,13 @@ def _record_statement() -> Select[tuple[int]]:
         )
         .cte("new_postings")
     )
-    return select(transaction.c.id).add_cte(postings)
+    moved = _MOVE.where(exists(transaction.select())).returning(_accounts.c.id).cte("first_move")
+    moved_count = select(func.count()).select_from(moved).scalar_subquery().label("moved")
+    return select(transaction.c.id, moved_count).add_cte(postings, moved)
 
 
 _RECORD_ON_POSTGRESQL = _record_statement()
 _INSERT_POSTINGS = insert(_postings)
-# The guard and the move in one statement: a guarded balance that would go negative is not
-# updated, and the row count says so.
-_MOVE = (
-    update(_accounts)
-    .where(
-        _accounts.c.id == bindparam("account_id"),
-        (_accounts.c.guarded.is_(False)) | (_accounts.c.balance + bindparam("amount") >= 0),
-    )
-    .values(balance=_accounts.c.balance + bindparam("amount"))
-)
 
 
 async def post(
@@ -176,7 +197,13 @@ async def post(
     would go negative: the caller's transaction rolls back."""
     _check_balanced(legs)
     ids = await _account_ids(session, [(account, money.currency) for account, money in legs])
-    transaction_id = await _record(
+    moves: dict[int, int] = defaultdict(int)
+    for account, money in legs:
+        if account.kind not in UNCACHED:  # no balance to keep, and no row lock to queue on
+            moves[ids[account, money.currency]] += money.amount
+    # In id order, so two transactions never wait on each other's rows in a circle.
+    ordered = sorted(moves.items())
+    moved = await _record(
         session,
         {
             "kind": kind,
@@ -187,38 +214,49 @@ async def post(
             "created_at": clock.now(),
         },
         [(ids[account, money.currency], money) for account, money in legs],
+        ordered[0] if ordered else None,
     )
-    if transaction_id is None:
+    if moved is None:
         return False
-    moves: dict[int, int] = defaultdict(int)
-    for account, money in legs:
-        if account.kind not in UNCACHED:  # no balance to keep, and no row lock to queue on
-            moves[ids[account, money.currency]] += money.amount
-    # In id order, so two transactions never wait on each other's rows in a circle.
-    for account_id in sorted(moves):
-        result = await session.execute(
-            _MOVE, {"account_id": account_id, "amount": moves[account_id]}
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise InsufficientFunds(_("Not enough money for this."))
+    for account_id, amount in ordered[moved:]:
+        await _move(session, account_id, amount)
     return True
 
 
+async def _move(session: AsyncSession, account_id: int, amount: int) -> None:
+    result = await session.execute(_MOVE, {"account_id": account_id, "amount": amount})
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise InsufficientFunds(_("Not enough money for this."))
+
+
 async def _record(
-    session: AsyncSession, transaction: dict[str, Any], postings: list[tuple[int, Money]]
+    session: AsyncSession,
+    transaction: dict[str, Any],
+    postings: list[tuple[int, Money]],
+    first_move: tuple[int, int] | None,
 ) -> int | None:
-    """The transaction's row and its postings; None when its reference was posted before."""
+    """The transaction's row and its postings, and on PostgreSQL its first balance move; how
+    many moves were made (0 or 1), or None when its reference was posted before."""
     if session.get_bind().dialect.name == "postgresql":
-        recorded: int | None = await session.scalar(
-            _RECORD_ON_POSTGRESQL,
-            {
-                **transaction,
-                "posting_accounts": [account_id for account_id, _money in postings],
-                "posting_amounts": [money.amount for _account_id, money in postings],
-                "posting_currencies": [money.currency for _account_id, money in postings],
-            },
-        )
-        return recorded
+        move_account, move_amount = first_move or (None, 0)
+        row = (
+            await session.execute(
+                _RECORD_ON_POSTGRESQL,
+                {
+                    **{f"transaction_{name}": value for name, value in transaction.items()},
+                    "posting_accounts": [account_id for account_id, _money in postings],
+                    "posting_amounts": [money.amount for _account_id, money in postings],
+                    "posting_currencies": [money.currency for _account_id, money in postings],
+                    "account_id": move_account,
+                    "amount": move_amount,
+                },
+            )
+        ).first()
+        if row is None:
+            return None
+        if first_move is not None and row.moved != 1:
+            raise InsufficientFunds(_("Not enough money for this."))
+        return 0 if first_move is None else 1
     transaction_id: int | None = await session.scalar(_INSERT_TRANSACTION_ON_SQLITE, transaction)
     if transaction_id is None:
         return None
@@ -235,7 +273,7 @@ async def _record(
             for account_id, money in postings
         ],
     )
-    return transaction_id
+    return 0
 
 
 def _check_balanced(legs: Sequence[tuple[Account, Money]]) -> None:

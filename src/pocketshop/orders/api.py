@@ -35,7 +35,7 @@ from pocketshop.orders.schemas import (
     ShippingRuleIn,
     ShippingRuleOut,
 )
-from pocketshop.orders.service import OrderStatus
+from pocketshop.orders.service import OrderSource, OrderStatus
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import MerchantShop
 from pocketshop.shops.models import Shop
@@ -120,6 +120,7 @@ async def order_out(
         completed_at=order.completed_at,
         closed_at=order.closed_at,
         close_reason=order.close_reason,
+        source=OrderSource(order.source),
         events=events,
         shipments=shipments,
     )

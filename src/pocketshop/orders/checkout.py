@@ -36,6 +36,7 @@ from pocketshop.orders.service import (
     MAX_TOTAL,
     NOTE_MAX,
     Actor,
+    OrderSource,
     OrderStatus,
 )
 from pocketshop.shops.models import Shop
@@ -163,6 +164,7 @@ def _order_row(
     fee: int,
     line_count: int,
     note: str,
+    source: OrderSource,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> dict[str, Any]:
@@ -192,6 +194,7 @@ def _order_row(
         "request_hash": request_hash,
         "created_at": now,
         "pay_by": now + timedelta(minutes=settings.unpaid_timeout_minutes),
+        "source": source.value,
     }
 
 
@@ -244,6 +247,7 @@ async def create(
     note: str = "",
     idempotency_key: str | None = None,
     from_cart: bool = False,
+    source: OrderSource = OrderSource.checkout,
 ) -> CreatedOrder:
     """Price on the server, reserve stock, and open the order awaiting payment.
 
@@ -292,6 +296,7 @@ async def create(
         fee=shipping_fees.fee(rule, items_total),
         line_count=len(priced),
         note=clean_note,
+        source=source,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
     )
@@ -356,7 +361,15 @@ async def create_for_amount(
     clean_note = _clean_note(note)
     destination = await _destination(session, buyer, address, address_id)
     order = _order_row(
-        settings, shop, buyer, destination, items_total=amount, fee=0, line_count=1, note=clean_note
+        settings,
+        shop,
+        buyer,
+        destination,
+        items_total=amount,
+        fee=0,
+        line_count=1,
+        note=clean_note,
+        source=OrderSource.payment_request,
     )
     line = {
         "public_id": new_public_id(),

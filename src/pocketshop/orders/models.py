@@ -98,6 +98,8 @@ class Order(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     close_reason: Mapped[str | None] = mapped_column(String(24))
+    # What made it (OrderSource): a checkout, or a payment request the merchant sent.
+    source: Mapped[str] = mapped_column(String(16), server_default="checkout")
 
 
 class OrderLine(Base):

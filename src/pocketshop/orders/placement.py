@@ -40,12 +40,6 @@ _events = table_of(OrderEvent)
 _ORDER_COLUMNS = [column for column in _orders.c if column.name != "id"]
 _LINE_COLUMNS = [column for column in _lines.c if column.name not in ("id", "order_id")]
 _EVENT_COLUMNS = [column for column in _events.c if column.name not in ("id", "order_id")]
-# The columns a caller may leave out: NULL, with no default that the one statement would skip.
-_OPTIONAL_ORDER_COLUMNS = [
-    column
-    for column in _ORDER_COLUMNS
-    if column.nullable and column.default is None and column.server_default is None
-]
 
 
 def _one_statement() -> Select[tuple[int]]:
@@ -113,11 +107,8 @@ async def store(
     event: dict[str, Any],
 ) -> Stored | None:
     """Insert the rows, or nothing on a clash (None). `order` has every column but the id
-    and the nullable ones without a default, which are NULL."""
-    order = {column.name: None for column in _OPTIONAL_ORDER_COLUMNS} | order
-    missing = [column.name for column in _ORDER_COLUMNS if column.name not in order]
-    if missing:
-        raise ValueError(f"order columns missing: {missing}")
+    and those `db.new_row` fills in."""
+    order = db.new_row(_orders, order)
     order_id = await _insert(session, order, lines, event)
     if order_id is None:
         return None

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from pocketshop.accounts.schemas import StrictModel
 from pocketshop.orders.addresses import AddressInput
-from pocketshop.orders.service import MAX_LINES, MAX_QUANTITY, OrderStatus
+from pocketshop.orders.service import MAX_LINES, MAX_QUANTITY, OrderSource, OrderStatus
 from pocketshop.orders.shipping_fees import RuleKind
 
 Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
@@ -139,6 +139,7 @@ class OrderOut(BaseModel):
     completed_at: datetime | None
     closed_at: datetime | None
     close_reason: str | None
+    source: OrderSource = Field(description="checkout, or payment_request: sent by the shop")
     events: list[OrderEventOut] | None = None
     shipments: list[ShipmentOut] | None = None
 

@@ -38,6 +38,11 @@ class OrderStatus(StrEnum):
     closed = "closed"
 
 
+class OrderSource(StrEnum):
+    checkout = "checkout"
+    payment_request = "payment_request"
+
+
 class Actor(StrEnum):
     buyer = "buyer"
     merchant = "merchant"
@@ -299,8 +304,13 @@ _BUYERS_ORDER = select(Order).where(
 async def get_for_buyer_or_404(session: AsyncSession, buyer: User, number: str) -> Order:
     order = await session.scalar(_BUYERS_ORDER, {"number": number, "buyer_id": buyer.id})
     if order is None:
-        raise NotFound(_("No such order."), code="order_not_found")
+        raise not_found()
     return order
+
+
+def not_found() -> NotFound:
+    """No such order, or not the buyer's: told apart by nobody."""
+    return NotFound(_("No such order."), code="order_not_found")
 
 
 async def get_for_shop_or_404(session: AsyncSession, shop: Shop, number: str) -> Order:

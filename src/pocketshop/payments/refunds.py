@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, outbox
 from pocketshop.config import Settings
+from pocketshop.db import new_row, table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
@@ -24,7 +25,7 @@ from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderStatus
 from pocketshop.payments import escrow, states
-from pocketshop.payments.models import Payment, PaymentAnomaly, Refund
+from pocketshop.payments.models import Payment, PaymentAnomaly, Refund, new_public_id
 from pocketshop.payments.providers import (
     Notice,
     NoticeState,
@@ -73,6 +74,22 @@ async def refundable(session: AsyncSession, order: Order, payment: Payment) -> t
     return min(left, escrow.refundable(settlement)), FROM_PENDING
 
 
+_refunds = table_of(Refund)
+
+
+async def _with_key(session: AsyncSession, order: Order, key: str, amount: int) -> Refund | None:
+    """The refund the shop asked for earlier with this Idempotency-Key, if the same one."""
+    existing = await session.scalar(
+        select(Refund).where(Refund.shop_id == order.shop_id, Refund.idempotency_key == key)
+    )
+    if existing is not None and (existing.order_id != order.id or existing.amount != amount):
+        raise InvalidInput(
+            _("This Idempotency-Key was used for a different refund."),
+            code="idempotency_key_reused",
+        )
+    return existing
+
+
 async def request(
     session: AsyncSession,
     *,
@@ -89,17 +106,8 @@ async def request(
     goes back, the order stays). Refused: not a positive whole amount, above what is left
     (422)."""
     if idempotency_key is not None:
-        existing = await session.scalar(
-            select(Refund).where(
-                Refund.shop_id == order.shop_id, Refund.idempotency_key == idempotency_key
-            )
-        )
+        existing = await _with_key(session, order, idempotency_key, amount)
         if existing is not None:
-            if existing.order_id != order.id or existing.amount != amount:
-                raise InvalidInput(
-                    _("This Idempotency-Key was used for a different refund."),
-                    code="idempotency_key_reused",
-                )
             return existing
     if type(amount) is not int or amount <= 0:
         raise InvalidInput(
@@ -116,24 +124,35 @@ async def request(
             code="refund_too_large",
             field="amount",
         )
-    refund = Refund(
-        payment_id=payment.id,
-        order_id=order.id,
-        shop_id=order.shop_id,
-        amount=amount,
-        currency=payment.currency,
-        status=RefundStatus.requested.value,
-        reason=clean_reason,
-        requested_by=requested_by,
-        out_refund_no=uuid.uuid4().hex,
-        idempotency_key=idempotency_key,
-        source=source,
-        fee_returned=0,
-        created_at=clock.now(),
+    refund = await states.create(
+        session,
+        Refund,
+        new_row(
+            _refunds,
+            {
+                "public_id": new_public_id(),
+                "payment_id": payment.id,
+                "order_id": order.id,
+                "shop_id": order.shop_id,
+                "amount": amount,
+                "currency": payment.currency,
+                "status": RefundStatus.requested.value,
+                "reason": clean_reason,
+                "requested_by": requested_by,
+                "out_refund_no": uuid.uuid4().hex,
+                "idempotency_key": idempotency_key,
+                "source": source,
+                "created_at": clock.now(),
+            },
+        ),
+        actor=requested_by,
     )
-    session.add(refund)
-    await session.flush()
-    await states.record_created(session, refund, actor=requested_by)
+    if refund is None:  # the same key, in a parallel request that committed first
+        if idempotency_key is not None:
+            existing = await _with_key(session, order, idempotency_key, amount)
+            if existing is not None:
+                return existing
+        raise Conflict(_("Please try again."), code="try_again")
     await _book(session, order, refund)
     outbox.enqueue(session, SUBMIT_TOPIC, {"refund_id": refund.id})
     if closes_order and amount == left and order.status in CLOSES:

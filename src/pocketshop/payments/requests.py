@@ -26,7 +26,7 @@ from pocketshop.orders import addresses, checkout, shipping_fees
 from pocketshop.orders import service as orders
 from pocketshop.orders.checkout import CreatedOrder, LineRequest
 from pocketshop.orders.models import Order
-from pocketshop.orders.service import OrderStatus
+from pocketshop.orders.service import OrderSource, OrderStatus
 from pocketshop.payments.models import PaymentRequest
 from pocketshop.shops.models import Shop
 
@@ -323,6 +323,7 @@ async def _order(
         lines=[LineRequest(item["sku_id"], int(item["quantity"])) for item in request.items],
         address=address,
         address_id=address_id,
+        source=OrderSource.payment_request,
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.db import table_of
+from pocketshop.db import new_row, table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
@@ -27,7 +27,13 @@ from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderStatus
 from pocketshop.payments import refunds, sandbox, states
 from pocketshop.payments.escrow import escrow_of
-from pocketshop.payments.models import Payment, PaymentAnomaly, ProviderNotice, Refund
+from pocketshop.payments.models import (
+    Payment,
+    PaymentAnomaly,
+    ProviderNotice,
+    Refund,
+    new_public_id,
+)
 from pocketshop.payments.providers import (
     Channel,
     Notice,
@@ -45,15 +51,30 @@ from pocketshop.payments.states import PaymentStatus
 SETTLED = (PaymentStatus.paid, PaymentStatus.refunded)
 
 
+_payments = table_of(Payment)
 # Built once: building a statement costs more than running it.
-_OPEN_PAYMENT = select(Payment).where(
-    Payment.order_id == bindparam("order_id"),
-    Payment.provider == bindparam("provider"),
-    Payment.channel == bindparam("channel"),
-    Payment.status == PaymentStatus.created.value,
+# The buyer's order, with its payment still open with this provider and channel if any.
+_ORDER_TO_PAY = (
+    select(Order, Payment)
+    .outerjoin(
+        Payment,
+        (Payment.order_id == Order.id)
+        & (Payment.provider == bindparam("provider"))
+        & (Payment.channel == bindparam("channel"))
+        & (Payment.status == PaymentStatus.created.value),
+    )
+    .where(Order.number == bindparam("number"), Order.buyer_id == bindparam("buyer_id"))
+    .limit(1)
 )
-_PAYMENT_BY_TRADE = select(Payment).where(
-    Payment.provider == bindparam("provider"), Payment.out_trade_no == bindparam("out_trade_no")
+# With its order, read as it is now: capturing moves the order from what is read here.
+_PAYMENT_BY_TRADE = (
+    select(Payment, Order)
+    .join(Order, Order.id == Payment.order_id)
+    .where(
+        Payment.provider == bindparam("provider"),
+        Payment.out_trade_no == bindparam("out_trade_no"),
+    )
+    .execution_options(populate_existing=True)
 )
 
 
@@ -87,31 +108,47 @@ async def start(
             code="openid_required",
             field="openid",
         )
-    order = await orders.get_for_buyer_or_404(session, buyer, number)
+    found = (
+        await session.execute(
+            _ORDER_TO_PAY,
+            {
+                "number": number,
+                "buyer_id": buyer.id,
+                "provider": provider.name,
+                "channel": channel.value,
+            },
+        )
+    ).first()
+    if found is None:
+        raise orders.not_found()
+    order, payment = found
     if order.status != OrderStatus.pending_payment:
         raise Conflict(_("This order is not waiting for payment."), code="not_payable")
-    payment = await session.scalar(
-        _OPEN_PAYMENT,
-        {"order_id": order.id, "provider": provider.name, "channel": channel.value},
-    )
     if payment is None:
-        now = clock.now()
-        payment = Payment(
-            order_id=order.id,
-            shop_id=order.shop_id,
-            buyer_id=buyer.id,
-            provider=provider.name,
-            channel=channel.value,
-            amount=order.total,
-            currency=order.currency,
-            status=PaymentStatus.created.value,
-            out_trade_no=uuid.uuid4().hex,
-            created_at=now,
-            query_after=next_query(settings),
+        payment = await states.create(
+            session,
+            Payment,
+            new_row(
+                _payments,
+                {
+                    "public_id": new_public_id(),
+                    "order_id": order.id,
+                    "shop_id": order.shop_id,
+                    "buyer_id": buyer.id,
+                    "provider": provider.name,
+                    "channel": channel.value,
+                    "amount": order.total,
+                    "currency": order.currency,
+                    "status": PaymentStatus.created.value,
+                    "out_trade_no": uuid.uuid4().hex,
+                    "created_at": clock.now(),
+                    "query_after": next_query(settings),
+                },
+            ),
+            actor="buyer",
         )
-        session.add(payment)
-        await session.flush()
-        await states.record_created(session, payment, actor="buyer")
+        if payment is None:  # two random ids taken: cannot be
+            raise RuntimeError("a new payment clashed")
     base = base_url.rstrip("/")
     try:
         prepay = await provider.prepay(
@@ -236,16 +273,19 @@ async def apply(
     provider = provider_of(providers, provider_name)
     if notice.kind == "refund":
         return await refunds.apply_notice(session, provider, notice, notice_id=notice_id)
-    payment = await session.scalar(
-        _PAYMENT_BY_TRADE, {"provider": provider.name, "out_trade_no": notice.out_trade_no}
-    )
-    if payment is None:
+    found = (
+        await session.execute(
+            _PAYMENT_BY_TRADE, {"provider": provider.name, "out_trade_no": notice.out_trade_no}
+        )
+    ).first()
+    if found is None:
         return await anomaly(session, provider.name, "unknown_payment", notice, notice_id)
+    payment, order = found
     mismatch = _mismatch(provider, payment, notice)
     if mismatch:
         return await anomaly(session, provider.name, mismatch, notice, notice_id, payment)
     if notice.state is NoticeState.paid:
-        await capture(session, payment, notice.transaction_id)
+        await capture(session, payment, order, notice.transaction_id)
         return "paid"
     if notice.state in (NoticeState.failed, NoticeState.closed):
         to = PaymentStatus.failed if notice.state is NoticeState.failed else PaymentStatus.closed
@@ -291,14 +331,15 @@ async def anomaly(
     return kind
 
 
-async def capture(session: AsyncSession, payment: Payment, transaction_id: str) -> None:
+async def capture(
+    session: AsyncSession, payment: Payment, order: Order, transaction_id: str
+) -> None:
     """The money is at the provider: into the order's escrow, the order paid. Money for an
     order that no longer waits for it (closed meanwhile, or paid by another payment) goes
-    back to the buyer at once.
+    back to the buyer at once. `order` is the payment's, as read in this transaction.
 
     The order is moved (and so locked) before the payment, as closing an order does (its
     row, then its payments'): the two paths never wait on each other in a circle."""
-    order = await orders.get(session, payment.order_id, fresh=True)
     marked = False
     if order.status == OrderStatus.pending_payment:
         try:

@@ -12,7 +12,7 @@ from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
-from pocketshop.orders.service import OrderStatus
+from pocketshop.orders.service import OrderSource, OrderStatus
 from pocketshop.outbox import Handler
 from pocketshop.payments import escrow, refunds, requests, service, withdrawals
 from pocketshop.payments.alipay import AlipayProvider
@@ -58,12 +58,15 @@ def install(db: Database, settings: Settings) -> Payments:
     async def order_moved(
         session: AsyncSession, order: Order, before: OrderStatus, after: OrderStatus
     ) -> None:
+        from_request = order.source == OrderSource.payment_request
         if after is OrderStatus.completed:
             await escrow.release(session, settings, order)
         elif after is OrderStatus.paid:
-            await requests.order_paid(session, order)
+            if from_request:
+                await requests.order_paid(session, order)
         elif after is OrderStatus.closed and before is OrderStatus.pending_payment:
-            await requests.order_closed(session, order)
+            if from_request:
+                await requests.order_closed(session, order)
             for payment in await service.close_open(session, order):
                 _queue_close(session, payment)
         elif after is OrderStatus.closed:

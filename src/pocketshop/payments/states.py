@@ -2,13 +2,13 @@
 a conditional UPDATE per move (whoever loses a race changes nothing) and an event row."""
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pocketshop import clock, moves
-from pocketshop.db import table_of
+from pocketshop.db import attach, table_of
 from pocketshop.errors import Conflict
 from pocketshop.i18n import N_, _
 from pocketshop.payments.models import MoneyEvent, Payment, Refund, Withdrawal
@@ -73,6 +73,7 @@ def _by_value(moves: set[tuple[Any, Any]]) -> frozenset[tuple[str, str]]:
     return frozenset((before.value, after.value) for before, after in moves)
 
 
+Row = TypeVar("Row", Payment, Refund, Withdrawal)
 Machine = tuple[type[Payment] | type[Refund] | type[Withdrawal], frozenset[tuple[str, str]], str]
 MACHINES: dict[type, Machine] = {
     Payment: (Payment, _by_value(PAYMENT_MOVES), "payment"),
@@ -129,22 +130,27 @@ async def move(
     return True
 
 
-async def record_created(
-    session: AsyncSession, row: Payment | Refund | Withdrawal, *, actor: str
-) -> None:
-    """The first event of a new row (flushed, so it has an id)."""
-    _model, _moves, subject = MACHINES[type(row)]
-    await moves.record(
+async def create(
+    session: AsyncSession, model: type[Row], values: dict[str, Any], *, actor: str
+) -> Row | None:
+    """A new row (`values`: every column but the id) and its first event, in this session as
+    if loaded; None, and nothing written, when it clashed with a unique constraint."""
+    _model, _moves, subject = MACHINES[model]
+    row_id = await moves.create(
         session,
-        _events,
-        "subject_id",
-        row.id,
-        {
+        table_of(model),
+        values,
+        events=_events,
+        subject_column="subject_id",
+        event={
             "subject": subject,
             "from_status": None,
-            "to_status": row.status,
+            "to_status": values["status"],
             "actor": actor,
             "reason": "",
             "created_at": clock.now(),
         },
     )
+    if row_id is None:
+        return None
+    return attach(session, model, {"id": row_id, **values})

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, outbox
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
+from pocketshop.db import new_row, table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
@@ -69,10 +69,7 @@ def make_payouts(backend: str) -> Payouts:
     raise ValueError(f"unknown payout backend {backend!r}")
 
 
-_INSERT = {
-    name: dialect.insert(Withdrawal).on_conflict_do_nothing().returning(Withdrawal.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_withdrawals = table_of(Withdrawal)
 
 
 async def request(
@@ -100,24 +97,28 @@ async def request(
     card = await shops.payout_card(session, shop)
     if card is None:
         raise Conflict(_("Bind a bank card first."), code="no_bank_card")
-    withdrawal_id = await session.scalar(
-        _INSERT[session.get_bind().dialect.name],
-        {
-            "public_id": new_public_id(),
-            "shop_id": shop.id,
-            "amount": amount,
-            "currency": "CNY",
-            "status": WithdrawalStatus.requested.value,
-            "bank_code": card.bank_code,
-            "card_last4": card.last4,
-            "holder_name": card.holder_name,
-            "idempotency_key": idempotency_key,
-            "requested_by": user.id,
-            "created_at": clock.now(),
-            "failure": "",
-        },
+    withdrawal = await states.create(
+        session,
+        Withdrawal,
+        new_row(
+            _withdrawals,
+            {
+                "public_id": new_public_id(),
+                "shop_id": shop.id,
+                "amount": amount,
+                "currency": "CNY",
+                "status": WithdrawalStatus.requested.value,
+                "bank_code": card.bank_code,
+                "card_last4": card.last4,
+                "holder_name": card.holder_name,
+                "idempotency_key": idempotency_key,
+                "requested_by": user.id,
+                "created_at": clock.now(),
+            },
+        ),
+        actor="merchant",
     )
-    if withdrawal_id is None:
+    if withdrawal is None:
         # A clash: the same key a moment ago, or another withdrawal still in flight.
         if idempotency_key is not None:
             existing = await _by_key(session, shop, idempotency_key)
@@ -127,8 +128,6 @@ async def request(
             _("A withdrawal is already on its way; wait until it arrives."),
             code="withdrawal_in_flight",
         )
-    withdrawal = await session.get_one(Withdrawal, withdrawal_id)
-    await states.record_created(session, withdrawal, actor="merchant")
     money = Money(amount, withdrawal.currency)
     try:
         await ledger.post(
