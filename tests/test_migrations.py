@@ -1,12 +1,13 @@
 """Migrations build the schema from an empty database and match the models exactly."""
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
 
 from pocketshop import migrate
@@ -58,3 +59,89 @@ def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
     assert inspect_database(url, table_names) == set()
     migrate.upgrade(url)
     assert inspect_database(url, schema_diff) == []
+
+
+def test_orders_a_payment_request_holds_are_marked_as_its(tmp_path: Path) -> None:
+    """0005 gives orders a source: those made before it from a payment request are found
+    through the requests that hold them."""
+    url = empty_database(tmp_path)
+    migrate.upgrade(url, "0004")
+    tables = Base.metadata.tables
+    moment = datetime(2026, 11, 1, tzinfo=UTC)
+
+    async def fill() -> None:
+        database = Database(url)
+        try:
+            async with database.engine.begin() as connection:
+                await connection.execute(
+                    insert(tables["users"]),
+                    {"id": 1, "public_id": "u1", "phone": "+8613800000001", "created_at": moment},
+                )
+                await connection.execute(
+                    insert(tables["shops"]),
+                    {
+                        "id": 1,
+                        "public_id": "s1",
+                        "owner_id": 1,
+                        "slug": "shop",
+                        "name": "店",
+                        "description": "",
+                        "status": "open",
+                        "timezone": "Asia/Shanghai",
+                        "created_at": moment,
+                    },
+                )
+                for number in ("from-request", "from-checkout"):
+                    await connection.execute(
+                        insert(tables["orders"]),
+                        {
+                            "number": number,
+                            "shop_id": 1,
+                            "buyer_id": 1,
+                            "status": "pending_payment",
+                            "items_total": 100,
+                            "shipping_fee": 0,
+                            "total": 100,
+                            "line_count": 1,
+                            "recipient": "李雷",
+                            "phone": "+8613900139000",
+                            "province": "浙江省",
+                            "city": "杭州市",
+                            "district": "西湖区",
+                            "address_detail": "文三路 90 号",
+                            "created_at": moment,
+                        },
+                    )
+                held = await connection.scalar(
+                    select(tables["orders"].c.id).where(tables["orders"].c.number == "from-request")
+                )
+                await connection.execute(
+                    insert(tables["payment_requests"]),
+                    {
+                        "public_id": "r1",
+                        "shop_id": 1,
+                        "created_by": 1,
+                        "items": [],
+                        "amount": 100,
+                        "note": "尾款",
+                        "status": "open",
+                        "expires_at": moment,
+                        "order_id": held,
+                        "created_at": moment,
+                    },
+                )
+        finally:
+            await database.dispose()
+
+    asyncio.run(fill())
+    migrate.upgrade(url)
+
+    def sources(connection: Connection) -> dict[str, str]:
+        orders = Base.metadata.tables["orders"]
+        rows = connection.execute(select(orders.c.number, orders.c.source))
+        return {number: source for number, source in rows}
+
+    assert inspect_database(url, sources) == {
+        "from-request": "payment_request",
+        "from-checkout": "checkout",
+    }
