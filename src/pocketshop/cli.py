@@ -1,8 +1,10 @@
-"""`pocketshop serve | demo | worker | migrate | makemigration | ledger check | version`."""
+"""`pocketshop serve | demo | worker | migrate | makemigration | ledger check | payments
+anomalies | payments resolve | version`."""
 
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import os
 import shutil
@@ -175,6 +177,62 @@ def cmd_ledger_check(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_payment_anomalies(args: argparse.Namespace) -> int:
+    """What did not match our books, newest first: one line each."""
+    from pocketshop.db import Database
+    from pocketshop.payments import anomalies
+
+    settings = _settings()
+
+    async def read() -> list[anomalies.Listed]:
+        db = Database(settings.database_url)
+        try:
+            async with db.transaction(write=False) as session:
+                return await anomalies.listed(session, include_resolved=args.all, limit=args.limit)
+        finally:
+            await db.dispose()
+
+    found = asyncio.run(read())
+    for one in found:
+        anomaly = one.anomaly
+        state = f"resolved {anomaly.resolved_at:%Y-%m-%d %H:%M}" if anomaly.resolved_at else "open"
+        about = f" payment {one.out_trade_no} order {one.order_number}" if one.out_trade_no else ""
+        details = json.dumps(anomaly.details, ensure_ascii=False, sort_keys=True)
+        print(
+            f"#{anomaly.id} {anomaly.created_at:%Y-%m-%d %H:%M} UTC {anomaly.provider} "
+            f"{anomaly.kind} ({state}){about} {details}"
+        )
+    print(f"payments: {len(found)} {'anomalies' if args.all else 'open anomalies'}")
+    return 0
+
+
+def cmd_payment_resolve(args: argparse.Namespace) -> int:
+    """Mark an anomaly looked into; exit 1 when there is none by that id, or it was resolved."""
+    from pocketshop.db import Database
+    from pocketshop.errors import AppError
+    from pocketshop.i18n import set_locale
+    from pocketshop.payments import anomalies
+
+    settings = _settings()
+    set_locale(settings.default_locale)  # the operator reads refusals in the site's language
+
+    async def resolve() -> None:
+        db = Database(settings.database_url)
+        try:
+            async with db.transaction() as session:
+                await anomalies.resolve(session, args.id)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(resolve())
+    except AppError as refused:
+        print(f"payments: {refused.message}", file=sys.stderr)
+        return 1
+    print(f"payments: anomaly #{args.id} resolved")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pocketshop", description="Pocketshop social commerce")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -216,6 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_commands.add_parser(
         "check", help="verify every ledger invariant (exit 1 when one fails)"
     ).set_defaults(run=cmd_ledger_check)
+    payments = commands.add_parser("payments", help="payments the operator looks after")
+    payment_commands = payments.add_subparsers(dest="payments_command", required=True)
+    listing = payment_commands.add_parser(
+        "anomalies", help="what did not match our books (open ones, newest first)"
+    )
+    listing.add_argument("--all", action="store_true", help="resolved ones too")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(run=cmd_payment_anomalies)
+    resolving = payment_commands.add_parser("resolve", help="mark an anomaly looked into")
+    resolving.add_argument("id", type=int)
+    resolving.set_defaults(run=cmd_payment_resolve)
     commands.add_parser("version", help="print the version").set_defaults(run=cmd_version)
     return parser
 

@@ -24,8 +24,8 @@ from pocketshop.money import Money
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderStatus
-from pocketshop.payments import escrow, states
-from pocketshop.payments.models import Payment, PaymentAnomaly, Refund, new_public_id
+from pocketshop.payments import anomalies, escrow, states
+from pocketshop.payments.models import Payment, Refund, new_public_id
 from pocketshop.payments.providers import (
     Notice,
     NoticeState,
@@ -296,20 +296,18 @@ async def finish(
 async def _record(session: AsyncSession, refund: Refund, kind: str, result: RefundResult) -> None:
     """A refund the operator should look at."""
     payment = await session.get_one(Payment, refund.payment_id)
-    session.add(
-        PaymentAnomaly(
-            provider=payment.provider,
-            kind=kind,
-            payment_id=refund.payment_id,
-            details={
-                "refund": refund.public_id,
-                "amount": refund.amount,
-                "status": refund.status,
-                "answer": result.state.value,
-                "why": result.failure,
-            },
-            created_at=clock.now(),
-        )
+    await anomalies.record(
+        session,
+        provider=payment.provider,
+        kind=kind,
+        payment_id=refund.payment_id,
+        details={
+            "refund": refund.public_id,
+            "amount": refund.amount,
+            "status": refund.status,
+            "answer": result.state.value,
+            "why": result.failure,
+        },
     )
 
 
@@ -359,15 +357,13 @@ async def apply_notice(
     else:
         await finish(session, refund, RefundResult(notice.state, refund_id=notice.event_key))
         return notice.state.value
-    session.add(
-        PaymentAnomaly(
-            provider=provider.name,
-            kind=kind,
-            payment_id=payment.id if payment else None,
-            notice_id=notice_id,
-            details=notice.facts(),
-            created_at=clock.now(),
-        )
+    await anomalies.record(
+        session,
+        provider=provider.name,
+        kind=kind,
+        payment_id=payment.id if payment else None,
+        notice_id=notice_id,
+        details=notice.facts(),
     )
     return kind
 

@@ -25,11 +25,10 @@ from pocketshop.money import Money
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderStatus
-from pocketshop.payments import refunds, sandbox, states
+from pocketshop.payments import anomalies, refunds, sandbox, states
 from pocketshop.payments.escrow import escrow_of
 from pocketshop.payments.models import (
     Payment,
-    PaymentAnomaly,
     ProviderNotice,
     Refund,
     new_public_id,
@@ -313,21 +312,18 @@ async def anomaly(
     notice_id: int | None,
     payment: Payment | None = None,
 ) -> str:
-    session.add(
-        PaymentAnomaly(
-            provider=provider,
-            kind=kind,
-            payment_id=payment.id if payment else None,
-            notice_id=notice_id,
-            details={
-                **notice.facts(),
-                "expected_amount": payment.amount if payment else None,
-                "expected_currency": payment.currency if payment else None,
-            },
-            created_at=clock.now(),
-        )
+    await anomalies.record(
+        session,
+        provider=provider,
+        kind=kind,
+        payment_id=payment.id if payment else None,
+        notice_id=notice_id,
+        details={
+            **notice.facts(),
+            "expected_amount": payment.amount if payment else None,
+            "expected_currency": payment.currency if payment else None,
+        },
     )
-    await session.flush()
     return kind
 
 
