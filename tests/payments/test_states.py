@@ -6,29 +6,27 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from pocketshop import clock
-from pocketshop.db import Database, new_row, table_of
+from pocketshop.db import Database
 from pocketshop.payments import states
 from pocketshop.payments.models import MoneyEvent, Payment, new_public_id
 from tests.commerce import one_sku_and_buyer, order_row, ordered
 
 
 def payment_values(order_id: int, shop_id: int, buyer_id: int, trade: str) -> dict[str, object]:
-    return new_row(
-        table_of(Payment),
-        {
-            "public_id": new_public_id(),
-            "order_id": order_id,
-            "shop_id": shop_id,
-            "buyer_id": buyer_id,
-            "provider": "sandbox",
-            "channel": "page",
-            "amount": 9900,
-            "currency": "CNY",
-            "status": "created",
-            "out_trade_no": trade,
-            "created_at": clock.now(),
-        },
-    )
+    """What a new payment is given: the columns left out are NULL (`db.new_row`)."""
+    return {
+        "public_id": new_public_id(),
+        "order_id": order_id,
+        "shop_id": shop_id,
+        "buyer_id": buyer_id,
+        "provider": "sandbox",
+        "channel": "page",
+        "amount": 9900,
+        "currency": "CNY",
+        "status": "created",
+        "out_trade_no": trade,
+        "created_at": clock.now(),
+    }
 
 
 async def test_a_new_row_comes_with_its_first_event_and_a_clash_writes_nothing(
@@ -49,7 +47,11 @@ async def test_a_new_row_comes_with_its_first_event_and_a_clash_writes_nothing(
     async with db.transaction(write=False) as session:
         stored = (await session.scalars(select(Payment))).all()
         assert [(one.id, one.public_id) for one in stored] == [(payment.id, values["public_id"])]
-        assert (stored[0].status, stored[0].query_after) == ("created", None)
+        assert (stored[0].status, stored[0].query_after, stored[0].paid_at) == (
+            "created",
+            None,
+            None,
+        )
         events = (await session.scalars(select(MoneyEvent))).all()
         assert [(e.subject, e.subject_id, e.from_status, e.to_status, e.actor) for e in events] == [
             ("payment", payment.id, None, "created", "buyer")

@@ -27,7 +27,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal_column,
     select,
     update,
 )
@@ -119,14 +118,12 @@ _INSERT_TRANSACTION_ON_SQLITE = (
 
 
 # The guard and the move in one statement: a guarded balance that would go negative is not
-# updated, and the row count says so. (Zero as a literal: a bound one loses its value when
-# the statement is put in a CTE.)
+# updated, and the row count says so.
 _MOVE = (
     update(_accounts)
     .where(
         _accounts.c.id == bindparam("account_id"),
-        (_accounts.c.guarded.is_(False))
-        | (_accounts.c.balance + bindparam("amount") >= literal_column("0")),
+        (_accounts.c.guarded.is_(False)) | (_accounts.c.balance + bindparam("amount") >= 0),
     )
     .values(balance=_accounts.c.balance + bindparam("amount"))
 )

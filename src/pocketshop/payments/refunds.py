@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, outbox
 from pocketshop.config import Settings
-from pocketshop.db import new_row, table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
@@ -74,9 +73,6 @@ async def refundable(session: AsyncSession, order: Order, payment: Payment) -> t
     return min(left, escrow.refundable(settlement)), FROM_PENDING
 
 
-_refunds = table_of(Refund)
-
-
 async def _with_key(session: AsyncSession, order: Order, key: str, amount: int) -> Refund | None:
     """The refund the shop asked for earlier with this Idempotency-Key, if the same one."""
     existing = await session.scalar(
@@ -127,24 +123,21 @@ async def request(
     refund = await states.create(
         session,
         Refund,
-        new_row(
-            _refunds,
-            {
-                "public_id": new_public_id(),
-                "payment_id": payment.id,
-                "order_id": order.id,
-                "shop_id": order.shop_id,
-                "amount": amount,
-                "currency": payment.currency,
-                "status": RefundStatus.requested.value,
-                "reason": clean_reason,
-                "requested_by": requested_by,
-                "out_refund_no": uuid.uuid4().hex,
-                "idempotency_key": idempotency_key,
-                "source": source,
-                "created_at": clock.now(),
-            },
-        ),
+        {
+            "public_id": new_public_id(),
+            "payment_id": payment.id,
+            "order_id": order.id,
+            "shop_id": order.shop_id,
+            "amount": amount,
+            "currency": payment.currency,
+            "status": RefundStatus.requested.value,
+            "reason": clean_reason,
+            "requested_by": requested_by,
+            "out_refund_no": uuid.uuid4().hex,
+            "idempotency_key": idempotency_key,
+            "source": source,
+            "created_at": clock.now(),
+        },
         actor=requested_by,
     )
     if refund is None:  # the same key, in a parallel request that committed first

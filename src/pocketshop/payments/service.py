@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.db import new_row, table_of
+from pocketshop.db import table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
@@ -50,7 +50,6 @@ from pocketshop.payments.states import PaymentStatus
 SETTLED = (PaymentStatus.paid, PaymentStatus.refunded)
 
 
-_payments = table_of(Payment)
 # Built once: building a statement costs more than running it.
 # The buyer's order, with its payment still open with this provider and channel if any.
 _ORDER_TO_PAY = (
@@ -127,23 +126,20 @@ async def start(
         payment = await states.create(
             session,
             Payment,
-            new_row(
-                _payments,
-                {
-                    "public_id": new_public_id(),
-                    "order_id": order.id,
-                    "shop_id": order.shop_id,
-                    "buyer_id": buyer.id,
-                    "provider": provider.name,
-                    "channel": channel.value,
-                    "amount": order.total,
-                    "currency": order.currency,
-                    "status": PaymentStatus.created.value,
-                    "out_trade_no": uuid.uuid4().hex,
-                    "created_at": clock.now(),
-                    "query_after": next_query(settings),
-                },
-            ),
+            {
+                "public_id": new_public_id(),
+                "order_id": order.id,
+                "shop_id": order.shop_id,
+                "buyer_id": buyer.id,
+                "provider": provider.name,
+                "channel": channel.value,
+                "amount": order.total,
+                "currency": order.currency,
+                "status": PaymentStatus.created.value,
+                "out_trade_no": uuid.uuid4().hex,
+                "created_at": clock.now(),
+                "query_after": next_query(settings),
+            },
             actor="buyer",
         )
         if payment is None:  # two random ids taken: cannot be

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pocketshop import clock, moves
-from pocketshop.db import attach, table_of
+from pocketshop.db import attach, new_row, table_of
 from pocketshop.errors import Conflict
 from pocketshop.i18n import N_, _
 from pocketshop.payments.models import MoneyEvent, Payment, Refund, Withdrawal
@@ -133,12 +133,15 @@ async def move(
 async def create(
     session: AsyncSession, model: type[Row], values: dict[str, Any], *, actor: str
 ) -> Row | None:
-    """A new row (`values`: every column but the id) and its first event, in this session as
-    if loaded; None, and nothing written, when it clashed with a unique constraint."""
+    """A new row and its first event, in this session as if loaded; None, and nothing
+    written, when it clashed with a unique constraint. `values`: every column but the id and
+    those `new_row` fills in."""
     _model, _moves, subject = MACHINES[model]
+    table = table_of(model)
+    values = new_row(table, values)
     row_id = await moves.create(
         session,
-        table_of(model),
+        table,
         values,
         events=_events,
         subject_column="subject_id",

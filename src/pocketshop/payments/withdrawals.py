@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop import clock, outbox
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.db import new_row, table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
@@ -69,9 +68,6 @@ def make_payouts(backend: str) -> Payouts:
     raise ValueError(f"unknown payout backend {backend!r}")
 
 
-_withdrawals = table_of(Withdrawal)
-
-
 async def request(
     session: AsyncSession,
     settings: Settings,
@@ -100,22 +96,19 @@ async def request(
     withdrawal = await states.create(
         session,
         Withdrawal,
-        new_row(
-            _withdrawals,
-            {
-                "public_id": new_public_id(),
-                "shop_id": shop.id,
-                "amount": amount,
-                "currency": "CNY",
-                "status": WithdrawalStatus.requested.value,
-                "bank_code": card.bank_code,
-                "card_last4": card.last4,
-                "holder_name": card.holder_name,
-                "idempotency_key": idempotency_key,
-                "requested_by": user.id,
-                "created_at": clock.now(),
-            },
-        ),
+        {
+            "public_id": new_public_id(),
+            "shop_id": shop.id,
+            "amount": amount,
+            "currency": "CNY",
+            "status": WithdrawalStatus.requested.value,
+            "bank_code": card.bank_code,
+            "card_last4": card.last4,
+            "holder_name": card.holder_name,
+            "idempotency_key": idempotency_key,
+            "requested_by": user.id,
+            "created_at": clock.now(),
+        },
         actor="merchant",
     )
     if withdrawal is None:
