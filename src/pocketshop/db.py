@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, Table, event, inspect
+from sqlalchemy import DateTime, Insert, MetaData, Table, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -93,6 +94,20 @@ def new_row(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{table.name} columns missing: {missing}")
     return row
+
+
+def insert_new(session: AsyncSession, table: Table) -> Insert:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING id` for the session's database: a row that
+    clashes with a unique constraint returns no id and writes nothing, and no savepoint is
+    needed to carry on."""
+    return _insert_new(session.get_bind().dialect.name, table)
+
+
+@functools.cache
+def _insert_new(dialect_name: str, table: Table) -> Insert:
+    if dialect_name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 def attach(session: AsyncSession, model: type[M], values: Mapping[str, Any]) -> M:

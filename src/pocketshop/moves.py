@@ -25,8 +25,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from pocketshop.db import insert_new
 
 
 async def create(
@@ -42,11 +44,9 @@ async def create(
     row's id, or None, and nothing written, when the row clashed with a unique constraint."""
     if session.get_bind().dialect.name == "postgresql":
         statement = _create_and_record(table, tuple(row), events, subject_column, tuple(event))
-        created: int | None = await session.scalar(
-            statement, {**row, **{f"event_{name}": value for name, value in event.items()}}
-        )
+        created: int | None = await session.scalar(statement, {**row, **_event_parameters(event)})
         return created
-    row_id: int | None = await session.scalar(_insert_on_sqlite(table), row)
+    row_id: int | None = await session.scalar(insert_new(session, table), row)
     if row_id is not None:
         await record(session, events, subject_column, row_id, event)
     return row_id
@@ -73,9 +73,7 @@ async def move(
     }
     if session.get_bind().dialect.name == "postgresql":
         statement = _move_and_record(table, tuple(changes), events, subject_column, tuple(event))
-        moved = await session.scalar(
-            statement, {**parameters, **{f"event_{name}": value for name, value in event.items()}}
-        )
+        moved = await session.scalar(statement, {**parameters, **_event_parameters(event)})
         return moved == 1
     result = await session.execute(_move(table, tuple(changes)), parameters)
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -95,6 +93,11 @@ async def record(
     await session.execute(_insert(events), {subject_column: row_id, **event})
 
 
+def _event_parameters(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event's values as the one-statement forms name them (see `_recorded`)."""
+    return {f"event_{name}": value for name, value in event.items()}
+
+
 @functools.cache
 def _move(table: Table, columns: tuple[str, ...]) -> Update:
     return (
@@ -107,11 +110,6 @@ def _move(table: Table, columns: tuple[str, ...]) -> Update:
 @functools.cache
 def _insert(events: Table) -> Insert:
     return insert(events)
-
-
-@functools.cache
-def _insert_on_sqlite(table: Table) -> Insert:
-    return sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 def _recorded(

@@ -30,11 +30,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
-from pocketshop.db import DATABASE_KEY, Database, table_of
+from pocketshop.db import DATABASE_KEY, Database, insert_new, table_of
 from pocketshop.errors import Conflict
 from pocketshop.i18n import _
 from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
@@ -103,17 +103,10 @@ def fees() -> Account:
 _accounts = table_of(LedgerAccount)
 _transactions = table_of(LedgerTransaction)
 _postings = table_of(LedgerPosting)
-_INSERT_ACCOUNT = {
-    name: dialect.insert(_accounts).on_conflict_do_nothing().returning(_accounts.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
 _FIND_ACCOUNT = select(_accounts.c.id).where(
     _accounts.c.kind == bindparam("kind"),
     _accounts.c.owner == bindparam("owner"),
     _accounts.c.currency == bindparam("currency"),
-)
-_INSERT_TRANSACTION_ON_SQLITE = (
-    sqlite.insert(_transactions).on_conflict_do_nothing().returning(_transactions.c.id)
 )
 
 
@@ -254,7 +247,9 @@ async def _record(
         if first_move is not None and row.moved != 1:
             raise InsufficientFunds(_("Not enough money for this."))
         return 0 if first_move is None else 1
-    transaction_id: int | None = await session.scalar(_INSERT_TRANSACTION_ON_SQLITE, transaction)
+    transaction_id: int | None = await session.scalar(
+        insert_new(session, _transactions), transaction
+    )
     if transaction_id is None:
         return None
     await session.execute(
@@ -314,7 +309,7 @@ async def _find_or_create(
                 known[account.kind, account.owner, currency] = int(found)
             return int(found)
     made: int | None = await session.scalar(
-        _INSERT_ACCOUNT[session.get_bind().dialect.name],
+        insert_new(session, _accounts),
         {
             **key,
             "shop_id": account.shop_id,

@@ -18,7 +18,6 @@ from sqlalchemy import (
     CTE,
     Column,
     ColumnElement,
-    Insert,
     Select,
     Table,
     bindparam,
@@ -26,7 +25,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import db
@@ -85,9 +84,6 @@ def _one_statement() -> Select[tuple[int]]:
 
 
 _PLACE_ON_POSTGRESQL = _one_statement()
-_INSERT_ORDER_ON_SQLITE: Insert = (
-    sqlite.insert(_orders).on_conflict_do_nothing().returning(_orders.c.id)
-)
 _INSERT_LINES = insert(_lines)
 _INSERT_EVENT = insert(_events)
 
@@ -136,7 +132,7 @@ async def _insert(
         }
         order_id: int | None = await session.scalar(_PLACE_ON_POSTGRESQL, params)
         return order_id
-    order_id = await session.scalar(_INSERT_ORDER_ON_SQLITE, order)
+    order_id = await session.scalar(db.insert_new(session, _orders), order)
     if order_id is not None:
         await session.execute(_INSERT_LINES, [{**line, "order_id": order_id} for line in lines])
         await session.execute(_INSERT_EVENT, {**event, "order_id": order_id})

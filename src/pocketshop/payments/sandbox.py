@@ -23,12 +23,11 @@ from datetime import datetime, timedelta
 import httpx
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.config import Settings
-from pocketshop.db import Database, table_of
+from pocketshop.db import Database, insert_new, table_of
 from pocketshop.payments.models import SandboxRefund, SandboxTransaction
 from pocketshop.payments.providers import (
     Channel,
@@ -235,16 +234,10 @@ async def find(session: AsyncSession, out_trade_no: str) -> SandboxTransaction |
     )
 
 
-_INSERT_TRANSACTION = {
-    name: dialect.insert(table_of(SandboxTransaction)).on_conflict_do_nothing()
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-
-
 async def open_transaction(session: AsyncSession, request: PayRequest) -> None:
     """The provider's order for this payment (kept as it was when asked again)."""
     await session.execute(
-        _INSERT_TRANSACTION[session.get_bind().dialect.name],
+        insert_new(session, table_of(SandboxTransaction)),
         {
             "out_trade_no": request.out_trade_no,
             "transaction_id": f"SB{secrets.token_hex(14).upper()}",

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.db import table_of
+from pocketshop.db import insert_new, table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
@@ -50,8 +49,8 @@ from pocketshop.payments.states import PaymentStatus
 SETTLED = (PaymentStatus.paid, PaymentStatus.refunded)
 
 
-# Built once: building a statement costs more than running it.
-# The buyer's order, with its payment still open with this provider and channel if any.
+# Built once (building a statement costs more than running it). The buyer's order, with its
+# payment still open with this provider and channel if any.
 _ORDER_TO_PAY = (
     select(Order, Payment)
     .outerjoin(
@@ -182,10 +181,6 @@ def next_query(settings: Settings) -> datetime:
 # --- what providers say -------------------------------------------------------------------------
 
 _notices = table_of(ProviderNotice)
-_INSERT_NOTICE = {
-    name: dialect.insert(_notices).on_conflict_do_nothing().returning(_notices.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
 _NOTICE_ID = select(_notices.c.id).where(
     _notices.c.provider == bindparam("provider"), _notices.c.event_key == bindparam("event_key")
 )
@@ -224,7 +219,7 @@ async def store_notice(
     whether this call stored it."""
     event_key = notice.event_key[:96]
     notice_id: int | None = await session.scalar(
-        _INSERT_NOTICE[session.get_bind().dialect.name],
+        insert_new(session, _notices),
         {
             "provider": provider,
             "event_key": event_key,
