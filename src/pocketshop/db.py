@@ -3,6 +3,9 @@
 One transaction per request, job step or CLI command: `transaction()` opens it and commits at
 the end; services only flush. On SQLite the embedded server serialises write transactions with
 one lock, so concurrent buyers queue instead of failing with "database is locked".
+
+Where SQL must differ between PostgreSQL and SQLite, it does so here, in a named helper:
+`insert_new`, `for_update`, `serialize`.
 """
 
 import asyncio
@@ -13,7 +16,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Insert, MetaData, Table, event, inspect
+from sqlalchemy import DateTime, Insert, MetaData, Select, Table, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -108,6 +111,51 @@ def _insert_new(dialect_name: str, table: Table) -> Insert:
     if dialect_name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
     return sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
+def for_update(session: AsyncSession, statement: Select[Any]) -> Select[Any]:
+    """`statement` locking the rows it reads until the transaction ends. PostgreSQL: SELECT …
+    FOR UPDATE (a second locker waits, then reads the row as committed). SQLite has no row
+    locks: a write transaction holds the one write lock of the database, so the statement
+    reads as it is; refused outside a write transaction, where it would lock nothing."""
+    if session.get_bind().dialect.name == "postgresql":
+        return statement.with_for_update()
+    if not session.info.get(HOLDS_WRITE_LOCK):
+        raise RuntimeError("rows locked outside a write transaction")
+    return statement
+
+
+async def serialize(session: AsyncSession, space: int, key: str) -> None:
+    """Make transactions naming the same (`space`, `key`) run one at a time until commit,
+    for a rule that reads and then writes rows that do not exist yet (nothing to lock): a
+    transaction-scoped advisory lock on PostgreSQL; SQLite's write transactions already run
+    one at a time. Callers taking several take them in one fixed order."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+            {"space": space, "key": key},
+        )
+    elif not session.info.get(HOLDS_WRITE_LOCK):
+        raise RuntimeError("serialized outside a write transaction")
+
+
+@asynccontextmanager
+async def attempt(session: AsyncSession) -> AsyncIterator[None]:
+    """A unit inside the request's transaction whose writes stay only if it succeeds: a page
+    that catches a service's refusal to show it calls the service in here, so the request's
+    commit keeps nothing of what the refused call wrote (a SAVEPOINT rolled back). An error
+    that asks to keep its changes (a counted wrong code) keeps them."""
+    savepoint = await session.begin_nested()
+    try:
+        yield
+    except BaseException as exc:
+        if getattr(exc, "keep_changes", False):
+            await savepoint.commit()
+        else:
+            await savepoint.rollback()
+        raise
+    else:
+        await savepoint.commit()
 
 
 def attach(session: AsyncSession, model: type[M], values: Mapping[str, Any]) -> M:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,13 +106,8 @@ async def _queue_sends(session: AsyncSession, phone: str, ip: str) -> None:
     requests one at a time; on PostgreSQL a transaction-scoped advisory lock does it (always
     phone first, then IP, so two requests never wait for each other in a circle).
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
     for space, key in ((_LOCK_SMS_PHONE, phone), (_LOCK_SMS_IP, ip)):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
-            {"space": space, "key": key},
-        )
+        await db.serialize(session, space, key)
 
 
 async def send_login_code(
