@@ -58,12 +58,9 @@ bearer_scheme = HTTPBearer(
 )
 
 
-async def api_user(
-    request: Request,
-    session: Session,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> User:
-    token = credentials.credentials.strip() if credentials else None
+async def api_user_in(session: AsyncSession, request: Request) -> User:
+    """The bearer token's user, or 401: for a route that opens its own transactions."""
+    token = bearer_token(request)
     user = await service.user_for_token(session, token, SessionKind.api) if token else None
     if user is None:
         raise Unauthorized(_("Log in first: send a valid bearer token."), code="not_authenticated")
@@ -71,13 +68,38 @@ async def api_user(
     return user
 
 
-async def optional_page_user(
-    request: Request, session: Session, settings: AppSettings
+async def optional_page_user_in(
+    session: AsyncSession, request: Request, settings: Settings
 ) -> User | None:
     token = session_cookie_token(request, settings)
     user = await service.user_for_token(session, token, SessionKind.web) if token else None
     request.state.user = user
     return user
+
+
+async def page_user_in(session: AsyncSession, request: Request, settings: Settings) -> User:
+    """The logged-in visitor, or a redirect to the login page: for a route that opens its own
+    transactions."""
+    user = await optional_page_user_in(session, request, settings)
+    if user is None:
+        # The page error handler turns this into a redirect to the login page.
+        raise Unauthorized(_("Please log in."), code="login_required")
+    return user
+
+
+async def api_user(
+    request: Request,
+    session: Session,
+    # Declares the scheme in OpenAPI; the token is read by api_user_in.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User:
+    return await api_user_in(session, request)
+
+
+async def optional_page_user(
+    request: Request, session: Session, settings: AppSettings
+) -> User | None:
+    return await optional_page_user_in(session, request, settings)
 
 
 async def page_user(

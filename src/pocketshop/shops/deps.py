@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import ApiUser, PageUser
 from pocketshop.accounts.models import User
@@ -13,7 +14,8 @@ from pocketshop.shops.models import Shop
 from pocketshop.web.routing import Session
 
 
-async def _own_shop(session: Session, user: User) -> Shop:
+async def own_shop_in(session: AsyncSession, user: User) -> Shop:
+    """The user's own shop, or 404 `no_shop`: for a route that opens its own transactions."""
     shop = await service.get_for_owner(session, user)
     if shop is None:
         # Pages turn this code into a redirect to the onboarding steps.
@@ -22,11 +24,11 @@ async def _own_shop(session: Session, user: User) -> Shop:
 
 
 async def api_shop(session: Session, user: ApiUser) -> Shop:
-    return await _own_shop(session, user)
+    return await own_shop_in(session, user)
 
 
 async def page_shop(session: Session, user: PageUser) -> Shop:
-    return await _own_shop(session, user)
+    return await own_shop_in(session, user)
 
 
 MerchantShop = Annotated[Shop, Depends(api_shop)]

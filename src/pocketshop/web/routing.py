@@ -1,7 +1,8 @@
 """The request transaction boundary, shared dependencies, and the API/page router factories."""
 
 import ipaddress
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -55,6 +56,59 @@ class TransactionalRoute(APIRoute):
             return response
 
         return run_in_transaction
+
+
+class OutsideRoute(APIRoute):
+    """A route whose handler opens its transactions itself (`unit`), for work that must not
+    happen inside one: a call to a payment provider (write the intent, commit, call, record
+    the outcome in a new transaction), or decoding uploaded photos before the transaction
+    that keeps them. Like every route it reads and caps the body first and, on pages, checks
+    CSRF; the handler finds who is asking inside its first unit (accounts.deps, `*_in`).
+    Work queued in the outbox by any of its units is handed to the dispatcher after the
+    answer."""
+
+    checks_csrf = False
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run_outside(request: Request) -> Response:
+            await read_body(request, request.app.state.settings.max_request_bytes)
+            if self.checks_csrf:
+                await require_csrf(request)
+            request.state.outbox_queued = False
+            response = await handler(request)
+            if request.state.outbox_queued:
+                run_after(response, request.app.state.dispatch_outbox)
+            return response
+
+        return run_outside
+
+
+class OutsidePageRoute(OutsideRoute):
+    checks_csrf = True
+
+
+@asynccontextmanager
+async def unit(request: Request, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+    """One transaction of an OutsideRoute's handler: committed when the block ends, rolled
+    back when it raises."""
+    db: Database = request.app.state.db
+    async with db.transaction(write=write) as session:
+        request.state.session = session
+        yield session
+        if session.info.get("outbox_queued"):
+            request.state.outbox_queued = True
+
+
+def outside_router(**kwargs: Any) -> APIRouter:
+    """JSON routes that open their own transactions (see OutsideRoute)."""
+    return APIRouter(route_class=OutsideRoute, responses=ERROR_RESPONSES, **kwargs)
+
+
+def outside_page_router(**kwargs: Any) -> APIRouter:
+    """HTML routes that open their own transactions (see OutsideRoute); CSRF-checked."""
+    return APIRouter(route_class=OutsidePageRoute, include_in_schema=False, **kwargs)
 
 
 async def read_body(request: Request, limit: int) -> None:
