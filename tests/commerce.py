@@ -27,7 +27,7 @@ from pocketshop.orders.models import (
     Shipment,
     ShipmentLine,
 )
-from pocketshop.payments import service as payment_service
+from pocketshop.payments import calls
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 from tests.support import card_number, id_number_aged
@@ -210,13 +210,12 @@ async def pay(app: FastAPI, number: str) -> None:
     """Pay an order through the sandbox provider (the hosted page's Pay, then our query),
     so the money is in escrow as with any payment."""
     db: Database = app.state.db
-    async with db.transaction() as session:
+    async with db.transaction(write=False) as session:
         order = (await session.scalars(select(Order).where(Order.number == number))).one()
-        buyer = await session.get_one(User, order.buyer_id)
-        payment = await payment_service.pay_in_sandbox(
-            session, app.state.settings, app.state.payments.providers, buyer, number
-        )
-        assert payment.status == "paid"
+    payment = await calls.pay_in_sandbox(
+        db, app.state.settings, app.state.payments.providers, order.buyer_id, number
+    )
+    assert payment.status == "paid"
 
 
 def order_json(shop: Shop, lines: list[tuple[Sku, int]]) -> dict[str, object]:
@@ -287,3 +286,8 @@ async def run_jobs(app: FastAPI) -> dict[str, int]:
     out."""
     done = await jobs.run_due(app.state.db, app.state.runtime.sweeps)
     return {name: count for name, count in done.items() if count}
+
+
+def sweep(app: FastAPI, name: str) -> jobs.AnySweep:
+    """One of the app's timed sweeps, by name."""
+    return next(found for found in app.state.runtime.sweeps if found.name == name)

@@ -82,7 +82,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         instance_dir=tmp_path / "instance",
         secret_key="test-secret-key",
         data_key=Fernet.generate_key().decode(),
-        public_base_url="",
+        public_base_url=BASE_URL,
         outbox_sweep_seconds=3600,
     )
 

@@ -14,6 +14,8 @@ def test_production_refuses_to_start_without_keys(tmp_path: Path) -> None:
         instance_dir=tmp_path,
         public_base_url="https://p.example",
         payment_providers=[],
+        payout_backend="manual",
+        cookie_secure=True,
     )
     with pytest.raises(ConfigurationError, match="POCKETSHOP_SECRET_KEY"):
         _ = settings.secrets
@@ -40,6 +42,8 @@ def test_dev_inbox_only_in_the_demo() -> None:
         data_key="d",
         public_base_url="https://p.example",
         payment_providers=[],
+        payout_backend="manual",
+        cookie_secure=True,
     ).dev_inbox_enabled
 
 
@@ -57,6 +61,36 @@ def test_production_refuses_the_sandbox_provider() -> None:
             data_key="d",
             public_base_url="https://p.example",
         )
+
+
+@pytest.mark.parametrize(
+    ("given", "refusal"),
+    [
+        ({"payout_backend": "sandbox"}, "sandbox payout backend"),
+        ({"cookie_secure": False}, "POCKETSHOP_COOKIE_SECURE"),
+    ],
+)
+def test_production_refuses_fake_money_and_cookies_over_http(
+    given: dict[str, object], refusal: str
+) -> None:
+    with pytest.raises(ValidationError, match=refusal):
+        Settings(
+            **{  # type: ignore[arg-type]
+                "env": Environment.production,
+                "secret_key": "s",
+                "data_key": "d",
+                "public_base_url": "https://p.example",
+                "payment_providers": [],
+                "payout_backend": "manual",
+                "cookie_secure": True,
+                **given,
+            }
+        )
+
+
+def test_callback_addresses_never_come_from_a_request() -> None:
+    assert Settings(public_base_url="https://p.example/").own_url == "https://p.example"
+    assert Settings().own_url == "http://127.0.0.1:8000"
 
 
 def test_parallel_starts_share_one_set_of_keys(tmp_path: Path) -> None:

@@ -6,10 +6,21 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.accounts.models import SmsCode, User
-from pocketshop.db import Database, new_row, released, table_of
+from pocketshop.db import (
+    Database,
+    NestedTransaction,
+    attempt,
+    for_update,
+    held,
+    new_row,
+    note_held,
+    outside_transaction,
+    table_of,
+)
 from pocketshop.errors import InvalidInput
 from pocketshop.payments.models import Withdrawal
 
@@ -46,25 +57,55 @@ async def test_errors_that_keep_changes_commit_what_was_flushed(db: Database) ->
     assert await count_users(db) == 1
 
 
-async def test_released_commits_and_lets_others_write_while_waiting(db: Database) -> None:
-    """What a payment provider's answer is waited on in: the work so far committed, and
-    another writer not held up (on SQLite, not queued behind the write lock)."""
-    other_wrote = asyncio.Event()
-
-    async def other_writer() -> None:
-        async with db.transaction() as session:
-            session.add(User(phone="+8613800000006", created_at=clock.now()))
-        other_wrote.set()
-
+async def test_transactions_do_not_nest_and_nothing_outside_is_called_inside(
+    db: Database,
+) -> None:
+    """A transaction inside another would wait for itself on SQLite's write lock, and a
+    provider call inside one would hold its locks while the provider takes its time."""
     async with db.transaction() as session:
         session.add(User(phone="+8613800000005", created_at=clock.now()))
-        async with released(session):
-            assert await count_users(db) == 1  # committed before the wait
-            writer = asyncio.create_task(other_writer())
-            await asyncio.wait_for(other_wrote.wait(), timeout=10)
-        session.add(User(phone="+8613800000007", created_at=clock.now()))
-    await writer
-    assert await count_users(db) == 3
+        with pytest.raises(NestedTransaction):
+            async with db.transaction(write=False):
+                pass
+        with pytest.raises(NestedTransaction, match="a refund call inside a transaction"):
+            outside_transaction("a refund call")
+    outside_transaction("a refund call")  # between transactions: fine
+    assert await count_users(db) == 1
+
+
+async def _refused_attempt(session: AsyncSession, phone: str, error: InvalidInput) -> None:
+    async with attempt(session):
+        session.add(User(phone=phone, created_at=clock.now()))
+        note_held(session, ("order", 2), "second")
+        await session.flush()
+        raise error
+
+
+async def test_an_attempt_rolls_back_what_its_refused_call_wrote(db: Database) -> None:
+    async with db.transaction() as session:
+        session.add(User(phone="+8613800000010", created_at=clock.now()))
+        note_held(session, ("order", 1), "first")
+        with pytest.raises(InvalidInput):
+            await _refused_attempt(session, "+8613800000011", InvalidInput("refused"))
+        # PostgreSQL lets go of row locks taken since the savepoint: not counted as held.
+        assert held(session, ("order", 1)) == "first"
+        assert held(session, ("order", 2)) is None
+        counted = InvalidInput("counted", keep_changes=True)
+        with pytest.raises(InvalidInput):
+            await _refused_attempt(session, "+8613800000012", counted)
+    async with db.transaction(write=False) as session:
+        phones = set(await session.scalars(select(User.phone)))
+    assert phones == {"+8613800000010", "+8613800000012"}
+
+
+async def test_rows_are_locked_only_in_a_write_transaction(db: Database) -> None:
+    statement = select(User.id)
+    async with db.transaction() as session:
+        for_update(session, statement)
+    if db.is_sqlite:
+        async with db.transaction(write=False) as session:
+            with pytest.raises(RuntimeError, match="outside a write transaction"):
+                for_update(session, statement)
 
 
 async def test_times_come_back_in_utc(db: Database) -> None:
@@ -110,6 +151,8 @@ def test_a_new_row_gets_nulls_and_plain_defaults_and_must_name_the_rest() -> Non
         "payout_ref": None,
         "finished_at": None,
         "failure": "",
+        "query_after": None,
+        "attempts": 0,
     }
     assert set(row) == {column.name for column in table.c} - {"id"}
     with pytest.raises(ValueError, match=r"withdrawals columns missing: \['amount', 'status'\]"):

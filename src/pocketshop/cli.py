@@ -41,6 +41,12 @@ def cmd_makemigration(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
+    if not settings.public_base_url and not settings.is_production:
+        # Links and callback addresses name this server, never a request's Host header; the
+        # environment carries it to every worker process.
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104
+        os.environ["POCKETSHOP_PUBLIC_BASE_URL"] = f"http://{host}:{args.port}"
+        settings = _settings()
     # Checked (and generated, outside production) before any worker starts, so all share them.
     settings.secrets  # noqa: B018
     migrate.upgrade(settings.database_url)
@@ -233,6 +239,76 @@ def cmd_payment_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_in_transaction(settings: Settings, work: Any, *, write: bool = True) -> Any:
+    """Run `work(session)` in one transaction of a database of its own (a CLI command's)."""
+    from pocketshop.db import Database
+
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        try:
+            async with db.transaction(write=write) as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_payouts_list(args: argparse.Namespace) -> int:
+    """Withdrawals not final yet, oldest first: what an operator paying by hand works on."""
+    from pocketshop.money import format_fen
+    from pocketshop.payments import withdrawals
+
+    settings = _settings()
+
+    async def read(session: Any) -> list[tuple[Any, str]]:
+        found = await withdrawals.in_flight(session)
+        numbers = [
+            await withdrawals.card_number(session, settings, one) if args.show_numbers else ""
+            for one in found
+        ]
+        return list(zip(found, numbers, strict=True))
+
+    listed = _run_in_transaction(settings, read, write=False)
+    for withdrawal, number in listed:
+        card = number or f"****{withdrawal.card_last4}"
+        print(
+            f"{withdrawal.public_id} {withdrawal.created_at:%Y-%m-%d %H:%M} UTC "
+            f"{format_fen(withdrawal.amount)} to {withdrawal.bank_code} {card} "
+            f"{withdrawal.holder_name} ({withdrawal.status})"
+        )
+    print(f"payouts: {len(listed)} on their way")
+    return 0
+
+
+def cmd_payouts_record(args: argparse.Namespace) -> int:
+    """An operator's word on a withdrawal paid by hand; exit 1 when refused."""
+    from pocketshop.errors import AppError
+    from pocketshop.i18n import set_locale
+    from pocketshop.payments import withdrawals
+
+    settings = _settings()
+    set_locale(settings.default_locale)
+    paid = args.payouts_command == "paid"
+
+    async def record(session: Any) -> None:
+        await withdrawals.record_by_operator(
+            session,
+            args.id,
+            paid=paid,
+            reference=getattr(args, "reference", ""),
+            why=getattr(args, "why", ""),
+        )
+
+    try:
+        _run_in_transaction(settings, record)
+    except AppError as refused:
+        print(f"payouts: {refused.message}", file=sys.stderr)
+        return 1
+    print(f"payouts: {args.id} {'paid' if paid else 'failed, money back to the shop'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pocketshop", description="Pocketshop social commerce")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -285,6 +361,21 @@ def build_parser() -> argparse.ArgumentParser:
     resolving = payment_commands.add_parser("resolve", help="mark an anomaly looked into")
     resolving.add_argument("id", type=int)
     resolving.set_defaults(run=cmd_payment_resolve)
+    payouts = commands.add_parser("payouts", help="withdrawals paid by hand (manual backend)")
+    payout_commands = payouts.add_subparsers(dest="payouts_command", required=True)
+    listing = payout_commands.add_parser("list", help="withdrawals on their way, oldest first")
+    listing.add_argument(
+        "--show-numbers", action="store_true", help="full card numbers (to pay them by hand)"
+    )
+    listing.set_defaults(run=cmd_payouts_list)
+    paid = payout_commands.add_parser("paid", help="a withdrawal reached its bank card")
+    paid.add_argument("id")
+    paid.add_argument("--reference", required=True, help="the bank's transfer reference")
+    paid.set_defaults(run=cmd_payouts_record)
+    failed = payout_commands.add_parser("failed", help="the bank refused a withdrawal")
+    failed.add_argument("id")
+    failed.add_argument("--why", required=True)
+    failed.set_defaults(run=cmd_payouts_record)
     commands.add_parser("version", help="print the version").set_defaults(run=cmd_version)
     return parser
 

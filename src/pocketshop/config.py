@@ -36,6 +36,7 @@ WECHATPAY_REQUIRED = (
 
 
 ALIPAY_REQUIRED = ("alipay_appid", "alipay_app_private_key", "alipay_public_key")
+DEFAULT_OWN_URL = "http://127.0.0.1:8000"
 
 
 class Settings(BaseSettings):
@@ -55,7 +56,9 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # Fernet key that encrypts bank cards and ID numbers at rest.
     data_key: str | None = None
-    # Used for links and QR codes; the request's own host when empty.
+    # Used for links and QR codes (the request's own host when empty), and for the addresses
+    # providers call back and send buyers back to (never the request's Host header: the
+    # server's own address when empty, see `own_url`).
     public_base_url: str = ""
     cookie_secure: bool = False
     session_days: int = 30
@@ -102,6 +105,8 @@ class Settings(BaseSettings):
     platform_fee_bps: int = 60
     # Released money becomes available this many days later (T+1), in the shop's time zone.
     settlement_days: int = 1
+    # Refunds stay possible this many days after receipt (China's 7-day no-reason returns).
+    aftersales_days: int = 7
     # Reconciliation asks the provider about a payment or refund still open after this.
     reconcile_after_minutes: int = 5
     withdrawal_min_fen: int = 100
@@ -148,6 +153,13 @@ class Settings(BaseSettings):
             raise ValueError("POCKETSHOP_PUBLIC_BASE_URL must be set in production")
         if self.env is Environment.production and "sandbox" in self.payment_providers:
             raise ValueError("the sandbox payment provider takes no real money: not in production")
+        if self.env is Environment.production and self.payout_backend == "sandbox":
+            raise ValueError(
+                "the sandbox payout backend pays nobody: set POCKETSHOP_PAYOUT_BACKEND in "
+                "production"
+            )
+        if self.env is Environment.production and not self.cookie_secure:
+            raise ValueError("POCKETSHOP_COOKIE_SECURE must be true in production (HTTPS only)")
         real = sorted({"wechatpay", "alipay"} & set(self.payment_providers))
         if real and not self.public_base_url:
             # Their notifications (refunds' too, sent from a worker) need an address to reach.
@@ -173,6 +185,13 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.production
+
+    @property
+    def own_url(self) -> str:
+        """Where providers call back and send buyers back to: the public URL, or the address
+        `pocketshop serve` listens on by default. Never taken from a request's Host header,
+        which anyone can set."""
+        return (self.public_base_url or DEFAULT_OWN_URL).rstrip("/")
 
     @property
     def dev_inbox_enabled(self) -> bool:

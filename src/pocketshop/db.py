@@ -1,14 +1,17 @@
 """Engine, sessions, the declarative Base and the transaction boundary.
 
 One transaction per request, job step or CLI command: `transaction()` opens it and commits at
-the end; services only flush. On SQLite the embedded server serialises write transactions with
-one lock, so concurrent buyers queue instead of failing with "database is locked".
+the end; services only flush. Transactions never nest, and nothing waits on the outside world
+(a payment provider, a bank) inside one: `outside_transaction()` says so where it matters. On
+SQLite the embedded server serialises write transactions with one lock, so concurrent buyers
+queue instead of failing with "database is locked".
 
 Where SQL must differ between PostgreSQL and SQLite, it does so here, in a named helper:
 `insert_new`, `for_update`, `serialize`.
 """
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -43,6 +46,28 @@ NAMING_CONVENTION = {
 
 DATABASE_KEY = "pocketshop.database"
 HOLDS_WRITE_LOCK = "pocketshop.holds_write_lock"
+HELD_LOCKS = "pocketshop.held_locks"
+# The task inside a transaction: a second one in the same task would deadlock on SQLite's
+# write lock, and a call to the outside world would hold rows (or that lock) while it waits.
+# A task started meanwhile inherits the variable, but is another task: free to open its own.
+_IN_TRANSACTION: contextvars.ContextVar["asyncio.Task[Any] | None"] = contextvars.ContextVar(
+    "pocketshop_in_transaction", default=None
+)
+
+
+def _inside() -> bool:
+    return _IN_TRANSACTION.get() is asyncio.current_task()
+
+
+class NestedTransaction(RuntimeError):
+    """A transaction opened inside another, or the outside world called from inside one."""
+
+
+def outside_transaction(what: str) -> None:
+    """Refuse `what` (a provider or bank call) inside a transaction: it would hold the
+    transaction's row locks, and on SQLite every writer, for as long as the other side takes."""
+    if _inside():
+        raise NestedTransaction(f"{what} inside a transaction")
 
 
 class Base(DeclarativeBase):
@@ -58,6 +83,7 @@ def table_of(model: type[Base]) -> Table:
 
 
 M = TypeVar("M", bound=Base)
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 
 def columns_of(row: Base) -> Mapping[str, Any]:
@@ -113,16 +139,31 @@ def _insert_new(dialect_name: str, table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
-def for_update(session: AsyncSession, statement: Select[Any]) -> Select[Any]:
-    """`statement` locking the rows it reads until the transaction ends. PostgreSQL: SELECT …
-    FOR UPDATE (a second locker waits, then reads the row as committed). SQLite has no row
-    locks: a write transaction holds the one write lock of the database, so the statement
-    reads as it is; refused outside a write transaction, where it would lock nothing."""
+def for_update(session: AsyncSession, statement: S, *, of: type[Base] | None = None) -> S:
+    """`statement` locking the rows it reads (of the table `of` only, when it joins others)
+    until the transaction ends. PostgreSQL: SELECT … FOR NO KEY UPDATE (a second locker
+    waits, then reads the row as committed). Not FOR UPDATE: that one also waits for, and
+    deadlocks with, the key-share locks that inserting a row referring to the locked one
+    takes (a refund naming its shop). SQLite has no row locks: a write transaction holds
+    the one write lock of the database, so the statement reads as it is; refused outside a
+    write transaction, where it would lock nothing."""
     if session.get_bind().dialect.name == "postgresql":
-        return statement.with_for_update()
+        return statement.with_for_update(of=of, key_share=True)
     if not session.info.get(HOLDS_WRITE_LOCK):
         raise RuntimeError("rows locked outside a write transaction")
     return statement
+
+
+def note_held(session: AsyncSession, lock: tuple[str, int], row: object) -> None:
+    """Remember that this transaction holds `lock` (a row lock taken with `for_update`) on
+    `row`, kept here too: the session keeps rows only while something else does."""
+    session.info.setdefault(HELD_LOCKS, {})[lock] = row
+
+
+def held(session: AsyncSession, lock: tuple[str, int]) -> Any:
+    """The row this transaction holds `lock` on (and did not roll back with an `attempt`),
+    or None."""
+    return session.info.get(HELD_LOCKS, {}).get(lock)
 
 
 async def serialize(session: AsyncSession, space: int, key: str) -> None:
@@ -146,6 +187,7 @@ async def attempt(session: AsyncSession) -> AsyncIterator[None]:
     commit keeps nothing of what the refused call wrote (a SAVEPOINT rolled back). An error
     that asks to keep its changes (a counted wrong code) keeps them."""
     savepoint = await session.begin_nested()
+    locks = dict(session.info.get(HELD_LOCKS, {}))
     try:
         yield
     except BaseException as exc:
@@ -153,6 +195,8 @@ async def attempt(session: AsyncSession) -> AsyncIterator[None]:
             await savepoint.commit()
         else:
             await savepoint.rollback()
+            # PostgreSQL lets go of the row locks taken since the savepoint.
+            session.info[HELD_LOCKS] = locks
         raise
     else:
         await savepoint.commit()
@@ -213,9 +257,6 @@ class Database:
         # changed.
         self.page_cache: cache.TaggedCache | None = None
         self.row_cache: cache.TaggedCache | None = None
-        # Given to every session (`session.info`): what other domains hook into, such as the
-        # payments acting on an order's moves.
-        self.session_info: dict[str, Any] = {}
         # Committed facts that never change (a ledger account's id), kept for the process.
         self.lasting: dict[str, Any] = {}
 
@@ -226,18 +267,23 @@ class Database:
         An exception that sets `keep_changes` (a counted wrong SMS code) still commits what was
         flushed before it, because forgetting the count would defeat the limit.
         """
-        if self.is_sqlite and write:
-            async with self.write_lock, self._session() as session:
-                session.info[HOLDS_WRITE_LOCK] = True
-                yield session
-        else:
-            async with self._session() as session:
-                yield session
+        if _inside():
+            raise NestedTransaction("a transaction inside a transaction")
+        token = _IN_TRANSACTION.set(asyncio.current_task())
+        try:
+            if self.is_sqlite and write:
+                async with self.write_lock, self._session() as session:
+                    session.info[HOLDS_WRITE_LOCK] = True
+                    yield session
+            else:
+                async with self._session() as session:
+                    yield session
+        finally:
+            _IN_TRANSACTION.reset(token)
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
         session = self.sessionmaker()
-        session.info.update(self.session_info)
         session.info[DATABASE_KEY] = self
         cache.for_session(session, self.row_cache)
         try:
@@ -272,24 +318,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-@asynccontextmanager
-async def released(session: AsyncSession) -> AsyncIterator[None]:
-    """Commit what `session` has done so far, and hold nothing while the block waits on the
-    outside world (a payment provider over the network): no connection, and on SQLite not
-    the write lock every other writer queues for. The session begins a new transaction after
-    the block, so rows read before it may have changed: read again what matters."""
-    database: Database = session.info[DATABASE_KEY]
-    await database._commit(session)
-    holds_lock = session.info.get(HOLDS_WRITE_LOCK, False)
-    if holds_lock:
-        database.write_lock.release()
-    try:
-        yield
-    finally:
-        if holds_lock:
-            await database.write_lock.acquire()
 
 
 def _untouched(session: AsyncSession) -> bool:

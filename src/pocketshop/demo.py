@@ -11,15 +11,17 @@ from stdnum import luhn
 from stdnum.cn import ric
 
 from pocketshop.accounts import service as accounts
+from pocketshop.accounts.models import User
 from pocketshop.catalog import groups as catalog_groups
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.config import Settings
 from pocketshop.db import Database
-from pocketshop.orders import addresses, checkout, shipping, shipping_fees
+from pocketshop.orders import actions, addresses, checkout, shipping, shipping_fees
 from pocketshop.orders import service as orders
 from pocketshop.orders.checkout import LineRequest
 from pocketshop.orders.shipping_fees import RuleKind
+from pocketshop.payments import calls
 from pocketshop.payments import service as payments
 from pocketshop.payments.providers import Providers
 from pocketshop.shops import service as shops
@@ -229,10 +231,18 @@ async def _add_products(session: AsyncSession, settings: Settings, shop: Shop) -
     return on_sale_skus
 
 
+@dataclass(frozen=True)
+class _Planned:
+    number: str
+    state: str
+    buyer_id: int
+    index: int
+
+
 async def _add_orders(
-    session: AsyncSession, settings: Settings, providers: Providers, shop: Shop, skus: list[str]
-) -> None:
-    """Orders in each state the console shows, from two buyers."""
+    session: AsyncSession, settings: Settings, shop: Shop, skus: list[str]
+) -> list[_Planned]:
+    """Orders to bring into each state the console shows, from two buyers."""
     buyers = [await accounts.get_or_create_user(session, phone) for phone in BUYER_PHONES]
     homes = [
         addresses.AddressInput("李雷", "13900139000", "浙江省", "杭州市", "西湖区", "文三路 90 号"),
@@ -251,6 +261,7 @@ async def _add_orders(
         ("pending_payment", [3]),
         ("closed", [1]),
     ]
+    planned = []
     for index, (state, picks) in enumerate(plans):
         buyer = buyers[index % 2]
         book = await addresses.default_for(session, buyer)
@@ -264,38 +275,51 @@ async def _add_orders(
             address_id=book.public_id,
             note="请尽快发货，谢谢！" if index == 3 else "",
         )
-        order = created.order
-        if state == "closed":
-            await orders.cancel_by_buyer(session, buyer, order.number)
-            continue
-        if state == "pending_payment":
-            continue
-        await payments.pay_in_sandbox(session, settings, providers, buyer, order.number)
-        lines = await orders.lines_of(session, order)
-        if state == "partially_shipped":
+        planned.append(_Planned(created.order.number, state, buyer.id, index))
+    return planned
+
+
+async def _bring_along(
+    db: Database, settings: Settings, providers: Providers, shop: Shop, order: _Planned
+) -> None:
+    """Pay the order through the sandbox (between transactions, as a buyer does), then
+    ship, confirm and refund it as its state asks."""
+    if order.state == "pending_payment":
+        return
+    if order.state == "closed":
+        async with db.transaction() as session:
+            buyer = await session.get_one(User, order.buyer_id)
+            await actions.cancel_by_buyer(session, settings, buyer, order.number)
+        return
+    await calls.pay_in_sandbox(db, settings, providers, order.buyer_id, order.number)
+    async with db.transaction() as session:
+        placed = await orders.get_for_shop_or_404(session, shop, order.number)
+        lines = await orders.lines_of(session, placed)
+        if order.state == "partially_shipped":
             await shipping.ship(
                 session,
                 settings,
                 shop,
                 order.number,
                 carrier="SF",
-                tracking_number=f"SF{1400000000000 + index}",
+                tracking_number=f"SF{1400000000000 + order.index}",
                 lines=[shipping.ShipLine(lines[0].public_id, lines[0].quantity)],
             )
-        elif state in ("shipped", "completed"):
+        elif order.state in ("shipped", "completed"):
             await shipping.ship(
                 session,
                 settings,
                 shop,
                 order.number,
                 carrier="ZTO",
-                tracking_number=f"7730{10000000000 + index}",
+                tracking_number=f"7730{10000000000 + order.index}",
             )
-            if state == "completed":
-                await orders.confirm_receipt(session, buyer, order.number)
+            if order.state == "completed":
+                buyer = await session.get_one(User, order.buyer_id)
+                await actions.confirm_receipt(session, settings, buyer, order.number)
                 # A part refunded after receipt: the console's money page shows both.
                 await payments.refund_by_merchant(
-                    session, order, amount=500, reason="少发赠品", idempotency_key=None
+                    session, settings, placed, amount=500, reason="少发赠品", idempotency_key=None
                 )
 
 
@@ -306,5 +330,7 @@ async def seed(db: Database, settings: Settings, providers: Providers) -> DemoSh
             session, shop, kind=RuleKind.free_above, fee=800, free_above=9900
         )
         skus = await _add_products(session, settings, shop)
-        await _add_orders(session, settings, providers, shop, skus)
-        return DemoShop(phone=DEMO_PHONE, slug=shop.slug)
+        planned = await _add_orders(session, settings, shop, skus)
+    for order in planned:
+        await _bring_along(db, settings, providers, shop, order)
+    return DemoShop(phone=DEMO_PHONE, slug=shop.slug)

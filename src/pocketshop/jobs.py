@@ -2,7 +2,9 @@
 
 A sweep lists due ids in one short read, then handles each id in its own transaction. The
 handling is a conditional state change, so it is idempotent and safe with several workers:
-two workers that pick the same order both try, one wins, the other changes nothing. In the
+two workers that pick the same order both try, one wins, the other changes nothing. A step
+that fails is rolled back whole and stays due. A sweep whose step waits on the outside world
+(a provider, a bank) opens its transactions itself around the call (`CallSweep`). In the
 embedded default the loop runs inside the server; `pocketshop worker` runs it apart.
 """
 
@@ -30,8 +32,19 @@ class Sweep:
     name: str
     # Ids due at `now`, at most `limit`.
     due: Callable[[AsyncSession, datetime, int], Awaitable[Sequence[int]]]
-    # Handle one id; True when it changed something.
+    # Handle one id in the transaction given; True when it changed something.
     step: Callable[[AsyncSession, int], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class CallSweep:
+    name: str
+    due: Callable[[AsyncSession, datetime, int], Awaitable[Sequence[int]]]
+    # Handle one id, opening its transactions itself; True when it changed something.
+    step: Callable[[Database, int], Awaitable[bool]]
+
+
+AnySweep = Sweep | CallSweep
 
 
 async def due_ids(
@@ -53,21 +66,27 @@ class Round:
     done: int  # of those, changed by this worker
 
 
-async def run_sweep(db: Database, sweep: Sweep, *, batch: int = BATCH) -> Round:
+async def run_sweep(db: Database, sweep: AnySweep, *, batch: int = BATCH) -> Round:
     async with db.transaction(write=False) as session:
         due = list(await sweep.due(session, clock.now(), batch))
     done = 0
     for item_id in due:
         try:
-            async with db.transaction() as session:
-                done += bool(await sweep.step(session, item_id))
+            done += await _step(db, sweep, item_id)
         except Exception:
             # One bad row must not stop the others; it stays due and is retried next round.
             log.exception("job %s failed on %s", sweep.name, item_id)
     return Round(listed=len(due), done=done)
 
 
-async def run_due(db: Database, sweeps: Sequence[Sweep]) -> dict[str, int]:
+async def _step(db: Database, sweep: AnySweep, item_id: int) -> bool:
+    if isinstance(sweep, CallSweep):
+        return await sweep.step(db, item_id)
+    async with db.transaction() as session:
+        return await sweep.step(session, item_id)
+
+
+async def run_due(db: Database, sweeps: Sequence[AnySweep]) -> dict[str, int]:
     """Run every sweep until nothing is due (or a round finds only rows it cannot change).
 
     A full batch means more may be due, though another worker took part of it: go on."""
@@ -86,7 +105,7 @@ async def run_due(db: Database, sweeps: Sequence[Sweep]) -> dict[str, int]:
 async def run_forever(
     db: Database,
     interval: float,
-    sweeps: Sequence[Sweep],
+    sweeps: Sequence[AnySweep],
     *,
     also: Sequence[Callable[[], Awaitable[object]]] = (),
 ) -> None:

@@ -1,6 +1,6 @@
-"""What a server or a worker runs with, made in one place: the database (with its caches and
-the hooks between domains), the SMS sender, the payments, the outbox handlers, the timed
-sweeps and the other periodic work."""
+"""What a server or a worker runs with, made in one place: the database (with its caches),
+the SMS sender, the payments, the outbox handlers, the timed sweeps and the other periodic
+work."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ class Runtime:
     # Calls to other services (the sandbox provider's notifications to our callback).
     http: httpx.AsyncClient
     handlers: dict[str, outbox.Handler] = field(default_factory=dict)
-    sweeps: list[jobs.Sweep] = field(default_factory=list)
+    sweeps: list[jobs.AnySweep] = field(default_factory=list)
 
     async def drain_outbox(self) -> None:
         await outbox.drain(self.db, self.handlers)
@@ -69,7 +69,7 @@ def build(settings: Settings, *, caching: bool = True) -> Runtime:
         sms=sms,
         payments=payments,
         http=httpx.AsyncClient(timeout=10.0),
-        sweeps=[*order_jobs.SWEEPS, *payment_jobs.sweeps(payments)],
+        sweeps=[*order_jobs.sweeps(settings), *payment_jobs.sweeps(payments)],
     )
 
     async def send_sms(payload: dict[str, object]) -> None:

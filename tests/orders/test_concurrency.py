@@ -12,8 +12,7 @@ from sqlalchemy import func, select
 
 from pocketshop import clock, jobs
 from pocketshop.db import Database
-from pocketshop.orders import jobs as order_jobs
-from pocketshop.orders import service
+from pocketshop.orders import actions
 from pocketshop.orders.models import Order, OrderEvent, Shipment
 from pocketshop.runtime import build
 from tests.commerce import (
@@ -29,6 +28,7 @@ from tests.commerce import (
     run_jobs,
     ship,
     stock_of,
+    sweep,
 )
 from tests.conftest import is_postgres
 from tests.support import api_error
@@ -79,7 +79,7 @@ async def test_cancel_racing_the_unpaid_timeout_releases_once(
 
     async def close_directly(order_id: int) -> bool:
         async with db.transaction() as session:
-            return await service.close_if_unpaid(session, order_id)
+            return await actions.close_unpaid(session, app.state.settings, order_id)
 
     results = await asyncio.gather(
         *(
@@ -87,8 +87,8 @@ async def test_cancel_racing_the_unpaid_timeout_releases_once(
             for buyer, number in zip(buyers, numbers, strict=True)
         ),
         *(close_directly(order_id) for order_id in ids),
-        jobs.run_sweep(db, order_jobs.SWEEPS[0]),
-        jobs.run_sweep(db, order_jobs.SWEEPS[0]),
+        jobs.run_sweep(db, sweep(app, "close_unpaid_orders")),
+        jobs.run_sweep(db, sweep(app, "close_unpaid_orders")),
     )
     cancels = [r for r in results if isinstance(r, httpx.Response)]
     for response in cancels:
@@ -239,8 +239,8 @@ async def test_confirm_racing_the_auto_confirm_completes_once(
             client.post(f"/api/v1/orders/{number}/confirm-receipt", headers=buyer.auth)
             for number in numbers
         ),
-        jobs.run_sweep(db, order_jobs.SWEEPS[1]),
-        jobs.run_sweep(db, order_jobs.SWEEPS[1]),
+        jobs.run_sweep(db, sweep(app, "auto_confirm_receipt")),
+        jobs.run_sweep(db, sweep(app, "auto_confirm_receipt")),
     )
     confirmed = [r for r in results if isinstance(r, httpx.Response) and r.status_code == 200]
     swept = sum(r.done for r in results if isinstance(r, jobs.Round))

@@ -89,7 +89,7 @@ async def balances(client: httpx.AsyncClient, merchant: Merchant) -> dict[str, i
 def held(**amounts: int) -> dict[str, int]:
     """A shop's balances: the ones named, all others zero."""
     zero = dict.fromkeys(
-        ("escrow", "pending", "available", "withdrawing", "paid_out", "refunding"), 0
+        ("escrow", "pending", "available", "withdrawing", "paid_out", "refunding", "owed"), 0
     )
     return zero | amounts
 
@@ -122,3 +122,12 @@ async def settled(app: FastAPI) -> None:
     """The next day: released money becomes available."""
     clock.advance(timedelta(days=1))
     assert (await run_jobs(app)).get("settle_releases")
+
+
+async def withdraw(
+    client: httpx.AsyncClient, merchant: Merchant, amount: Any, key: str | None = None
+) -> httpx.Response:
+    headers = dict(merchant.auth) | ({"Idempotency-Key": key} if key else {})
+    return await client.post(
+        "/api/v1/me/shop/withdrawals", json={"amount": amount}, headers=headers
+    )

@@ -126,7 +126,7 @@ async def test_query_refund_and_close_through_the_sdk(
     merchant, _buyer, number, trade = await opened_trade(app, client, fake)
     fake.pay(trade.out_trade_no)
     clock.advance(timedelta(minutes=5))
-    assert await run_jobs(app) == {"reconcile_payments": 1}  # the notice was lost: asked
+    assert await run_jobs(app) == {"advance_payments": 1}  # the notice was lost: asked
     assert (await order_row(app, number)).status == "paid"
     refunded = await client.post(
         f"/api/v1/me/shop/orders/{number}/refunds", json={"amount": 1250}, headers=merchant.auth

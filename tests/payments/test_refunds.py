@@ -10,8 +10,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pocketshop.payments.providers import NoticeState, RefundResult
-from tests.commerce import Merchant, one_sku_and_buyer, order_row, ordered, ship, stock_of
+from pocketshop.payments.providers import RefundResult, RefundState
+from tests.commerce import (
+    Merchant,
+    one_sku_and_buyer,
+    order_row,
+    ordered,
+    run_jobs,
+    ship,
+    stock_of,
+)
 from tests.payments.money import (
     balances,
     held,
@@ -19,6 +27,7 @@ from tests.payments.money import (
     pay_through_sandbox,
     received,
     settled,
+    withdraw,
 )
 from tests.support import api_error
 
@@ -55,7 +64,7 @@ async def test_buyer_cancelling_a_paid_order_gets_everything_back(
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["close_reason"] == "buyer_cancelled"
     assert await stock_of(app, sku.id) == 10
-    assert await refunds_of(client, merchant, number) == [(3 * PRICE, "succeeded", "system")]
+    assert await refunds_of(client, merchant, number) == [(3 * PRICE, "succeeded", "buyer")]
     receipt = (await client.get(f"/api/v1/orders/{number}/receipt", headers=buyer.auth)).json()
     assert receipt["refunded"] == 3 * PRICE
     assert receipt["payment"]["status"] == "refunded"
@@ -161,15 +170,43 @@ async def test_after_receipt_refunds_come_from_pending_with_the_fee(
     assert (await order_row(app, number)).status == "completed"  # received: it stays so
 
 
-async def test_after_settlement_refunds_are_refused(
+async def test_after_settlement_a_refund_comes_from_available_money(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await received(app, client, merchant, buyer, sku, 2)
+    await settled(app)
+    fee = 2 * PRICE * 60 // 10_000  # 118 fen
+    assert await balances(client, merchant) == held(available=2 * PRICE - fee)
+    assert (await refund(client, merchant, number, PRICE)).status_code == 201
+    # Half back to the buyer: the shop gives its share, the platform half its fee.
+    assert await balances(client, merchant) == held(available=2 * PRICE - fee - (PRICE - fee // 2))
+    assert await refunds_of(client, merchant, number) == [(PRICE, "succeeded", "merchant")]
+
+
+async def test_a_refund_the_available_money_cannot_cover_puts_the_shop_in_debt(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Withdrawn already: the buyer is refunded all the same, the shop owes the rest, no
+    withdrawal is made until later sales pay it, and the next settlement pays it first."""
+    merchant, sku, buyer = await one_sku_and_buyer(app)
     number = await received(app, client, merchant, buyer, sku, 1)
     await settled(app)
-    before = await balances(client, merchant)
-    api_error(await refund(client, merchant, number, 100), 409, "already_settled")
-    assert await balances(client, merchant) == before
+    net = PRICE - PRICE * 60 // 10_000  # 9841
+    assert (await withdraw(client, merchant, net - 41)).status_code == 201
+    await run_jobs(app)  # paid out
+    assert await balances(client, merchant) == held(available=41, paid_out=net - 41)
+    assert (await refund(client, merchant, number, PRICE)).status_code == 201
+    assert await balances(client, merchant) == held(paid_out=net - 41, owed=net - 41)
+    assert await refunds_of(client, merchant, number) == [(PRICE, "succeeded", "merchant")]
+    api_error(await withdraw(client, merchant, 100), 409, "shop_in_debt")
+
+    second = await received(app, client, merchant, buyer, sku, 2)
+    await settled(app)
+    gross = 2 * PRICE - 2 * PRICE * 60 // 10_000
+    assert await balances(client, merchant) == held(available=gross - (net - 41), paid_out=net - 41)
+    assert (await order_row(app, second)).status == "completed"
+    assert (await withdraw(client, merchant, 100)).status_code == 201
 
 
 async def test_a_refund_the_provider_refuses_gives_the_money_back(
@@ -181,7 +218,7 @@ async def test_a_refund_the_provider_refuses_gives_the_money_back(
     provider = app.state.payments.providers["sandbox"]
 
     async def refuse(*_args: Any, **_kwargs: Any) -> RefundResult:
-        return RefundResult(NoticeState.refund_failed, failure="account frozen")
+        return RefundResult(RefundState.refused, failure="account frozen")
 
     monkeypatch.setattr(provider, "refund", refuse)
     assert (await refund(client, merchant, number, 700)).status_code == 201

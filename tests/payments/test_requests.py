@@ -1,7 +1,8 @@
 """Payment requests: the merchant asks for products or a typed amount; the buyer who opens
 the link gives an address and pays; it becomes an ordinary order. Refused input changes
-nothing; a paid request cannot be paid again, by anyone; two buyers at once make one order;
-another shop cannot see or cancel it."""
+nothing; nobody holds a request: several buyers may start paying, the first payment wins and
+a second one is refunded whole; a paid request cannot be paid again, by anyone; another shop
+cannot see or cancel it."""
 
 import asyncio
 from datetime import timedelta
@@ -14,7 +15,6 @@ from sqlalchemy import func, select
 
 from pocketshop import clock
 from pocketshop.db import Database
-from pocketshop.orders.models import Order
 from pocketshop.payments.models import PaymentRequest
 from tests.commerce import (
     ADDRESS,
@@ -24,10 +24,9 @@ from tests.commerce import (
     make_merchant,
     make_product,
     order_row,
-    run_jobs,
     stock_of,
 )
-from tests.payments.money import pay_through_sandbox
+from tests.payments.money import pay_through_sandbox, press, start_payment, trade_no
 from tests.support import api_error
 
 BASE = "/api/v1/me/shop/payment-requests"
@@ -130,9 +129,11 @@ async def test_a_products_request_shows_the_shipping_its_order_charges(
     sku = (await make_product(app, merchant.shop, "帆布包", price=4500, stock=10)).skus[0]
     asked = await ask(client, merchant, items=[{"sku_id": sku.public_id, "quantity": 2}])
     assert (asked.json()["shipping"], asked.json()["total"]) == (1000, 10000)
-    taken = await take(client, await make_buyer(app), merchant, asked.json()["id"])
+    buyer = await make_buyer(app)
+    taken = await take(client, buyer, merchant, asked.json()["id"])
     assert taken.json()["total"] == 10000
-    # Once taken it shows its order, whatever the catalog says now.
+    await pay_through_sandbox(client, buyer, taken.json()["order"])
+    # Once paid it shows its order, whatever the catalog says now.
     await client.put("/api/v1/me/shop/shipping-rule", json={"kind": "free"}, headers=merchant.auth)
     shown = await client.get(f"{BASE}/{asked.json()['id']}", headers=merchant.auth)
     assert (shown.json()["shipping"], shown.json()["total"]) == (1000, 10000)
@@ -175,30 +176,90 @@ async def test_bad_requests_are_refused_and_make_nothing(
     assert await request_count(db) == 0
 
 
-async def test_two_buyers_at_once_make_one_order(
+async def test_nobody_holds_a_request_and_the_first_payment_wins(
     app: FastAPI, client: httpx.AsyncClient, db: Database
 ) -> None:
+    """Two buyers open it at once and both start paying: the first payment pays the request;
+    the second buyer's money goes back in full and their order closes."""
     merchant = await make_merchant(app)
     request_id = (await ask(client, merchant, amount=999, note="尾款")).json()["id"]
     buyers = [await make_buyer(app) for _ in range(2)]
     answers = await asyncio.gather(*(take(client, b, merchant, request_id) for b in buyers))
-    codes = sorted(answer.status_code for answer in answers)
-    assert codes == [201, 409], [answer.text for answer in answers]
-    async with db.transaction(write=False) as session:
-        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+    assert [answer.status_code for answer in answers] == [201, 201]
+    first, second = (answer.json()["order"] for answer in answers)
+    # Opening it again gives the same order back.
+    again = await take(client, buyers[0], merchant, request_id)
+    assert again.json()["order"] == first
+    started = [
+        await start_payment(client, buyer, number)
+        for buyer, number in zip(buyers, (first, second), strict=True)
+    ]
+    for one in started:
+        assert (await press(client, trade_no(one))).status_code == 303
+    shown = await client.get(f"{BASE}/{request_id}", headers=merchant.auth)
+    assert (shown.json()["status"], shown.json()["order"]) == ("paid", first)
+    assert (await order_row(app, first)).status == "paid"
+    # The request paid, the second order closed; its payment, late, went straight back.
+    late = await order_row(app, second)
+    assert (late.status, late.close_reason) == ("closed", "request_closed")
+    returned = await client.get(f"/api/v1/me/shop/orders/{second}/refunds", headers=merchant.auth)
+    assert [(r["amount"], r["status"], r["reason"]) for r in returned.json()] == [
+        (999, "succeeded", "late_payment")
+    ]
+    api_error(await take(client, buyers[1], merchant, request_id), 409, "request_paid")
 
 
-async def test_an_unpaid_order_that_times_out_frees_the_request(
+async def test_a_second_order_paid_before_it_was_closed_is_refunded_whole(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both orders paid before the first payment's follow-up closed the other: the request
+    is the first's, the second order is refunded in full, and closes."""
+    merchant = await make_merchant(app)
+    request_id = (await ask(client, merchant, amount=999, note="尾款")).json()["id"]
+    buyers = [await make_buyer(app) for _ in range(2)]
+    numbers = [(await take(client, b, merchant, request_id)).json()["order"] for b in buyers]
+    started = [
+        await start_payment(client, buyer, number)
+        for buyer, number in zip(buyers, numbers, strict=True)
+    ]
+    dispatch = app.state.dispatch_outbox
+
+    async def later() -> None:
+        return None
+
+    monkeypatch.setattr(app.state, "dispatch_outbox", later)
+    for one in started:
+        assert (await press(client, trade_no(one))).status_code == 303
+    await dispatch()
+    shown = await client.get(f"{BASE}/{request_id}", headers=merchant.auth)
+    assert (shown.json()["status"], shown.json()["order"]) == ("paid", numbers[0])
+    second = await order_row(app, numbers[1])
+    assert (second.status, second.close_reason) == ("closed", "refunded")
+    receipt = await client.get(f"/api/v1/orders/{numbers[1]}/receipt", headers=buyers[1].auth)
+    assert (receipt.json()["refunded"], receipt.json()["payment"]["status"]) == (999, "refunded")
+
+
+async def test_orders_still_waiting_close_once_the_request_is_paid(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     merchant = await make_merchant(app)
-    request_id = (await ask(client, merchant, amount=999, note="尾款")).json()["id"]
-    first, second = await make_buyer(app), await make_buyer(app)
-    assert (await take(client, first, merchant, request_id)).status_code == 201
-    api_error(await take(client, second, merchant, request_id), 409, "request_taken")
-    clock.advance(timedelta(minutes=31))
-    assert (await run_jobs(app)).get("close_unpaid_orders") == 1
-    assert (await take(client, second, merchant, request_id)).status_code == 201
+    sku = (await make_product(app, merchant.shop, "帆布包", price=4500, stock=10)).skus[0]
+    asked = await ask(client, merchant, items=[{"sku_id": sku.public_id, "quantity": 2}])
+    request_id = asked.json()["id"]
+    payer, waiter = await make_buyer(app), await make_buyer(app)
+    paid = (await take(client, payer, merchant, request_id)).json()["order"]
+    waiting = (await take(client, waiter, merchant, request_id)).json()["order"]
+    assert await stock_of(app, sku.id) == 6
+    await pay_through_sandbox(client, payer, paid)
+    closed = await order_row(app, waiting)
+    assert (closed.status, closed.close_reason) == ("closed", "request_closed")
+    assert await stock_of(app, sku.id) == 8
+    paying = await client.post(
+        f"/api/v1/orders/{waiting}/payments",
+        json={"provider": "sandbox", "channel": "page"},
+        headers=waiter.auth,
+    )
+    api_error(paying, 409, "not_payable")
 
 
 async def test_expired_and_cancelled_requests_cannot_be_paid(

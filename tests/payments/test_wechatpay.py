@@ -191,7 +191,7 @@ async def test_reconciliation_queries_a_payment_whose_notice_was_lost(
     _merchant, buyer, number = await unpaid_order(app, client)
     fake.pay(await started_trade(app, client, buyer, number))
     clock.advance(timedelta(minutes=5))
-    assert await run_jobs(app) == {"reconcile_payments": 1}
+    assert await run_jobs(app) == {"advance_payments": 1}
     assert (await order_row(app, number)).status == "paid"
     assert any(
         request.startswith("GET /v3/pay/transactions/out-trade-no/") for request in fake.requests
@@ -327,7 +327,7 @@ async def test_an_abnormal_refund_waits_for_the_operator_and_is_not_asked_again(
     assert await refund_state(client, merchant, number) == ("requested", 500)
     assert await anomalies(db) == ["refund_stuck"]
     clock.advance(timedelta(minutes=30))
-    assert "retry_refunds" not in await run_jobs(app)
+    assert "advance_refunds" not in await run_jobs(app)
     assert await anomalies(db) == ["refund_stuck"]
     # Someone sorted it out at WeChat: its notice finishes the refund.
     body, headers = fake.notification(
@@ -349,7 +349,7 @@ async def test_a_refund_wechat_cannot_do_yet_is_asked_again_later(
     assert asked.status_code == 201, asked.text
     assert await refund_state(client, merchant, number) == ("requested", 500)
     clock.advance(timedelta(minutes=5))
-    assert (await run_jobs(app)).get("retry_refunds") == 1
+    assert (await run_jobs(app)).get("advance_refunds") == 1
     assert await refund_state(client, merchant, number) == ("succeeded", 0)
     assert [one["out_trade_no"] for one in fake.refunds.values()].count(trade) == 1
     assert await anomalies(db) == []
@@ -362,5 +362,5 @@ async def test_a_trade_wechat_reports_as_refunded_was_paid(
     trade = fake.pay(await started_trade(app, client, buyer, number))
     trade.state = "REFUND"  # paid, then refunded at WeChat; its notice never came
     clock.advance(timedelta(minutes=5))
-    assert await run_jobs(app) == {"reconcile_payments": 1}
+    assert await run_jobs(app) == {"advance_payments": 1}
     assert (await order_row(app, number)).status == "paid"

@@ -9,20 +9,11 @@ import pytest
 from fastapi import FastAPI
 
 from tests.commerce import Merchant, one_sku_and_buyer
-from tests.payments.money import balances, held, money_counts, received, settled
+from tests.payments.money import balances, held, money_counts, received, settled, withdraw
 from tests.support import api_error
 
 PRICE = 9900
 NET = PRICE - PRICE * 60 // 10_000  # one unit, settled: ¥98.41
-
-
-async def withdraw(
-    client: httpx.AsyncClient, merchant: Merchant, amount: Any, key: str | None = None
-) -> httpx.Response:
-    headers = dict(merchant.auth) | ({"Idempotency-Key": key} if key else {})
-    return await client.post(
-        "/api/v1/me/shop/withdrawals", json={"amount": amount}, headers=headers
-    )
 
 
 async def shop_with_money(app: FastAPI, client: httpx.AsyncClient) -> Merchant:

@@ -309,8 +309,9 @@ async def test_pages_b_cookie_cannot_post_to_a(
         assert 'action="/onboarding/identity"' in response.text  # B's own step is due
         assert A_SHOP not in response.text
     assert await shop_rows(db) == before
+    owner = await user_id(db, A_PHONE)
     async with db.transaction(write=False) as s:
-        assert list(await s.scalars(select(BankCard.user_id))) == [await user_id(db, A_PHONE)]
+        assert list(await s.scalars(select(BankCard.user_id))) == [owner]
 
 
 async def test_full_numbers_never_shown_after_they_are_stored(

@@ -10,6 +10,7 @@ from pocketshop.accounts.deps import (
     session_cookie_token,
     start_web_session,
 )
+from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import LOCALE_COOKIE, SUPPORTED_LOCALES, _
 from pocketshop.orders import guest_cart
@@ -66,7 +67,10 @@ async def send_code(
     next: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     try:
-        sent = await service.send_login_code(session, settings, phone=phone, ip=client_ip(request))
+        async with attempt(session):
+            sent = await service.send_login_code(
+                session, settings, phone=phone, ip=client_ip(request)
+            )
     except AppError as error:
         # A code that was sent recently is still good: show the code form with the warning.
         code_sent = error.code == "resend_too_soon"
@@ -86,7 +90,8 @@ async def log_in(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        user = await service.verify_login_code(session, settings, phone=phone, code=code)
+        async with attempt(session):
+            user = await service.verify_login_code(session, settings, phone=phone, code=code)
     except AppError as error:
         # A counted wrong try was flushed; the request commits it with the re-rendered form.
         # An unusable phone number can only be fixed on the phone form, not the code form.

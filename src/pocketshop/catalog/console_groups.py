@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.catalog import groups
 from pocketshop.catalog.console_pages import nav_context, notice_of, redirect_done
+from pocketshop.db import attempt
 from pocketshop.errors import AppError
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
@@ -64,7 +65,7 @@ async def _save(
 ) -> Response:
     """Make one change to the groups; a refused one shows the page again with what was typed."""
     try:
-        async with session.begin_nested():
+        async with attempt(session):
             await change()
     except AppError as error:
         return await groups_page(request, session, shop, error=error, typed=typed)

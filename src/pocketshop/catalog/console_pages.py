@@ -31,6 +31,7 @@ from pocketshop.catalog.service import (
     SkuInput,
     SpecDimension,
 )
+from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen, parse_yuan, yuan_text
@@ -480,15 +481,18 @@ async def create_product(request: Request, session: Session, shop: ConsoleShop) 
     action = text_of(submitted, "action")
     form = read_form(submitted)
     try:
-        if action == "matrix":
-            regenerate(form)
-            return await editor_page(request, session, shop, None, form)
-        async with session.begin_nested():
-            product = await service.create(
-                session, shop, product_input(form), user_id=shop.owner_id
-            )
-            if action == "publish":
-                await service.set_status(session, shop, product.public_id, ProductStatus.on_sale)
+        async with attempt(session):
+            if action == "matrix":
+                regenerate(form)
+                return await editor_page(request, session, shop, None, form)
+            async with attempt(session):
+                product = await service.create(
+                    session, shop, product_input(form), user_id=shop.owner_id
+                )
+                if action == "publish":
+                    await service.set_status(
+                        session, shop, product.public_id, ProductStatus.on_sale
+                    )
     except AppError as error:
         return await editor_page(request, session, shop, None, form, error=error)
     done = "published" if action == "publish" else "created"
@@ -512,13 +516,14 @@ async def edit_product(
     action = text_of(submitted, "action")
     form = read_form(submitted)
     try:
-        if action == "matrix":
-            regenerate(form)
-            return await editor_page(request, session, shop, product, form)
-        async with session.begin_nested():
-            await service.edit(session, shop, public_id, product_input(form))
-            if action == "publish" and product.status != ProductStatus.on_sale:
-                await service.set_status(session, shop, public_id, ProductStatus.on_sale)
+        async with attempt(session):
+            if action == "matrix":
+                regenerate(form)
+                return await editor_page(request, session, shop, product, form)
+            async with attempt(session):
+                await service.edit(session, shop, public_id, product_input(form))
+                if action == "publish" and product.status != ProductStatus.on_sale:
+                    await service.set_status(session, shop, public_id, ProductStatus.on_sale)
     except AppError as error:
         product = await service.get_or_404(session, shop, public_id)
         return await editor_page(request, session, shop, product, form, error=error)
@@ -544,7 +549,7 @@ async def add_images(
         if upload.filename
     ]
     try:
-        async with session.begin_nested():
+        async with attempt(session):
             await service.add_images(session, settings, shop, public_id, uploads)
     except AppError as error:
         product = await service.get_or_404(session, shop, public_id)
@@ -583,24 +588,25 @@ async def adjust_stock(
 ) -> Response:
     product = await service.get_or_404(session, shop, public_id)
     try:
-        change = parse_count(
-            delta,
-            message=_("Enter the change as a whole number, like 5 or -2."),
-            field_name="delta",
-        )
-        if reason not in {r.value for r in AdjustmentReason}:
-            raise InvalidInput(_("Choose a reason."), code="invalid_reason", field="reason")
-        async with session.begin_nested():
-            await adjustments.adjust_stock(
-                session,
-                shop,
-                sku,
-                delta=change,
-                reason=AdjustmentReason(reason),
-                note=note,
-                user_id=shop.owner_id,
-                product=product,
+        async with attempt(session):
+            change = parse_count(
+                delta,
+                message=_("Enter the change as a whole number, like 5 or -2."),
+                field_name="delta",
             )
+            if reason not in {r.value for r in AdjustmentReason}:
+                raise InvalidInput(_("Choose a reason."), code="invalid_reason", field="reason")
+            async with attempt(session):
+                await adjustments.adjust_stock(
+                    session,
+                    shop,
+                    sku,
+                    delta=change,
+                    reason=AdjustmentReason(reason),
+                    note=note,
+                    user_id=shop.owner_id,
+                    product=product,
+                )
     except AppError as error:
         typed = {"sku": sku, "delta": delta, "reason": reason, "note": note}
         product = await service.get_or_404(session, shop, public_id)

@@ -5,9 +5,14 @@ an account that must not go negative is guarded in the same conditional UPDATE t
 Accounts (balance = sum of postings; positive is money held there):
 - provider_clearing/<provider>: money at the payment provider. Goes negative as buyers pay.
 - order_escrow/<order>: a paid order's money until receipt is confirmed.
-- order_refunding/<order>: refunds sent to the provider, not yet confirmed.
+- payment_return/<payment>: a payment that pays no order (late, twice, unknown), on its way
+  back to the buyer: returned from its own money, never from a shop's.
+- order_refunding/<order>: refunds sent to the provider, not yet confirmed (a returned
+  payment's refund is its order's, or, for a payment of no order we know, the payment's).
 - merchant_pending/<shop>: released to the shop, waiting for settlement (T+1).
 - merchant_available/<shop>: the shop may withdraw it.
+- merchant_debt/<shop>: never above zero; below it, what the shop owes: refunds after
+  settlement that its available money could not cover. Money reaching the shop pays it first.
 - merchant_withdrawing/<shop>: a withdrawal on its way to the bank card.
 - merchant_paid_out/<shop>: what reached the shop's bank card, in all.
 - platform_fees/platform: the platform's fee on released orders.
@@ -18,23 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import (
-    ARRAY,
-    Select,
-    bindparam,
-    exists,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
-from pocketshop.db import DATABASE_KEY, Database, insert_new, table_of
+from pocketshop.db import DATABASE_KEY, Database, for_update, insert_new, table_of
 from pocketshop.errors import Conflict
 from pocketshop.i18n import _
 from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
@@ -44,9 +38,11 @@ from pocketshop.money import Money
 class AccountKind(StrEnum):
     provider_clearing = "provider_clearing"
     order_escrow = "order_escrow"
+    payment_return = "payment_return"
     order_refunding = "order_refunding"
     merchant_pending = "merchant_pending"
     merchant_available = "merchant_available"
+    merchant_debt = "merchant_debt"
     merchant_withdrawing = "merchant_withdrawing"
     merchant_paid_out = "merchant_paid_out"
     platform_fees = "platform_fees"
@@ -56,6 +52,7 @@ class AccountKind(StrEnum):
 GUARDED = frozenset(
     {
         AccountKind.order_escrow,
+        AccountKind.payment_return,
         AccountKind.order_refunding,
         AccountKind.merchant_pending,
         AccountKind.merchant_available,
@@ -65,8 +62,10 @@ GUARDED = frozenset(
 # Platform-wide: touched by every payment, so no cached balance to queue on.
 UNCACHED = frozenset({AccountKind.provider_clearing, AccountKind.platform_fees})
 PLATFORM = "platform"
-# An order's accounts are made at its first money: tried as new first.
-PER_ORDER = frozenset({AccountKind.order_escrow, AccountKind.order_refunding})
+# An order's (or payment's) accounts are made at its first money: tried as new first.
+PER_ORDER = frozenset(
+    {AccountKind.order_escrow, AccountKind.payment_return, AccountKind.order_refunding}
+)
 KNOWN_IDS = "ledger_account_ids"
 CREATED_KEY = "ledger_accounts_created"
 
@@ -108,68 +107,18 @@ _FIND_ACCOUNT = select(_accounts.c.id).where(
     _accounts.c.owner == bindparam("owner"),
     _accounts.c.currency == bindparam("currency"),
 )
-
-
-# The guard and the move in one statement: a guarded balance that would go negative is not
-# updated, and the row count says so.
+_GUARDED_BALANCES = (
+    select(_accounts.c.id, _accounts.c.balance)
+    .where(_accounts.c.id.in_(bindparam("account_ids", expanding=True)))
+    .order_by(_accounts.c.id)
+)
 _MOVE = (
     update(_accounts)
-    .where(
-        _accounts.c.id == bindparam("account_id"),
-        (_accounts.c.guarded.is_(False)) | (_accounts.c.balance + bindparam("amount") >= 0),
-    )
+    .where(_accounts.c.id == bindparam("account_id"))
     .values(balance=_accounts.c.balance + bindparam("amount"))
 )
-
-
-def _record_statement() -> Select[tuple[int, int]]:
-    """On PostgreSQL a transaction, its postings and its first balance move are one statement.
-    The postings' rows are made from the transaction's RETURNING (none when its reference was
-    posted before), the legs passed as one array per column and zipped by unnest(). The move
-    (of the account with the lowest id, so that rows are still locked in id order) happens only
-    when the transaction is new. Returns the transaction's id and how many balances moved: 0
-    when the guard refused, or when no balance was to move (`account_id` NULL)."""
-    transaction = (
-        postgresql.insert(_transactions)
-        .values(
-            {
-                # Prefixed: a parameter named as one of the accounts' columns (kind,
-                # created_at) would be taken as a value to SET by the UPDATE below.
-                column.name: bindparam(f"transaction_{column.name}", type_=column.type)
-                for column in _transactions.c
-                if column.name != "id"
-            }
-        )
-        .on_conflict_do_nothing()
-        .returning(_transactions.c.id, _transactions.c.created_at)
-        .cte("new_transaction")
-    )
-    postings = (
-        insert(_postings)
-        .from_select(
-            ["transaction_id", "account_id", "amount", "currency", "created_at"],
-            select(
-                transaction.c.id,
-                *(
-                    func.unnest(bindparam(f"posting_{name}", type_=ARRAY(column.type)))
-                    for name, column in (
-                        ("accounts", _postings.c.account_id),
-                        ("amounts", _postings.c.amount),
-                        ("currencies", _postings.c.currency),
-                    )
-                ),
-                transaction.c.created_at,
-            ),
-        )
-        .cte("new_postings")
-    )
-    moved = _MOVE.where(exists(transaction.select())).returning(_accounts.c.id).cte("first_move")
-    moved_count = select(func.count()).select_from(moved).scalar_subquery().label("moved")
-    return select(transaction.c.id, moved_count).add_cte(postings, moved)
-
-
-_RECORD_ON_POSTGRESQL = _record_statement()
 _INSERT_POSTINGS = insert(_postings)
+_POSTED = select(_transactions.c.id).where(_transactions.c.reference == bindparam("reference"))
 
 
 async def post(
@@ -183,89 +132,71 @@ async def post(
     memo: str = "",
 ) -> bool:
     """Post one transaction; False (and nothing changed) when `reference` was posted before.
-    Raises InsufficientFunds, having changed nothing the caller keeps, when a guarded account
-    would go negative: the caller's transaction rolls back."""
+
+    Raises InsufficientFunds, having written nothing, when a guarded account would go
+    negative: the balances this transaction takes from are locked and checked first (in id
+    order, so two transactions never wait on each other in a circle), then the transaction,
+    its postings and the balance moves are written."""
     _check_balanced(legs)
     ids = await _account_ids(session, [(account, money.currency) for account, money in legs])
     moves: dict[int, int] = defaultdict(int)
+    taking: set[int] = set()
     for account, money in legs:
-        if account.kind not in UNCACHED:  # no balance to keep, and no row lock to queue on
-            moves[ids[account, money.currency]] += money.amount
-    # In id order, so two transactions never wait on each other's rows in a circle.
-    ordered = sorted(moves.items())
-    moved = await _record(
-        session,
+        if account.kind in UNCACHED:  # no balance to keep, and no row lock to queue on
+            continue
+        account_id = ids[account, money.currency]
+        moves[account_id] += money.amount
+        if account.kind in GUARDED:
+            taking.add(account_id)
+    taking = {account_id for account_id in taking if moves[account_id] < 0}
+    if taking and not await _covered(session, taking, moves):
+        if await session.scalar(_POSTED, {"reference": reference}) is not None:
+            return False  # posted before: nothing to refuse
+        raise InsufficientFunds(_("Not enough money for this."))
+    now = clock.now()
+    transaction_id: int | None = await session.scalar(
+        insert_new(session, _transactions),
         {
             "kind": kind,
             "reference": reference,
             "shop_id": shop_id,
             "order_id": order_id,
             "memo": memo,
-            "created_at": clock.now(),
+            "created_at": now,
         },
-        [(ids[account, money.currency], money) for account, money in legs],
-        ordered[0] if ordered else None,
-    )
-    if moved is None:
-        return False
-    for account_id, amount in ordered[moved:]:
-        await _move(session, account_id, amount)
-    return True
-
-
-async def _move(session: AsyncSession, account_id: int, amount: int) -> None:
-    result = await session.execute(_MOVE, {"account_id": account_id, "amount": amount})
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise InsufficientFunds(_("Not enough money for this."))
-
-
-async def _record(
-    session: AsyncSession,
-    transaction: dict[str, Any],
-    postings: list[tuple[int, Money]],
-    first_move: tuple[int, int] | None,
-) -> int | None:
-    """The transaction's row and its postings, and on PostgreSQL its first balance move; how
-    many moves were made (0 or 1), or None when its reference was posted before."""
-    if session.get_bind().dialect.name == "postgresql":
-        move_account, move_amount = first_move or (None, 0)
-        row = (
-            await session.execute(
-                _RECORD_ON_POSTGRESQL,
-                {
-                    **{f"transaction_{name}": value for name, value in transaction.items()},
-                    "posting_accounts": [account_id for account_id, _money in postings],
-                    "posting_amounts": [money.amount for _account_id, money in postings],
-                    "posting_currencies": [money.currency for _account_id, money in postings],
-                    "account_id": move_account,
-                    "amount": move_amount,
-                },
-            )
-        ).first()
-        if row is None:
-            return None
-        if first_move is not None and row.moved != 1:
-            raise InsufficientFunds(_("Not enough money for this."))
-        return 0 if first_move is None else 1
-    transaction_id: int | None = await session.scalar(
-        insert_new(session, _transactions), transaction
     )
     if transaction_id is None:
-        return None
+        return False
     await session.execute(
         _INSERT_POSTINGS,
         [
             {
                 "transaction_id": transaction_id,
-                "account_id": account_id,
+                "account_id": ids[account, money.currency],
                 "amount": money.amount,
                 "currency": money.currency,
-                "created_at": transaction["created_at"],
+                "created_at": now,
             }
-            for account_id, money in postings
+            for account, money in legs
         ],
     )
-    return 0
+    changed = [
+        {"account_id": account_id, "amount": amount}
+        for account_id, amount in sorted(moves.items())
+        if amount
+    ]
+    if changed:
+        await session.execute(_MOVE, changed)
+    return True
+
+
+async def _covered(session: AsyncSession, taking: set[int], moves: dict[int, int]) -> bool:
+    """Whether every balance in `taking` can give what `moves` takes from it; the rows stay
+    locked until the transaction ends, so nobody takes the same money meanwhile."""
+    rows = await session.execute(
+        for_update(session, _GUARDED_BALANCES), {"account_ids": sorted(taking)}
+    )
+    return all(int(balance) + moves[account_id] >= 0 for account_id, balance in rows)
 
 
 def _check_balanced(legs: Sequence[tuple[Account, Money]]) -> None:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop.accounts.deps import ApiUser
 from pocketshop.accounts.models import User
 from pocketshop.orders import (
+    actions,
     addresses,
     cart,
     checkout,
@@ -300,15 +301,21 @@ async def get_my_order(number: str, session: Session, user: ApiUser) -> OrderOut
 
 
 @router.post("/orders/{number}/cancel")
-async def cancel_my_order(number: str, session: Session, user: ApiUser) -> OrderOut:
-    """Cancel an unpaid order; its stock goes back on sale."""
-    order = await service.cancel_by_buyer(session, user, number)
+async def cancel_my_order(
+    number: str, session: Session, settings: AppSettings, user: ApiUser
+) -> OrderOut:
+    """Cancel an order before it ships: its stock goes back on sale, and a paid one is
+    refunded in full."""
+    order = await actions.cancel_by_buyer(session, settings, user, number)
     return await _buyer_order_out(session, order)
 
 
 @router.post("/orders/{number}/confirm-receipt")
-async def confirm_receipt(number: str, session: Session, user: ApiUser) -> OrderOut:
-    order = await service.confirm_receipt(session, user, number)
+async def confirm_receipt(
+    number: str, session: Session, settings: AppSettings, user: ApiUser
+) -> OrderOut:
+    """The goods arrived: the order completes and its money goes to the shop."""
+    order = await actions.confirm_receipt(session, settings, user, number)
     return await _buyer_order_out(session, order)
 
 
@@ -349,9 +356,11 @@ async def get_shop_order(number: str, session: Session, shop: MerchantShop) -> O
 
 
 @router.post("/me/shop/orders/{number}/cancel")
-async def cancel_shop_order(number: str, session: Session, shop: MerchantShop) -> OrderOut:
-    """Close an order that is still unpaid."""
-    order = await service.cancel_by_merchant(session, shop, number, user_id=shop.owner_id)
+async def cancel_shop_order(
+    number: str, session: Session, settings: AppSettings, shop: MerchantShop
+) -> OrderOut:
+    """Close an order before it ships: unpaid, or paid (refunded in full)."""
+    order = await actions.cancel_by_merchant(session, settings, shop, number, user_id=shop.owner_id)
     return await order_out(session, order, shop.slug)
 
 

@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import i18n, media
 from pocketshop.catalog.console_pages import nav_context, parse_count, redirect_done
+from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen, parse_yuan, yuan_text
-from pocketshop.orders import export, queries, service, shipping, shipping_fees
+from pocketshop.orders import actions, export, queries, service, shipping, shipping_fees
 from pocketshop.orders.service import AWAITING_SHIPMENT, Actor, CloseReason, OrderStatus
 from pocketshop.orders.shipping_fees import RuleKind
 from pocketshop.payments import service as payments
@@ -24,7 +25,7 @@ from pocketshop.payments.providers import label as payment_label
 from pocketshop.payments.states import refund_status
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
-from pocketshop.web.routing import AppSettings, Session, page_router
+from pocketshop.web.routing import AppSettings, Session, get_settings, page_router
 from pocketshop.web.templating import render
 
 router = page_router(prefix="/console")
@@ -208,7 +209,7 @@ async def order_page(
             "events": events,
             "shipments": shipments,
             "can_ship": service.may(order, OrderStatus.shipped, Actor.merchant),
-            "money_held": await payments.order_money(session, order),
+            "money_held": await payments.order_money(session, get_settings(request), order),
             "provider_label": payment_label,
             "refund_status": refund_status,
             "refund_typed": refund_typed or {},
@@ -238,45 +239,48 @@ async def ship_order(
     submitted = await request.form()
     typed = {key: value for key, value in submitted.items() if isinstance(value, str)}
     try:
-        lines = []
-        for line in await service.lines_of(session, order):
-            text = typed.get(f"qty_{line.public_id}", "").strip()
-            quantity = (
-                parse_count(
-                    text,
-                    message=_(
-                        "Enter how many of “%(title)s” go in this package.", title=line.title
-                    ),
-                    field_name="lines",
+        async with attempt(session):
+            lines = []
+            for line in await service.lines_of(session, order):
+                text = typed.get(f"qty_{line.public_id}", "").strip()
+                quantity = (
+                    parse_count(
+                        text,
+                        message=_(
+                            "Enter how many of “%(title)s” go in this package.", title=line.title
+                        ),
+                        field_name="lines",
+                    )
+                    if text
+                    else 0
                 )
-                if text
-                else 0
-            )
-            if quantity:
-                lines.append(shipping.ShipLine(line.public_id, quantity))
-        if not lines:
-            raise InvalidInput(
-                _("Choose at least one item for this package."), code="nothing_to_ship"
-            )
-        async with session.begin_nested():
-            await shipping.ship(
-                session,
-                settings,
-                shop,
-                number,
-                carrier=typed.get("carrier", ""),
-                tracking_number=typed.get("tracking_number", ""),
-                lines=lines,
-                user_id=shop.owner_id,
-            )
+                if quantity:
+                    lines.append(shipping.ShipLine(line.public_id, quantity))
+            if not lines:
+                raise InvalidInput(
+                    _("Choose at least one item for this package."), code="nothing_to_ship"
+                )
+            async with attempt(session):
+                await shipping.ship(
+                    session,
+                    settings,
+                    shop,
+                    number,
+                    carrier=typed.get("carrier", ""),
+                    tracking_number=typed.get("tracking_number", ""),
+                    lines=lines,
+                    user_id=shop.owner_id,
+                )
     except AppError as error:
         return await order_page(request, session, shop, number, error=error, typed=typed)
     return redirect_done(f"/console/orders/{number}", "shipped")
 
 
 @router.post("/orders/{number}/cancel")
-async def cancel_order(number: str, session: Session, shop: ConsoleShop) -> Response:
-    await service.cancel_by_merchant(session, shop, number, user_id=shop.owner_id)
+async def cancel_order(
+    number: str, session: Session, settings: AppSettings, shop: ConsoleShop
+) -> Response:
+    await actions.cancel_by_merchant(session, settings, shop, number, user_id=shop.owner_id)
     return redirect_done(f"/console/orders/{number}", "cancelled")
 
 
@@ -336,22 +340,23 @@ async def save_shipping(
 ) -> Response:
     typed = {"kind": kind, "fee": fee, "free_above": free_above}
     try:
-        if kind not in {choice.value for choice in RuleKind}:
-            raise InvalidInput(_("Choose how you charge for shipping."), code="invalid_kind")
-        chosen = RuleKind(kind)
-        # Only the amounts the chosen kind uses are read: a stray one in a hidden field is
-        # not the merchant's mistake.
-        message = _("Enter an amount in yuan, like 8 or 99.50.")
-        amount = None if chosen is RuleKind.free else _yuan_field(fee, "fee", message)
-        threshold = (
-            _yuan_field(free_above, "free_above", message)
-            if chosen is RuleKind.free_above
-            else None
-        )
-        async with session.begin_nested():
-            await shipping_fees.set_rule(
-                session, shop, kind=chosen, fee=amount or 0, free_above=threshold
+        async with attempt(session):
+            if kind not in {choice.value for choice in RuleKind}:
+                raise InvalidInput(_("Choose how you charge for shipping."), code="invalid_kind")
+            chosen = RuleKind(kind)
+            # Only the amounts the chosen kind uses are read: a stray one in a hidden field is
+            # not the merchant's mistake.
+            message = _("Enter an amount in yuan, like 8 or 99.50.")
+            amount = None if chosen is RuleKind.free else _yuan_field(fee, "fee", message)
+            threshold = (
+                _yuan_field(free_above, "free_above", message)
+                if chosen is RuleKind.free_above
+                else None
             )
+            async with attempt(session):
+                await shipping_fees.set_rule(
+                    session, shop, kind=chosen, fee=amount or 0, free_above=threshold
+                )
     except AppError as error:
         return await shipping_page(request, session, shop, error=error, typed=typed)
     return redirect_done("/console/shipping", "shipping")

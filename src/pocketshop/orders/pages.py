@@ -22,10 +22,20 @@ from pocketshop.accounts.deps import OptionalPageUser, PageUser, start_web_sessi
 from pocketshop.accounts.models import User
 from pocketshop.catalog import storefront
 from pocketshop.catalog.pages import common, product_page
+from pocketshop.db import attempt
 from pocketshop.errors import AppError
 from pocketshop.i18n import _
 from pocketshop.money import format_fen
-from pocketshop.orders import addresses, cart, checkout, guest_cart, queries, service, shipping
+from pocketshop.orders import (
+    actions,
+    addresses,
+    cart,
+    checkout,
+    guest_cart,
+    queries,
+    service,
+    shipping,
+)
 from pocketshop.orders.addresses import AddressInput
 from pocketshop.orders.cart import GuestCart
 from pocketshop.orders.checkout import LineRequest
@@ -152,14 +162,17 @@ async def add_to_cart(
     chosen = [spec0, spec1, spec2]
     guest: GuestCart | None = None
     try:
-        count = parse_quantity(quantity)
-        cart.check_quantity(count)
-        view = await storefront.product_view(session, shop, product)
-        sku = storefront.choose_sku(view, chosen, count)
-        if user is None:
-            guest = cart.guest_set(guest_cart.read(request), shop, sku.public_id, count, add=True)
-        else:
-            await cart.set_quantity(session, user, shop, sku.public_id, count, add=True)
+        async with attempt(session):
+            count = parse_quantity(quantity)
+            cart.check_quantity(count)
+            view = await storefront.product_view(session, shop, product)
+            sku = storefront.choose_sku(view, chosen, count)
+            if user is None:
+                guest = cart.guest_set(
+                    guest_cart.read(request), shop, sku.public_id, count, add=True
+                )
+            else:
+                await cart.set_quantity(session, user, shop, sku.public_id, count, add=True)
     except AppError as error:
         page, _tags = await product_page(
             request, session, slug, product, error=error, chosen=chosen, quantity=quantity
@@ -183,16 +196,17 @@ async def _change(
     shop = await shops.get_by_slug_or_404(session, slug)
     guest: GuestCart | None = None
     try:
-        cart.check_quantity(count, allow_zero=True)
-        if user is None:
-            if count > 0:
-                await cart.sellable_sku(session, shop, sku)
-            guest = cart.guest_set(guest_cart.read(request), shop, sku, count)
-        else:
-            if count == 0:
-                await cart.remove(session, user, shop, sku)
+        async with attempt(session):
+            cart.check_quantity(count, allow_zero=True)
+            if user is None:
+                if count > 0:
+                    await cart.sellable_sku(session, shop, sku)
+                guest = cart.guest_set(guest_cart.read(request), shop, sku, count)
             else:
-                await cart.set_quantity(session, user, shop, sku, count)
+                if count == 0:
+                    await cart.remove(session, user, shop, sku)
+                else:
+                    await cart.set_quantity(session, user, shop, sku, count)
     except AppError as error:
         return await cart_page(request, session, user, shop, error=error)
     response = _redirect(f"/s/{shop.slug}/cart")
@@ -294,7 +308,10 @@ async def checkout_send_code(
     """Step one of the inline login: the code goes out and the page asks for it."""
     shop = await shops.get_by_slug_or_404(session, slug)
     try:
-        sent = await accounts.send_login_code(session, settings, phone=phone, ip=client_ip(request))
+        async with attempt(session):
+            sent = await accounts.send_login_code(
+                session, settings, phone=phone, ip=client_ip(request)
+            )
     except AppError as error:
         # A code sent a moment ago is still good: ask for it, with the warning.
         code_sent = error.code == "resend_too_soon"
@@ -319,7 +336,8 @@ async def checkout_log_in(
     """Step two: logged in, the guest's cart joins the buyer's, and checkout goes on."""
     shop = await shops.get_by_slug_or_404(session, slug)
     try:
-        user = await accounts.verify_login_code(session, settings, phone=phone, code=code)
+        async with attempt(session):
+            user = await accounts.verify_login_code(session, settings, phone=phone, code=code)
     except AppError as error:
         return await checkout_page(
             request,
@@ -365,7 +383,7 @@ async def place_order(
     try:
         # A savepoint: a refused order (a sold-out line) must not keep stock it took for the
         # lines before, though this request goes on to show the error.
-        async with session.begin_nested():
+        async with attempt(session):
             created = await checkout.create(
                 session,
                 settings,
@@ -461,10 +479,11 @@ async def my_order(number: str, request: Request, session: Session, user: PageUs
 
 @router.post("/me/orders/{number}/cancel")
 async def cancel_my_order(
-    number: str, request: Request, session: Session, user: PageUser
+    number: str, request: Request, session: Session, settings: AppSettings, user: PageUser
 ) -> Response:
     try:
-        await service.cancel_by_buyer(session, user, number)
+        async with attempt(session):
+            await actions.cancel_by_buyer(session, settings, user, number)
     except AppError as error:
         order = await service.get_for_buyer_or_404(session, user, number)
         return await order_page(request, session, user, order, error=error)
@@ -473,10 +492,11 @@ async def cancel_my_order(
 
 @router.post("/me/orders/{number}/confirm")
 async def confirm_my_order(
-    number: str, request: Request, session: Session, user: PageUser
+    number: str, request: Request, session: Session, settings: AppSettings, user: PageUser
 ) -> Response:
     try:
-        await service.confirm_receipt(session, user, number)
+        async with attempt(session):
+            await actions.confirm_receipt(session, settings, user, number)
     except AppError as error:
         order = await service.get_for_buyer_or_404(session, user, number)
         return await order_page(request, session, user, order, error=error)
@@ -532,10 +552,13 @@ async def save_address(
 ) -> Response:
     """Add an address, or with `address_id` change one."""
     try:
-        if address_id:
-            await addresses.edit(session, user, address_id, typed, make_default=bool(make_default))
-        else:
-            await addresses.create(session, user, typed, make_default=bool(make_default))
+        async with attempt(session):
+            if address_id:
+                await addresses.edit(
+                    session, user, address_id, typed, make_default=bool(make_default)
+                )
+            else:
+                await addresses.create(session, user, typed, make_default=bool(make_default))
     except AppError as error:
         return await addresses_page(
             request, session, user, editing=address_id, error=error, form=_typed_address(typed)

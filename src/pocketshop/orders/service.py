@@ -1,12 +1,14 @@
-"""Orders: creation with stock reserved, the state machine, and the reads for buyer and shop.
+"""Orders: the state machine, the order's lock, and the reads for buyer and shop.
 
 The state machine is one table of allowed (from, to) transitions and who may make them. Each
 transition is a conditional UPDATE on the current status (whoever loses a race gets 409 and
 changes nothing) plus an event row. Stock goes back only after winning the move to `closed`,
 so a buyer's cancel racing the unpaid timeout releases it once.
+
+Moving an order moves no money: what a person or a job does to an order, money included, is
+in `orders.actions`, which calls the money path (`payments.escrow`) explicitly.
 """
 
-from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from pocketshop import clock, moves
+from pocketshop import clock, db, moves
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
 from pocketshop.db import table_of
@@ -54,13 +56,9 @@ class CloseReason(StrEnum):
     merchant_cancelled = "merchant_cancelled"
     unpaid_timeout = "unpaid_timeout"
     refunded = "refunded"
+    # The payment request it came from was paid by another order, or cancelled.
+    request_closed = "request_closed"
 
-
-# Other domains act on an order's moves in the same transaction: payments releases escrow at
-# receipt and refunds a closed paid order. They are given to the database at start-up
-# (`Database.session_info`), so orders imports none of them.
-TransitionHook = Callable[[AsyncSession, Order, OrderStatus, OrderStatus], Awaitable[None]]
-HOOKS_KEY = "order_transition_hooks"
 
 # One status, or several (the console's "to ship" tab: paid and partly shipped).
 StatusFilter = OrderStatus | tuple[OrderStatus, ...] | None
@@ -80,6 +78,7 @@ CLOSE_REASON_LABELS = {
     CloseReason.merchant_cancelled: N_("Cancelled by the shop"),
     CloseReason.unpaid_timeout: N_("Not paid in time"),
     CloseReason.refunded: N_("Refunded in full"),
+    CloseReason.request_closed: N_("The payment request was paid or cancelled"),
 }
 
 S = OrderStatus
@@ -153,16 +152,13 @@ async def transition(
         )
     for name, value in changes.items():
         set_committed_value(order, name, value)  # as written: no second UPDATE at flush
-    await session.flush()
-    for hook in session.info.get(HOOKS_KEY, ()):
-        await hook(session, order, current, to)
     return order
 
 
 # --- moving an order along --------------------------------------------------------------------
 
 
-async def _close(
+async def close(
     session: AsyncSession,
     order: Order,
     *,
@@ -170,6 +166,7 @@ async def _close(
     reason: CloseReason,
     user_id: int | None = None,
 ) -> Order:
+    """Close the order (409 when it cannot be now) and put back the stock it still holds."""
     await transition(
         session,
         order,
@@ -190,49 +187,12 @@ async def _close(
 
 
 async def close_refunded(session: AsyncSession, order: Order) -> Order:
-    """Called by payments when an order not yet received was refunded in full."""
-    return await _close(session, order, actor=Actor.system, reason=CloseReason.refunded)
-
-
-async def cancel_by_buyer(session: AsyncSession, buyer: User, number: str) -> Order:
-    order = await get_for_buyer_or_404(session, buyer, number)
-    return await _close(
-        session, order, actor=Actor.buyer, reason=CloseReason.buyer_cancelled, user_id=buyer.id
-    )
-
-
-async def cancel_by_merchant(
-    session: AsyncSession, shop: Shop, number: str, *, user_id: int
-) -> Order:
-    order = await get_for_shop_or_404(session, shop, number)
-    return await _close(
-        session,
-        order,
-        actor=Actor.merchant,
-        reason=CloseReason.merchant_cancelled,
-        user_id=user_id,
-    )
-
-
-async def close_if_unpaid(session: AsyncSession, order_id: int) -> bool:
-    """The unpaid timeout of one order; False when it was paid or closed meanwhile."""
-    order = await session.get(Order, order_id)
-    if (
-        order is None
-        or order.status != OrderStatus.pending_payment
-        or order.pay_by is None
-        or order.pay_by > clock.now()
-    ):
-        return False
-    try:
-        await _close(session, order, actor=Actor.system, reason=CloseReason.unpaid_timeout)
-    except Conflict:
-        return False  # paid or cancelled a moment ago
-    return True
+    """Called by the money path when an order not yet received was refunded in full."""
+    return await close(session, order, actor=Actor.system, reason=CloseReason.refunded)
 
 
 async def mark_paid(session: AsyncSession, order: Order, *, reason: str = "") -> Order:
-    """Called by payments once the money is in escrow."""
+    """Called by the money path once the money is in escrow."""
     return await transition(
         session,
         order,
@@ -243,40 +203,92 @@ async def mark_paid(session: AsyncSession, order: Order, *, reason: str = "") ->
     )
 
 
-async def confirm_receipt(session: AsyncSession, buyer: User, number: str) -> Order:
-    order = await get_for_buyer_or_404(session, buyer, number)
+async def complete(
+    session: AsyncSession, order: Order, *, actor: Actor, reason: str, user_id: int | None = None
+) -> Order:
+    """Receipt confirmed (by the buyer, or for them when it was due)."""
     return await transition(
         session,
         order,
         OrderStatus.completed,
-        actor=Actor.buyer,
-        user_id=buyer.id,
-        reason="buyer_confirmed",
+        actor=actor,
+        user_id=user_id,
+        reason=reason,
         values={"completed_at": clock.now(), "auto_confirm_at": None},
     )
 
 
-async def auto_confirm(session: AsyncSession, order_id: int) -> bool:
-    order = await session.get(Order, order_id)
-    if (
-        order is None
-        or order.status != OrderStatus.shipped
-        or order.auto_confirm_at is None
-        or order.auto_confirm_at > clock.now()
-    ):
-        return False
-    try:
-        await transition(
-            session,
-            order,
-            OrderStatus.completed,
-            actor=Actor.system,
-            reason="auto_confirmed",
-            values={"completed_at": clock.now(), "auto_confirm_at": None},
-        )
-    except Conflict:
-        return False
-    return True
+def unpaid_due(order: Order) -> bool:
+    """Waiting for payment past its deadline: the unpaid timeout closes it."""
+    return (
+        order.status == OrderStatus.pending_payment
+        and order.pay_by is not None
+        and order.pay_by <= clock.now()
+    )
+
+
+def receipt_due(order: Order) -> bool:
+    """Shipped long enough ago that receipt is confirmed for the buyer."""
+    return (
+        order.status == OrderStatus.shipped
+        and order.auto_confirm_at is not None
+        and order.auto_confirm_at <= clock.now()
+    )
+
+
+# --- the order's lock -------------------------------------------------------------------------
+
+
+def _lock_of(order_id: int) -> tuple[str, int]:
+    return ("order", order_id)
+
+
+async def lock(session: AsyncSession, order_id: int) -> Order:
+    """The order, read as committed now and locked until the transaction ends: whoever moves
+    an order's money takes this first (see payments.escrow). Taken once: asked again in the
+    same transaction, the order as held."""
+    locked_before: Order | None = db.held(session, _lock_of(order_id))
+    if locked_before is not None:
+        return locked_before
+    return hold(
+        session,
+        (
+            await session.scalars(
+                db.for_update(session, select(Order).where(Order.id == order_id)),
+                execution_options={"populate_existing": True},
+            )
+        ).one(),
+    )
+
+
+def hold(session: AsyncSession, order: Order) -> Order:
+    """Count as locked an order a statement read FOR UPDATE itself (joined to another row
+    it reads, `db.for_update(..., of=Order)`)."""
+    db.note_held(session, _lock_of(order.id), order)
+    return order
+
+
+async def lock_for_buyer_or_404(session: AsyncSession, buyer: User, number: str) -> Order:
+    order = await session.scalar(
+        db.for_update(session, _BUYERS_ORDER),
+        {"number": number, "buyer_id": buyer.id},
+        execution_options={"populate_existing": True},
+    )
+    if order is None:
+        raise not_found()
+    return hold(session, order)
+
+
+async def lock_for_shop_or_404(session: AsyncSession, shop: Shop, number: str) -> Order:
+    order = await session.scalar(
+        db.for_update(
+            session, select(Order).where(Order.number == number, Order.shop_id == shop.id)
+        ),
+        execution_options={"populate_existing": True},
+    )
+    if order is None:
+        raise shop_order_not_found()
+    return hold(session, order)
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -318,8 +330,12 @@ async def get_for_shop_or_404(session: AsyncSession, shop: Shop, number: str) ->
         select(Order).where(Order.number == number, Order.shop_id == shop.id)
     )
     if order is None:
-        raise NotFound(_("No such order in your shop."), code="order_not_found")
+        raise shop_order_not_found()
     return order
+
+
+def shop_order_not_found() -> NotFound:
+    return NotFound(_("No such order in your shop."), code="order_not_found")
 
 
 async def lines_of(session: AsyncSession, order: Order) -> list[OrderLine]:

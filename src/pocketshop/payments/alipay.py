@@ -17,22 +17,23 @@ from zoneinfo import ZoneInfo
 from alipay import AliPay
 from alipay.exceptions import AliPayException
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import clock
+from pocketshop import clock, db
 from pocketshop.config import Settings
-from pocketshop.db import released
 from pocketshop.money import parse_yuan, yuan_text
 from pocketshop.payments.providers import (
     MAX_SKEW,
     Channel,
+    Closed,
     Notice,
     NoticeRejected,
     NoticeState,
     PayRequest,
     Prepay,
     ProviderError,
+    RefundRequest,
     RefundResult,
+    RefundState,
 )
 
 log = logging.getLogger(__name__)
@@ -85,21 +86,19 @@ class AlipayProvider:
         # The SDK knows two gateways (live, sandbox); ours is a setting (a test's local fake).
         self.client._gateway = settings.alipay_gateway
 
-    async def _call(self, session: AsyncSession, method: str, **params: Any) -> dict[str, Any]:
+    async def _call(self, method: str, **params: Any) -> dict[str, Any]:
         """An SDK call in a worker thread: its signed, verified answer, whose `code` says
         how it went. An unsigned answer (a gateway error), or none, is a ProviderError."""
+        db.outside_transaction(f"alipay {method}")
         try:
-            async with released(session):
-                answer: dict[str, Any] = await asyncio.to_thread(
-                    getattr(self.client, method), **params
-                )
+            answer: dict[str, Any] = await asyncio.to_thread(getattr(self.client, method), **params)
         except AliPayException as exc:
             raise ProviderError(f"alipay {method}: {exc}") from exc
         except Exception as exc:  # network, or an answer that does not verify
             raise ProviderError(f"alipay {method}: {exc!r}") from exc
         return answer
 
-    async def prepay(self, session: AsyncSession, request: PayRequest) -> Prepay:
+    async def prepay(self, request: PayRequest) -> Prepay:
         method, product = PAY_METHODS[request.channel]
         signed = self.client.client_api(
             method,
@@ -108,6 +107,8 @@ class AlipayProvider:
                 "out_trade_no": request.out_trade_no,
                 "total_amount": yuan_text(request.amount),
                 "product_code": product,
+                # Beijing time; unpaid by then, Alipay closes the trade.
+                "time_expire": request.expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
             },
             return_url=request.return_url,
             notify_url=request.notify_url,
@@ -133,8 +134,8 @@ class AlipayProvider:
         except (KeyError, ValueError) as exc:
             raise NoticeRejected("unreadable notice", status_code=400) from exc
 
-    async def query(self, session: AsyncSession, out_trade_no: str) -> Notice | None:
-        answer = await self._call(session, "api_alipay_trade_query", out_trade_no=out_trade_no)
+    async def query(self, out_trade_no: str) -> Notice | None:
+        answer = await self._call("api_alipay_trade_query", out_trade_no=out_trade_no)
         if answer.get("sub_code") == NO_SUCH_TRADE:
             return None
         try:
@@ -144,50 +145,49 @@ class AlipayProvider:
         except (KeyError, ValueError) as exc:
             raise ProviderError(f"alipay query answered {answer}") from exc
 
-    async def refund(
-        self,
-        session: AsyncSession,
-        *,
-        out_trade_no: str,
-        out_refund_no: str,
-        amount: int,
-        total: int,
-        currency: str,
-        notify_url: str,
-    ) -> RefundResult:
+    async def close(self, out_trade_no: str) -> Closed:
+        """Close an unpaid trade. Alipay opens a trade only when the buyer opens its page:
+        before that there is nothing to close (its deadline still holds)."""
+        answer = await self._call("api_alipay_trade_close", out_trade_no=out_trade_no)
+        refusal = answer.get("sub_code")
+        if answer.get("code") == SUCCESS:
+            return Closed.closed
+        if refusal == NO_SUCH_TRADE:
+            return Closed.not_found
+        if refusal == "ACQ.TRADE_STATUS_ERROR":
+            return Closed.refused  # paid, or over: the query says which
+        raise ProviderError(f"alipay close answered {answer}")
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
         answer = await self._call(
-            session,
             "api_alipay_trade_refund",
-            refund_amount=yuan_text(amount),
-            out_trade_no=out_trade_no,
-            out_request_no=out_refund_no,
+            refund_amount=yuan_text(request.amount),
+            out_trade_no=request.out_trade_no,
+            out_request_no=request.out_refund_no,
         )
         refusal = str(answer.get("sub_code") or answer.get("code", ""))
         if answer.get("code") != SUCCESS:
-            state = (
-                NoticeState.refund_failed
-                if refusal in FINAL_REFUND_REFUSALS
-                else NoticeState.pending
-            )
-            return RefundResult(state, failure=refusal)
+            if refusal in FINAL_REFUND_REFUSALS:
+                return RefundResult(RefundState.refused, failure=refusal)
+            return RefundResult(RefundState.unknown, failure=refusal)
         if answer.get("fund_change") == "Y":
-            return RefundResult(NoticeState.refunded, refund_id=out_refund_no)
+            return RefundResult(RefundState.refunded, refund_id=request.out_refund_no)
         # No money moved this time: refunded by an earlier ask, or not (yet). Alipay's word
         # for it is the refund query.
-        found = await self._call(
-            session,
-            "api_alipay_trade_fastpay_refund_query",
-            out_request_no=out_refund_no,
-            out_trade_no=out_trade_no,
-        )
-        if found.get("code") == SUCCESS and found.get("refund_status") == "REFUND_SUCCESS":
-            return RefundResult(NoticeState.refunded, refund_id=out_refund_no)
-        return RefundResult(NoticeState.pending)
+        return await self.query_refund(request)
 
-    async def close(self, session: AsyncSession, out_trade_no: str) -> None:
-        """Close an unpaid trade. Alipay refusing (never opened, or paid meanwhile: its notice
-        follows) is an answer too; only no answer is retried."""
-        await self._call(session, "api_alipay_trade_close", out_trade_no=out_trade_no)
+    async def query_refund(self, request: RefundRequest) -> RefundResult:
+        found = await self._call(
+            "api_alipay_trade_fastpay_refund_query",
+            out_request_no=request.out_refund_no,
+            out_trade_no=request.out_trade_no,
+        )
+        if found.get("code") != SUCCESS:
+            raise ProviderError(f"alipay refund query answered {found}")
+        if found.get("refund_status") == "REFUND_SUCCESS":
+            return RefundResult(RefundState.refunded, refund_id=request.out_refund_no)
+        # Answered, but with no refund by that number: it was never taken.
+        return RefundResult(RefundState.not_found)
 
     def acknowledge(self) -> Response:
         return PlainTextResponse("success")

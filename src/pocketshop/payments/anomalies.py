@@ -1,7 +1,8 @@
-"""What did not match our books, kept for the operator: a notice for an amount or merchant
-that is not the payment's, for a payment we do not know, a refund the provider refused or
-changed its mind about. Nothing is acted on; the operator looks (`pocketshop payments
-anomalies`), puts it right with the provider or the shop, and marks it resolved."""
+"""What the operator must look at: a notice for an amount or merchant that is not the
+payment's, a payment returned (late, twice, of no order we know), a refund the provider
+refused or changed its mind about, an operation still not final after many tries. The
+operator looks (`pocketshop payments anomalies`; a shop's own on its money page), puts it
+right with the provider or the shop, and marks it resolved."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +25,12 @@ async def record(
     details: dict[str, Any],
     payment_id: int | None = None,
     notice_id: int | None = None,
+    shop_id: int | None = None,
 ) -> PaymentAnomaly:
     found = PaymentAnomaly(
         provider=provider,
         kind=kind,
+        shop_id=shop_id,
         payment_id=payment_id,
         notice_id=notice_id,
         details=details,
@@ -61,6 +64,18 @@ async def listed(
         statement = statement.where(PaymentAnomaly.resolved_at.is_(None))
     rows = await session.execute(statement)
     return [Listed(anomaly, out_trade_no, number) for anomaly, out_trade_no, number in rows]
+
+
+async def of_shop(session: AsyncSession, shop_id: int, *, limit: int = 20) -> list[PaymentAnomaly]:
+    """A shop's open anomalies, newest first: what needs attention on its money page."""
+    return list(
+        await session.scalars(
+            select(PaymentAnomaly)
+            .where(PaymentAnomaly.shop_id == shop_id, PaymentAnomaly.resolved_at.is_(None))
+            .order_by(PaymentAnomaly.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 async def resolve(session: AsyncSession, anomaly_id: int) -> PaymentAnomaly:

@@ -4,16 +4,16 @@ withdraw; providers notify us."""
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop.accounts.deps import ApiUser
+from pocketshop.accounts.deps import ApiUser, api_user_in, bearer_scheme
 from pocketshop.db import Database
 from pocketshop.ledger import service as ledger
 from pocketshop.ledger.service import AccountKind
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
-from pocketshop.payments import refunds, requests, service, withdrawals
+from pocketshop.payments import calls, escrow, refunds, requests, service, withdrawals
 from pocketshop.payments.models import Payment, PaymentRequest, Refund, Withdrawal
 from pocketshop.payments.providers import NoticeRejected, provider_of
 from pocketshop.payments.schemas import (
@@ -45,13 +45,18 @@ from pocketshop.web.routing import (
     api_router,
     clean_idempotency_key,
     client_ip,
+    get_settings,
+    outside_router,
     public_base_url,
     read_body,
+    unit,
 )
 
 log = logging.getLogger(__name__)
 
 router = api_router(prefix="/api/v1", tags=["payments"])
+# Routes that call a provider: their transactions are their own (see OutsideRoute).
+outside = outside_router(prefix="/api/v1", tags=["payments"])
 # Provider callbacks: two transactions of their own (store the notice, then act on it), so
 # not the one-transaction route.
 callbacks = APIRouter(prefix="/api/v1", tags=["payments"])
@@ -113,44 +118,51 @@ def withdrawal_out(withdrawal: Withdrawal) -> WithdrawalOut:
 # --- buyers ---------------------------------------------------------------------------------
 
 
-@router.post("/orders/{number}/payments", status_code=status.HTTP_201_CREATED)
-async def pay_order(
-    number: str,
-    body: PayIn,
-    request: Request,
-    session: Session,
-    settings: AppSettings,
-    user: ApiUser,
-) -> StartedOut:
+@outside.post(
+    "/orders/{number}/payments",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(bearer_scheme)],
+)
+async def pay_order(number: str, body: PayIn, request: Request) -> StartedOut:
     """Pay an unpaid order: the amount is the order's total. Follow `next`."""
-    started = await service.start(
-        session,
-        settings,
-        payments_of(request).providers,
-        user,
-        number,
-        provider_name=body.provider,
-        channel=body.channel,
-        base_url=public_base_url(request),
-        client_ip=client_ip(request),
-        openid=body.openid,
-    )
-    prepay = started.prepay
+    settings = get_settings(request)
+    providers = payments_of(request).providers
+    async with unit(request) as session:
+        user = await api_user_in(session, request)
+        opened = await service.open_payment(
+            session,
+            settings,
+            providers,
+            user,
+            number,
+            provider_name=body.provider,
+            channel=body.channel,
+            client_ip=client_ip(request),
+            openid=body.openid,
+        )
+    prepay = await calls.prepay(providers, opened)
     return StartedOut(
-        payment=payment_out(started.payment, number),
+        payment=payment_out(opened.payment, number),
         next=NextStep(redirect_url=prepay.redirect_url, qr_url=prepay.qr_url, jsapi=prepay.jsapi),
     )
 
 
-@router.post("/payments/{payment_id}/refresh")
-async def refresh_payment(
-    payment_id: str, request: Request, session: Session, user: ApiUser
-) -> PaymentOut:
+@outside.post("/payments/{payment_id}/refresh", dependencies=[Depends(bearer_scheme)])
+async def refresh_payment(payment_id: str, request: Request) -> PaymentOut:
     """Ask the provider how the payment stands now (after the buyer comes back)."""
-    payment = await service.get_for_buyer_or_404(session, user, payment_id)
-    await service.refresh(session, payments_of(request).providers, payment)
-    order = await orders.get(session, payment.order_id)
-    return payment_out(payment, order.number)
+    settings = get_settings(request)
+    async with unit(request, write=False) as session:
+        user = await api_user_in(session, request)
+        payment = await service.get_for_buyer_or_404(session, user, payment_id)
+    await calls.advance_payment(
+        request.app.state.db, settings, payments_of(request).providers, payment.id
+    )
+    async with unit(request, write=False) as session:
+        payment = await session.get_one(Payment, payment.id)
+        number = (await orders.numbers(session, {payment.order_id or 0})).get(
+            payment.order_id or 0, ""
+        )
+    return payment_out(payment, number)
 
 
 @router.get("/orders/{number}/receipt")
@@ -162,7 +174,7 @@ async def receipt(number: str, session: Session, user: ApiUser) -> ReceiptOut:
 async def receipt_out(session: AsyncSession, order: Order) -> ReceiptOut:
     payment = await service.paid_payment(session, order)
     if payment is None:
-        raise service.not_paid()
+        raise escrow.not_paid()
     made = await refunds.of_order(session, order.id)
     shop = await shops.get(session, order.shop_id)
     return ReceiptOut(
@@ -188,6 +200,7 @@ async def balances(session: Session, shop: MerchantShop) -> BalancesOut:
         withdrawing=held[AccountKind.merchant_withdrawing].amount,
         paid_out=held[AccountKind.merchant_paid_out].amount,
         refunding=held[AccountKind.order_refunding].amount,
+        owed=-held[AccountKind.merchant_debt].amount,
     )
 
 
@@ -222,14 +235,18 @@ async def refund_order(
     number: str,
     body: RefundIn,
     session: Session,
+    settings: AppSettings,
     shop: MerchantShop,
     idempotency_key: IdempotencyKey = None,
 ) -> RefundOut:
-    """Refund a buyer in full or in part, before the order's money is settled to the shop.
-    A refund of everything closes an order not yet received."""
+    """Refund a buyer in full or in part, until the after-sales window closes (7 days after
+    receipt by default): from the order's escrow, or after receipt from the shop's money
+    (what its available money lacks becomes its debt). A refund of everything closes an
+    order not yet received."""
     order = await orders.get_for_shop_or_404(session, shop, number)
     refund = await service.refund_by_merchant(
         session,
+        settings,
         order,
         amount=body.amount,
         reason=body.reason,
@@ -295,7 +312,9 @@ async def notify(provider_name: str, request: Request) -> Response:
     db: Database = request.app.state.db
     try:
         async with db.transaction() as session:
-            await service.receive(session, payments.providers, provider.name, notice, body)
+            await service.receive(
+                session, payments.settings, payments.providers, provider.name, notice, body
+            )
     except Exception:
         log.exception("payments: acting on a %s notice failed; kept for a job", provider_name)
         try:

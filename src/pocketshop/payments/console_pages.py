@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from pocketshop.accounts.deps import PageUser
 from pocketshop.catalog.console_pages import nav_context, redirect_done
+from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
 from pocketshop.i18n import N_, _
 from pocketshop.ledger import service as ledger
@@ -15,7 +16,7 @@ from pocketshop.ledger.service import AccountKind
 from pocketshop.money import format_fen, parse_yuan
 from pocketshop.orders import console_pages as order_pages
 from pocketshop.orders import service as orders
-from pocketshop.payments import service, withdrawals
+from pocketshop.payments import anomalies, service, withdrawals
 from pocketshop.payments.states import withdrawal_status
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import ConsoleShop
@@ -58,7 +59,17 @@ MOVEMENTS = {
     "payout": N_("Paid to bank card"),
     "payout_failed": N_("Withdrawal failed, money back"),
 }
-ACCOUNTS = {kind: label for kind, label, _hint in BALANCES}
+ATTENTION = {
+    "refund_failed": N_("A refund was refused by the payment provider; its money came back."),
+    "refund_stuck": N_("A refund waits at the payment provider (the buyer's account refused it)."),
+    "refund_overdue": N_("A refund has not been confirmed by the payment provider for hours."),
+    "payout_overdue": N_("A withdrawal has not been confirmed by the bank for hours."),
+    "late_payment": N_("A buyer paid an order after it closed; the money is going back to them."),
+    "paid_twice": N_("A buyer paid an order twice; the second payment is going back to them."),
+}
+ACCOUNTS = {kind: label for kind, label, _hint in BALANCES} | {
+    AccountKind.merchant_debt: N_("Owed")
+}
 NOTICES = {"withdrawn": N_("Withdrawal requested. It usually arrives within a day.")}
 
 
@@ -73,6 +84,10 @@ async def finance_page(
 ) -> Response:
     held = await ledger.shop_balances(session, shop.id)
     lines, has_next = await ledger.shop_statement(session, shop.id, page=page)
+    attention = [
+        (found, _(ATTENTION.get(found.kind, N_("A payment needs the platform's attention."))))
+        for found in await anomalies.of_shop(session, shop.id)
+    ]
     numbers = await orders.numbers(session, {line.order_id for line in lines if line.order_id})
     card = await shops.payout_card(session, shop)
     done = NOTICES.get(request.query_params.get("done", ""))
@@ -83,6 +98,8 @@ async def finance_page(
             **await nav_context(session, shop, "finance"),
             "balances": [(_(label), _(hint), held[kind]) for kind, label, hint in BALANCES],
             "available": held[AccountKind.merchant_available],
+            "owed": -held[AccountKind.merchant_debt],
+            "attention": attention,
             "lines": [
                 {
                     "line": line,
@@ -134,7 +151,7 @@ async def withdraw(
     key: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     try:
-        async with session.begin_nested():
+        async with attempt(session):
             await withdrawals.request(
                 session, settings, shop, user, _amount(amount), idempotency_key=key or None
             )
@@ -148,15 +165,21 @@ async def refund(
     number: str,
     request: Request,
     session: Session,
+    settings: AppSettings,
     shop: ConsoleShop,
     amount: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     order = await orders.get_for_shop_or_404(session, shop, number)
     try:
-        async with session.begin_nested():
+        async with attempt(session):
             await service.refund_by_merchant(
-                session, order, amount=_amount(amount), reason=reason, idempotency_key=None
+                session,
+                settings,
+                order,
+                amount=_amount(amount),
+                reason=reason,
+                idempotency_key=None,
             )
     except AppError as error:
         return await order_pages.order_page(

@@ -1,73 +1,46 @@
-"""Timed work of payments: settle released money when due, ask providers about payments and
-refunds still open (reconciliation), and act on stored notices that failed half-way."""
-
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+"""Timed work of payments: settle released money when due, and drive every operation not
+final yet to a final state: open and closing payments (asked about, closed at the provider),
+refunds, payouts, and stored notices not acted on. Each backs off (`retries`) and, past its
+cap, is shown to the operator and tried daily: nothing is ever given up in silence."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop.jobs import Sweep, due_ids
-from pocketshop.payments import escrow, refunds, service
-from pocketshop.payments.models import Payment, ProviderNotice, Refund
+from pocketshop.db import Database
+from pocketshop.jobs import AnySweep, CallSweep, Sweep, log
+from pocketshop.payments import calls, escrow, refunds, service, withdrawals
 from pocketshop.payments.setup import Payments
-from pocketshop.payments.states import PaymentStatus, RefundStatus
-
-# A notice stored but not acted on this long after it came failed half-way: take it up.
-NOTICE_RETRY_AFTER = timedelta(minutes=1)
 
 
-async def open_payments_due(session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
-    return await due_ids(
-        session,
-        Payment.id,
-        Payment.status == PaymentStatus.created.value,
-        Payment.query_after <= now,
-        order_by=Payment.query_after,
-        limit=limit,
-    )
+def sweeps(payments: Payments) -> list[AnySweep]:
+    settings, providers = payments.settings, payments.providers
 
+    async def advance_payment(db: Database, payment_id: int) -> bool:
+        return await calls.advance_payment(db, settings, providers, payment_id) != "pending"
 
-async def open_refunds_due(session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
-    return await due_ids(
-        session,
-        Refund.id,
-        Refund.status == RefundStatus.requested.value,
-        Refund.query_after <= now,
-        order_by=Refund.query_after,
-        limit=limit,
-    )
+    async def advance_refund(db: Database, refund_id: int) -> bool:
+        return await calls.advance_refund(db, settings, providers, refund_id)
 
+    async def advance_withdrawal(db: Database, withdrawal_id: int) -> bool:
+        return await calls.advance_withdrawal(db, settings, payments.payouts, withdrawal_id)
 
-async def stuck_notices(session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
-    return await due_ids(
-        session,
-        ProviderNotice.id,
-        ProviderNotice.processed_at.is_(None),
-        ProviderNotice.received_at <= now - NOTICE_RETRY_AFTER,
-        order_by=ProviderNotice.received_at,
-        limit=limit,
-    )
+    async def process_notice(db: Database, notice_id: int) -> bool:
+        try:
+            async with db.transaction() as session:
+                return bool(await service.process_notice(session, settings, providers, notice_id))
+        except Exception as exc:
+            # Rolled back whole; the failed try is counted in a transaction of its own.
+            log.exception("acting on stored notice %s failed", notice_id)
+            async with db.transaction() as session:
+                await service.notice_failed(session, notice_id, repr(exc))
+            return False
 
-
-def sweeps(payments: Payments) -> list[Sweep]:
-    async def reconcile_payment(session: AsyncSession, payment_id: int) -> bool:
-        payment = await session.get_one(Payment, payment_id)
-        outcome = await service.refresh(session, payments.providers, payment)
-        if payment.status == PaymentStatus.created:
-            # Still open: ask again later (the order's timeout closes it in the end).
-            payment.query_after = service.next_query(payments.settings)
-        return outcome in ("paid", "failed", "closed")
-
-    async def retry_refund(session: AsyncSession, refund_id: int) -> bool:
-        result = await refunds.submit(session, payments.providers, payments.settings, refund_id)
-        return result is not None
-
-    async def process_notice(session: AsyncSession, notice_id: int) -> bool:
-        return bool(await service.process_notice(session, payments.providers, notice_id))
+    async def settle(session: AsyncSession, settlement_id: int) -> bool:
+        return await escrow.settle(session, settlement_id)
 
     return [
-        Sweep("settle_releases", escrow.due, escrow.settle),
-        Sweep("reconcile_payments", open_payments_due, reconcile_payment),
-        Sweep("retry_refunds", open_refunds_due, retry_refund),
-        Sweep("process_stored_notices", stuck_notices, process_notice),
+        Sweep("settle_releases", escrow.due, settle),
+        CallSweep("advance_payments", service.payments_due, advance_payment),
+        CallSweep("advance_refunds", refunds.due, advance_refund),
+        CallSweep("advance_withdrawals", withdrawals.due, advance_withdrawal),
+        CallSweep("process_stored_notices", service.notices_due, process_notice),
     ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -26,7 +27,9 @@ def new_public_id() -> str:
 
 class Payment(Base):
     """One attempt to pay an order through a provider. `out_trade_no` is what the provider
-    knows it by; `provider_txn_id` is the provider's own id, once paid."""
+    knows it by; `provider_txn_id` is the provider's own id, once paid. A payment the
+    provider told us of for an out_trade_no we never made (an orphan) has no order, shop or
+    buyer: it is recorded to be returned."""
 
     __tablename__ = "payments"
     __table_args__ = (
@@ -36,9 +39,9 @@ class Payment(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
-    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"), index=True)
+    buyer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     provider: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(Integer)
@@ -49,8 +52,14 @@ class Payment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # When reconciliation asks the provider about a payment still open.
+    # The deadline given to the provider (its order's): unpaid by then, it cannot be paid.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When we next ask the provider about a payment still open (or closing); NULL once final.
     query_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Questions to the provider that did not settle it: the back-off counts them.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Paid, but for no order that waited for it (late, twice, unknown): returned.
+    stray: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class MoneyEvent(Base):
@@ -90,6 +99,9 @@ class ProviderNotice(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(32), default="")
+    # Tries at acting on it that failed, and when the next is due.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PaymentAnomaly(Base):
@@ -101,6 +113,8 @@ class PaymentAnomaly(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     provider: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(32), index=True)
+    # The shop whose money it concerns, if any: its console shows it as needing attention.
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"), index=True)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     notice_id: Mapped[int | None] = mapped_column(ForeignKey("provider_notices.id"))
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -121,8 +135,9 @@ class Refund(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    # None for the return of a payment of no order we know.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"), index=True)
     amount: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
@@ -133,14 +148,19 @@ class Refund(Base):
     out_refund_no: Mapped[str] = mapped_column(String(32), unique=True)
     provider_refund_id: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
-    # Where the money came from: the order's escrow, or (after receipt) the shop's pending.
+    # Where the money came from (escrow.Source): the order's escrow; after receipt the
+    # shop's pending money, or after settlement its available money; a payment's own.
     source: Mapped[str] = mapped_column(String(16))
-    # Of a refund from pending money: the platform fee handed back with it.
+    # Of a refund after release: the platform fee handed back with it.
     fee_returned: Mapped[int] = mapped_column(Integer, default=0)
+    # Of a refund after settlement: what the shop's available money lacked, now its debt.
+    debt: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure: Mapped[str] = mapped_column(String(200), default="")
+    # When the provider is next asked (to take it, or how it went); NULL once final.
     query_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Settlement(Base):
@@ -160,12 +180,19 @@ class Settlement(Base):
     currency: Mapped[str] = mapped_column(String(3))
     gross: Mapped[int] = mapped_column(Integer)
     fee: Mapped[int] = mapped_column(Integer)
+    # Refunds after release, and the platform's fee handed back with them.
     refunded: Mapped[int] = mapped_column(Integer, default=0)
     fee_returned: Mapped[int] = mapped_column(Integer, default=0)
+    # Of the money settled: what paid off the shop's debt instead of becoming available.
+    debt_paid: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16))
     released_at: Mapped[datetime] = mapped_column(UTCDateTime)
     settle_at: Mapped[datetime] = mapped_column(UTCDateTime)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Withdrawals not final yet: sent to the bank, or its answer unknown.
+IN_FLIGHT = "status IN ('requested', 'unknown')"
 
 
 class Withdrawal(Base):
@@ -179,9 +206,10 @@ class Withdrawal(Base):
             "uq_withdrawals_one_in_flight",
             "shop_id",
             unique=True,
-            sqlite_where=text("status = 'requested'"),
-            postgresql_where=text("status = 'requested'"),
+            sqlite_where=text(IN_FLIGHT),
+            postgresql_where=text(IN_FLIGHT),
         ),
+        Index("ix_withdrawals_status_query_after", "status", "query_after"),
         CheckConstraint("amount > 0", name="amount_positive"),
     )
 
@@ -200,6 +228,9 @@ class Withdrawal(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure: Mapped[str] = mapped_column(String(200), default="")
+    # When the bank is next asked (to pay it, or how it went); NULL once final.
+    query_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SandboxTransaction(Base):
@@ -220,6 +251,8 @@ class SandboxTransaction(Base):
     # NOTPAY, SUCCESS, PAYERROR, CLOSED (WeChat Pay's trade states).
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The deadline we gave (WeChat's time_expire): unpaid after it, it cannot be paid.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The next notification is due then; NULL when none is (yet, or any more).
     notify_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -241,8 +274,9 @@ class SandboxRefund(Base):
 
 class PaymentRequest(Base):
     """A merchant's invitation to pay: chosen products, or a typed amount with a note; a link
-    and QR code a buyer opens, fills an address in, and pays. Paying makes an ordinary order;
-    while one buyer's order from it awaits payment, it is theirs."""
+    and QR code a buyer opens, fills an address in, and pays. Each buyer who opens it gets an
+    ordinary order of their own (`PaymentRequestOrder`); the first order paid pays the
+    request (`order_id`, `buyer_id`), the others are closed, or refunded if paid too."""
 
     __tablename__ = "payment_requests"
     __table_args__ = (
@@ -260,7 +294,21 @@ class PaymentRequest(Base):
     note: Mapped[str] = mapped_column(String(60), default="")
     status: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The order that paid it, and its buyer.
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
     buyer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PaymentRequestOrder(Base):
+    """An order a buyer opened from a payment request."""
+
+    __tablename__ = "payment_request_orders"
+    __table_args__ = (Index("ix_payment_request_orders_request_buyer", "request_id", "buyer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("payment_requests.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,7 +1,6 @@
 """The buyer's payment pages: paying an order (off to the provider), the QR code for paying
 from a computer, and the receipt."""
 
-import contextlib
 from typing import Annotated
 
 import segno
@@ -9,103 +8,113 @@ from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop.accounts.deps import PageUser
+from pocketshop.accounts.deps import PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.errors import AppError, ProviderUnavailable
+from pocketshop.errors import AppError
 from pocketshop.money import format_fen
 from pocketshop.orders import service as orders
 from pocketshop.orders.pages import local_time, order_page
-from pocketshop.payments import refunds, service
-from pocketshop.payments.providers import channel_for, label, provider_of
+from pocketshop.payments import calls, escrow, refunds, service
+from pocketshop.payments.providers import Prepay, channel_for, label, provider_of
+from pocketshop.payments.service import Opened
 from pocketshop.payments.states import refund_status
 from pocketshop.shops import service as shops
 from pocketshop.web.routing import (
-    AppSettings,
     Session,
     client_ip,
+    get_settings,
+    outside_page_router,
     page_router,
-    public_base_url,
-    return_router,
+    unit,
 )
 from pocketshop.web.templating import render
 
 router = page_router()
-returns = return_router()
+# Routes that call a provider: their transactions are their own (see OutsideRoute).
+outside = outside_page_router()
 
 
-@router.post("/me/orders/{number}/pay")
+@outside.post("/me/orders/{number}/pay")
 async def pay(
-    number: str,
-    request: Request,
-    session: Session,
-    settings: AppSettings,
-    user: PageUser,
-    provider: Annotated[str, Form(max_length=16)] = "",
+    number: str, request: Request, provider: Annotated[str, Form(max_length=16)] = ""
 ) -> Response:
-    return await pay_response(request, session, settings, user, number, provider)
+    """Start paying the buyer's order with the provider chosen (the first offered if none
+    was): off to the provider's page, or its QR code on a computer; the order page with the
+    reason when it cannot start."""
+    settings = get_settings(request)
+    try:
+        async with unit(request) as session:
+            user = await page_user_in(session, request, settings)
+            opened = await open_with(request, session, settings, user, number, provider)
+        prepay = await calls.prepay(request.app.state.payments.providers, opened)
+    except AppError as error:
+        # Whatever the refused step wrote was rolled back with its transaction.
+        async with unit(request, write=False) as session:
+            user = await page_user_in(session, request, settings)
+            order = await orders.get_for_buyer_or_404(session, user, number)
+            return await order_page(request, session, user, order, error=error)
+    return prepay_response(request, opened, prepay)
 
 
-async def pay_response(
+async def open_with(
     request: Request,
     session: AsyncSession,
     settings: Settings,
     user: User,
     number: str,
     provider: str,
-) -> Response:
-    """Start paying the buyer's order with the provider chosen (the first offered if none
-    was): off to the provider's page, or its QR code on a computer; the order page with the
-    reason when it cannot start."""
-    payments = request.app.state.payments
-    try:
-        chosen = provider_of(payments.providers, provider or next(iter(payments.providers), ""))
-        started = await service.start(
-            session,
-            settings,
-            payments.providers,
-            user,
-            number,
-            provider_name=chosen.name,
-            channel=channel_for(chosen, request.headers.get("user-agent", "")),
-            base_url=public_base_url(request),
-            client_ip=client_ip(request),
-        )
-    except AppError as error:
-        order = await orders.get_for_buyer_or_404(session, user, number)
-        return await order_page(request, session, user, order, error=error)
-    if started.prepay.redirect_url:
-        return RedirectResponse(started.prepay.redirect_url, status_code=303)
+) -> Opened:
+    """The buyer's payment of the order with the provider chosen (the first offered if
+    none was), by the channel that suits their browser."""
+    providers = request.app.state.payments.providers
+    chosen = provider_of(providers, provider or next(iter(providers), ""))
+    return await service.open_payment(
+        session,
+        settings,
+        providers,
+        user,
+        number,
+        provider_name=chosen.name,
+        channel=channel_for(chosen, request.headers.get("user-agent", "")),
+        client_ip=client_ip(request),
+    )
+
+
+def prepay_response(request: Request, opened: Opened, prepay: Prepay) -> Response:
+    """Off to the provider's page, or its QR code to scan."""
+    if prepay.redirect_url:
+        return RedirectResponse(prepay.redirect_url, status_code=303)
     return render(
         request,
         "payments/pay_qr.html",
         {
-            "number": number,
-            "payment": started.payment,
-            "qr_data_uri": segno.make(started.prepay.qr_url or "").svg_data_uri(scale=6),
-            "provider_label": label(chosen.name),
+            "number": opened.order_number,
+            "payment": opened.payment,
+            "qr_data_uri": segno.make(prepay.qr_url or "").svg_data_uri(scale=6),
+            "provider_label": label(opened.payment.provider),
             "fen": format_fen,
         },
     )
 
 
-@returns.get("/me/orders/{number}/return")
+@outside.get("/me/orders/{number}/return")
 async def back_from_the_provider(
     number: str,
     request: Request,
-    session: Session,
-    user: PageUser,
     payment: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
     """The buyer is back from the provider's page: ask it how the payment went rather than
-    wait for its notification, then show the order."""
-    order = await orders.get_for_buyer_or_404(session, user, number)
-    if payment:
-        # The provider's notification still comes if it cannot be asked now.
-        with contextlib.suppress(ProviderUnavailable):
-            await service.refresh_for_buyer(
-                session, request.app.state.payments.providers, user, order, payment
-            )
+    wait for its notification, then show the order. If it cannot be asked now, its
+    notification, or our sweep, still settles it."""
+    settings = get_settings(request)
+    async with unit(request, write=False) as session:
+        user = await page_user_in(session, request, settings)
+        order = await orders.get_for_buyer_or_404(session, user, number)
+        found = await service.buyers_open_payment(session, user, order, payment)
+    if found is not None:
+        payments = request.app.state.payments
+        await calls.advance_payment(request.app.state.db, settings, payments.providers, found.id)
     return RedirectResponse(f"/me/orders/{number}", status_code=303)
 
 
@@ -114,7 +123,7 @@ async def receipt(number: str, request: Request, session: Session, user: PageUse
     order = await orders.get_for_buyer_or_404(session, user, number)
     payment = await service.paid_payment(session, order)
     if payment is None:
-        raise service.not_paid()
+        raise escrow.not_paid()
     shop = await shops.get(session, order.shop_id)
     return render(
         request,

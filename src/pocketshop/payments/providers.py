@@ -2,17 +2,20 @@
 
 Each adapter speaks its provider's protocol and answers in these terms: a `Prepay` telling
 the buyer's browser what to do, a verified `Notice` of what happened to a payment or refund,
-a `RefundResult`. The rules (amounts, states, money) live in the service, never here.
+a `Closed` answer, a `RefundResult`. The rules (amounts, states, money) live in the service,
+never here. Every call goes over the network, so none is made inside a transaction
+(`db.outside_transaction`); an answer that does not say how things stand (a timeout, a 5xx,
+an error the provider does not document as final) raises `ProviderError` or answers
+`unknown`, and is never taken for a refusal.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.errors import NotFound
@@ -34,11 +37,41 @@ class NoticeState(StrEnum):
     failed = "failed"
     closed = "closed"
     pending = "pending"
+    # Paid, then refunded at the provider (some or all): refunds not ours to guess at.
+    refunded_elsewhere = "refunded_elsewhere"
     refunded = "refunded"
     refund_failed = "refund_failed"
     # The provider took the refund's money but could not pay the buyer (a closed card): it
     # waits for someone to act at the provider, then succeeds.
     refund_stuck = "refund_stuck"
+    refund_processing = "refund_processing"
+
+
+class RefundState(StrEnum):
+    """How a refund stands at the provider."""
+
+    processing = "processing"  # taken; its outcome comes later
+    refunded = "refunded"
+    refused = "refused"  # final: the money stays with us
+    stuck = "stuck"  # taken, but waiting for someone to act at the provider
+    not_found = "not_found"  # the provider knows no such refund
+    unknown = "unknown"  # no clear answer: ask again later
+
+
+NOTICE_REFUND_STATES = {
+    NoticeState.refunded: RefundState.refunded,
+    NoticeState.refund_failed: RefundState.refused,
+    NoticeState.refund_stuck: RefundState.stuck,
+    NoticeState.refund_processing: RefundState.processing,
+}
+
+
+class Closed(StrEnum):
+    """The provider's answer to closing an unpaid trade."""
+
+    closed = "closed"  # it can no longer be paid
+    refused = "refused"  # the provider would not: paid meanwhile, or over; a query says which
+    not_found = "not_found"  # the provider never opened it (Alipay, before the buyer did)
 
 
 @dataclass(frozen=True)
@@ -86,7 +119,7 @@ class Notice:
 
 @dataclass(frozen=True)
 class RefundResult:
-    state: NoticeState  # refunded, refund_failed, refund_stuck or pending
+    state: RefundState
     refund_id: str = ""
     failure: str = ""
 
@@ -171,7 +204,19 @@ class PayRequest:
     notify_url: str
     return_url: str
     client_ip: str
+    # Unpaid by then, the provider refuses the payment: the order's own deadline.
+    expires_at: datetime
     openid: str = ""
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    out_trade_no: str
+    out_refund_no: str  # the provider's idempotency key: the same one on every try
+    amount: int
+    total: int
+    currency: str
+    notify_url: str
 
 
 class Provider(Protocol):
@@ -180,25 +225,23 @@ class Provider(Protocol):
     merchant: str
     channels: tuple[Channel, ...]
 
-    async def prepay(self, session: AsyncSession, request: PayRequest) -> Prepay: ...
+    async def prepay(self, request: PayRequest) -> Prepay: ...
 
     async def parse_notice(self, headers: Mapping[str, str], body: bytes) -> Notice: ...
 
-    async def query(self, session: AsyncSession, out_trade_no: str) -> Notice | None: ...
+    async def query(self, out_trade_no: str) -> Notice | None:
+        """How the trade stands; None when the provider knows no such trade."""
+        ...
 
-    async def refund(
-        self,
-        session: AsyncSession,
-        *,
-        out_trade_no: str,
-        out_refund_no: str,
-        amount: int,
-        total: int,
-        currency: str,
-        notify_url: str,
-    ) -> RefundResult: ...
+    async def close(self, out_trade_no: str) -> Closed: ...
 
-    async def close(self, session: AsyncSession, out_trade_no: str) -> None: ...
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Ask for the refund (again: the same out_refund_no refunds once)."""
+        ...
+
+    async def query_refund(self, request: RefundRequest) -> RefundResult:
+        """How a refund asked for stands (not_found when the provider has none)."""
+        ...
 
     def acknowledge(self) -> Response:
         """The answer that tells the provider to stop sending this notice."""

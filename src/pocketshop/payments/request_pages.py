@@ -8,27 +8,36 @@ from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pocketshop.accounts import service as accounts
-from pocketshop.accounts.deps import OptionalPageUser, PageUser
+from pocketshop.accounts.deps import OptionalPageUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
 from pocketshop.catalog.console_pages import nav_context, redirect_done
 from pocketshop.catalog.pages import common
+from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
 from pocketshop.i18n import _
 from pocketshop.money import format_fen, parse_yuan
 from pocketshop.orders import addresses
 from pocketshop.orders import service as orders
-from pocketshop.payments import requests
+from pocketshop.payments import calls, requests
 from pocketshop.payments.models import PaymentRequest
-from pocketshop.payments.pages import pay_response
+from pocketshop.payments.pages import open_with, prepay_response
 from pocketshop.payments.providers import offered
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
-from pocketshop.web.routing import AppSettings, Session, page_router, public_base_url
+from pocketshop.web.routing import (
+    Session,
+    get_settings,
+    outside_page_router,
+    page_router,
+    public_base_url,
+    unit,
+)
 from pocketshop.web.templating import render
 
 router = page_router()
+outside = outside_page_router()
 
 Short = Annotated[str, Form(max_length=200)]
 ITEM_ROWS = 3
@@ -79,23 +88,19 @@ async def open_request(
     return await _store_page(request, session, user, shop, made)
 
 
-@router.post("/s/{slug}/pay/{request_id}")
-async def pay_request(
-    slug: str,
-    request_id: str,
-    request: Request,
-    session: Session,
-    settings: AppSettings,
-    user: PageUser,
-) -> Response:
-    shop = await shops.get_by_slug_or_404(session, slug)
-    made = await requests.get_for_shop_or_404(session, shop, request_id)
+@outside.post("/s/{slug}/pay/{request_id}")
+async def pay_request(slug: str, request_id: str, request: Request) -> Response:
+    """The buyer's order from the request (new, or the one they opened before), paid with
+    the provider chosen; the request's page with the reason when it cannot be."""
+    settings = get_settings(request)
     submitted = await request.form()
     typed = {key: value for key, value in submitted.items() if isinstance(value, str)}
     chosen = typed.get("address", "new")
     new_address = addresses.AddressInput(**{name: typed.get(name, "") for name in ADDRESS_FIELDS})
     try:
-        async with session.begin_nested():
+        async with unit(request) as session:
+            user = await page_user_in(session, request, settings)
+            shop = await shops.get_by_slug_or_404(session, slug)
             order = await requests.take(
                 session,
                 settings,
@@ -105,13 +110,20 @@ async def pay_request(
                 address=new_address if chosen == "new" else None,
                 address_id=None if chosen == "new" else chosen,
             )
+            if chosen == "new":
+                await addresses.remember(session, user, new_address)
+            opened = await open_with(
+                request, session, settings, user, order.number, typed.get("provider", "")
+            )
+        prepay = await calls.prepay(request.app.state.payments.providers, opened)
     except AppError as error:
-        return await _store_page(request, session, user, shop, made, error=error, form=typed)
-    if chosen == "new":
-        await addresses.remember(session, user, new_address)
-    return await pay_response(
-        request, session, settings, user, order.number, typed.get("provider", "")
-    )
+        # Whatever the refused step wrote was rolled back with its transaction.
+        async with unit(request, write=False) as session:
+            user = await page_user_in(session, request, settings)
+            shop = await shops.get_by_slug_or_404(session, slug)
+            made = await requests.get_for_shop_or_404(session, shop, request_id)
+            return await _store_page(request, session, user, shop, made, error=error, form=typed)
+    return prepay_response(request, opened, prepay)
 
 
 @router.get("/s/{slug}/pay/{request_id}/qr.svg")
@@ -184,22 +196,23 @@ async def make_request(
     submitted = await request.form()
     typed = {key: value for key, value in submitted.items() if isinstance(value, str)}
     try:
-        amount_text = typed.get("amount", "").strip()
-        amount = parse_yuan(amount_text) if amount_text else None
-        if amount_text and not amount:
-            raise InvalidInput(
-                _("Enter an amount in yuan, like 12.50."), code="invalid_amount", field="amount"
-            )
-        async with session.begin_nested():
-            made = await requests.create(
-                session,
-                shop,
-                user,
-                items=[] if amount else _items(typed),
-                amount=amount,
-                note=typed.get("note", ""),
-                expires_in_hours=_hours(typed.get("hours", "72")),
-            )
+        async with attempt(session):
+            amount_text = typed.get("amount", "").strip()
+            amount = parse_yuan(amount_text) if amount_text else None
+            if amount_text and not amount:
+                raise InvalidInput(
+                    _("Enter an amount in yuan, like 12.50."), code="invalid_amount", field="amount"
+                )
+            async with attempt(session):
+                made = await requests.create(
+                    session,
+                    shop,
+                    user,
+                    items=[] if amount else _items(typed),
+                    amount=amount,
+                    note=typed.get("note", ""),
+                    expires_in_hours=_hours(typed.get("hours", "72")),
+                )
     except AppError as error:
         return await _console_list(request, session, shop, error=error, typed=typed)
     return RedirectResponse(f"/console/payment-requests/{made.public_id}", status_code=303)

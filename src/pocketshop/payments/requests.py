@@ -2,10 +2,10 @@
 an amount with a note, and shares a link or QR code; the buyer opens it, gives an address,
 and pays. Paying makes an ordinary order.
 
-Open → paid (its order was paid) or cancelled (by the merchant). It expires at `expires_at`.
-While one buyer's order from it waits for payment it is theirs: another buyer is told so;
-if that order closes unpaid, the request is free again. Taking it is one conditional UPDATE,
-so two buyers at once make one order.
+Open → paid (an order from it was paid) or cancelled (by the merchant). It expires at
+`expires_at`. Nobody holds it: each buyer who opens it gets an order of their own, and several
+may start paying. The first order paid pays the request (one conditional UPDATE); the other
+orders still waiting are closed after commit, and one paid too is refunded whole.
 """
 
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import clock
+from pocketshop import clock, outbox
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
 from pocketshop.config import Settings
@@ -27,8 +27,12 @@ from pocketshop.orders import service as orders
 from pocketshop.orders.checkout import CreatedOrder, LineRequest
 from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderSource, OrderStatus
-from pocketshop.payments.models import PaymentRequest
+from pocketshop.payments import escrow
+from pocketshop.payments.models import PaymentRequest, PaymentRequestOrder
 from pocketshop.shops.models import Shop
+
+# After a request is paid or cancelled: its orders still waiting for payment are closed.
+CLOSE_ORDERS_TOPIC = "payments.request_orders_close"
 
 NOTE_MAX = 60
 HOURS_MAX = 30 * 24
@@ -213,28 +217,23 @@ async def of_shop(session: AsyncSession, shop: Shop, *, limit: int = 50) -> list
 
 
 async def cancel(session: AsyncSession, shop: Shop, user: User, public_id: str) -> PaymentRequest:
-    """No more paying it: an order a buyer opened from it and has not paid closes too.
-    Refused once paid (409); cancelling twice changes nothing."""
+    """No more paying it: the orders buyers opened from it and have not paid close (after
+    commit). Refused once paid (409); cancelling twice changes nothing."""
     request = await get_for_shop_or_404(session, shop, public_id)
     if request.status == RequestStatus.cancelled:
         return request
     _refuse_unless_open(request)
-    if request.order_id is not None:
-        # The order first, then the request: the order of locks a payment's capture takes.
-        held = await orders.get(session, request.order_id, fresh=True)
-        if held.status == OrderStatus.pending_payment:
-            try:
-                await orders.cancel_by_merchant(session, shop, held.number, user_id=user.id)
-            except Conflict:
-                raise _paid() from None  # the buyer paid a moment ago
+    # Conditional: of a cancel and a payment at once, one wins (the payment's order is then
+    # refunded: see order_paid).
     result = await session.execute(
         update(PaymentRequest)
         .where(PaymentRequest.id == request.id, PaymentRequest.status == RequestStatus.open.value)
-        .values(status=RequestStatus.cancelled.value, order_id=None, buyer_id=None)
+        .values(status=RequestStatus.cancelled.value)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise _paid()
+    outbox.enqueue(session, CLOSE_ORDERS_TOPIC, {"request_id": request.id})
     await session.refresh(request)
     return request
 
@@ -260,38 +259,34 @@ async def take(
     address: addresses.AddressInput | None = None,
     address_id: str | None = None,
 ) -> Order:
-    """The buyer's order from a request: a new one, or the one they opened before and have
-    not paid yet. Refused: paid, cancelled, expired, or another buyer's to pay now (409)."""
+    """The buyer's order from a request: the one they opened before and have not paid yet,
+    or a new one. Refused: paid, cancelled or expired (409)."""
     request = await get_for_shop_or_404(session, shop, public_id)
     _refuse_unless_open(request)
     if request.expires_at <= clock.now():
         raise Conflict(_("This payment request has expired."), code="request_expired")
-    if request.order_id is not None:
-        held = await orders.get(session, request.order_id)
-        if held.status == OrderStatus.pending_payment:
-            if held.buyer_id == buyer.id:
-                return held  # theirs already: go on paying it
-            raise Conflict(
-                _("Someone else is paying this request right now."), code="request_taken"
-            )
-    created = await _order(session, settings, buyer, shop, request, address, address_id)
-    # One conditional UPDATE: of two buyers taking it at once, one order keeps it.
-    result = await session.execute(
-        update(PaymentRequest)
+    waiting = await session.scalar(
+        select(Order)
+        .join(PaymentRequestOrder, PaymentRequestOrder.order_id == Order.id)
         .where(
-            PaymentRequest.id == request.id,
-            PaymentRequest.status == RequestStatus.open.value,
-            PaymentRequest.order_id.is_(None)
-            if request.order_id is None
-            else PaymentRequest.order_id == request.order_id,
+            PaymentRequestOrder.request_id == request.id,
+            PaymentRequestOrder.buyer_id == buyer.id,
+            Order.status == OrderStatus.pending_payment.value,
         )
-        .values(order_id=created.order.id, buyer_id=buyer.id)
-        .execution_options(synchronize_session=False)
+        .limit(1)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        await session.refresh(request)
-        _refuse_unless_open(request)  # paid or cancelled meanwhile
-        raise Conflict(_("Someone else is paying this request right now."), code="request_taken")
+    if waiting is not None:
+        return waiting  # theirs already: go on paying it
+    created = await _order(session, settings, buyer, shop, request, address, address_id)
+    session.add(
+        PaymentRequestOrder(
+            request_id=request.id,
+            order_id=created.order.id,
+            buyer_id=buyer.id,
+            created_at=clock.now(),
+        )
+    )
+    await session.flush()
     return created.order
 
 
@@ -328,30 +323,76 @@ async def _order(
 
 
 _requests = table_of(PaymentRequest)
-# Run for every paid order: built once.
+# Run for every paid order from a request: built once.
 _PAID = (
     update(_requests)
     .where(
-        _requests.c.order_id == bindparam("paid_order"),
+        _requests.c.id == bindparam("request_id"),
         _requests.c.status == RequestStatus.open.value,
     )
-    .values(status=RequestStatus.paid.value, paid_at=bindparam("at"))
+    .values(
+        status=RequestStatus.paid.value,
+        order_id=bindparam("paid_order"),
+        buyer_id=bindparam("buyer"),
+        paid_at=bindparam("at"),
+    )
 )
 
 
-async def order_paid(session: AsyncSession, order: Order) -> None:
-    """Its order was paid: the request is done."""
-    await session.execute(_PAID, {"paid_order": order.id, "at": clock.now()})
+async def _request_of(session: AsyncSession, order: Order) -> PaymentRequest | None:
+    return await session.scalar(
+        select(PaymentRequest)
+        .join(PaymentRequestOrder, PaymentRequestOrder.request_id == PaymentRequest.id)
+        .where(PaymentRequestOrder.order_id == order.id)
+    )
 
 
-async def order_closed(session: AsyncSession, order: Order) -> None:
-    """Its order closed unpaid: the request is free for anyone again."""
-    await session.execute(
-        update(PaymentRequest)
-        .where(
-            PaymentRequest.order_id == order.id,
-            PaymentRequest.status == RequestStatus.open.value,
+async def check_payable(session: AsyncSession, order: Order) -> None:
+    """An order from a request that was paid by another order, or cancelled, is not paid
+    (409)."""
+    request = await _request_of(session, order)
+    if request is not None:
+        _refuse_unless_open(request)
+
+
+async def order_paid(session: AsyncSession, settings: Settings, order: Order) -> None:
+    """An order from a request was paid (its lock held): the first pays the request, and the
+    others still waiting are closed after commit; one paid after the request was paid or
+    cancelled is refunded whole (and so closed)."""
+    request = await _request_of(session, order)
+    if request is None:
+        return
+    result = await session.execute(
+        _PAID,
+        {
+            "request_id": request.id,
+            "paid_order": order.id,
+            "buyer": order.buyer_id,
+            "at": clock.now(),
+        },
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        outbox.enqueue(session, CLOSE_ORDERS_TOPIC, {"request_id": request.id})
+        return
+    await escrow.refund(
+        session,
+        settings,
+        order.id,
+        amount=order.total,
+        requested_by="system",
+        reason="request_already_paid",
+    )
+
+
+async def waiting_orders(session: AsyncSession, request_id: int) -> list[int]:
+    """The orders from a request still waiting for payment."""
+    return list(
+        await session.scalars(
+            select(Order.id)
+            .join(PaymentRequestOrder, PaymentRequestOrder.order_id == Order.id)
+            .where(
+                PaymentRequestOrder.request_id == request_id,
+                Order.status == OrderStatus.pending_payment.value,
+            )
         )
-        .values(order_id=None, buyer_id=None)
-        .execution_options(synchronize_session=False)
     )

@@ -31,12 +31,15 @@ from pocketshop.db import Database, insert_new, table_of
 from pocketshop.payments.models import SandboxRefund, SandboxTransaction
 from pocketshop.payments.providers import (
     Channel,
+    Closed,
     Notice,
     NoticeRejected,
     NoticeState,
     PayRequest,
     Prepay,
+    RefundRequest,
     RefundResult,
+    RefundState,
     fresh,
 )
 
@@ -107,15 +110,21 @@ def notice_body(transaction: SandboxTransaction) -> bytes:
 
 
 class SandboxProvider:
+    """Our adapter to the sandbox. The sandbox keeps its books in our database, in
+    transactions of its own, as a remote provider keeps them on its side: so it is called
+    outside any transaction of ours, like the others."""
+
     name = NAME
     merchant = MERCHANT
     channels: tuple[Channel, ...] = (Channel.page,)
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
+        self.db = db
 
-    async def prepay(self, session: AsyncSession, request: PayRequest) -> Prepay:
-        await open_transaction(session, request)
+    async def prepay(self, request: PayRequest) -> Prepay:
+        async with self.db.transaction() as session:
+            await open_transaction(session, request)
         return Prepay(redirect_url=f"/sandbox/pay/{request.out_trade_no}")
 
     async def parse_notice(self, headers: Mapping[str, str], body: bytes) -> Notice:
@@ -143,8 +152,9 @@ class SandboxProvider:
         except (ValueError, KeyError, TypeError) as exc:
             raise NoticeRejected("unreadable notice", status_code=400) from exc
 
-    async def query(self, session: AsyncSession, out_trade_no: str) -> Notice | None:
-        transaction = await find(session, out_trade_no)
+    async def query(self, out_trade_no: str) -> Notice | None:
+        async with self.db.transaction() as session:
+            transaction = await _expired(session, out_trade_no)
         if transaction is None:
             return None
         return Notice(
@@ -158,59 +168,54 @@ class SandboxProvider:
             merchant=MERCHANT,
         )
 
-    async def refund(
-        self,
-        session: AsyncSession,
-        *,
-        out_trade_no: str,
-        out_refund_no: str,
-        amount: int,
-        total: int,
-        currency: str,
-        notify_url: str,
-    ) -> RefundResult:
-        existing = await session.scalar(
-            select(SandboxRefund).where(SandboxRefund.out_refund_no == out_refund_no)
-        )
-        if existing is not None:  # the same refund asked again: the same answer
-            return _refund_result(existing)
-        transaction = await find(session, out_trade_no)
-        refunded = sum(
-            await session.scalars(
-                select(SandboxRefund.amount).where(
-                    SandboxRefund.out_trade_no == out_trade_no, SandboxRefund.state == "SUCCESS"
+    async def close(self, out_trade_no: str) -> Closed:
+        async with self.db.transaction() as session:
+            transaction = await find(session, out_trade_no)
+            if transaction is None:
+                return Closed.not_found
+            if transaction.state == "SUCCESS":
+                return Closed.refused
+            transaction.state = "CLOSED" if transaction.state == "NOTPAY" else transaction.state
+        return Closed.closed
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        async with self.db.transaction() as session:
+            existing = await _refund_by_number(session, request.out_refund_no)
+            if existing is not None:  # the same refund asked again: the same answer
+                return _refund_result(existing)
+            transaction = await find(session, request.out_trade_no)
+            refunded = sum(
+                await session.scalars(
+                    select(SandboxRefund.amount).where(
+                        SandboxRefund.out_trade_no == request.out_trade_no
+                    )
                 )
             )
-        )
-        state = (
-            "SUCCESS"
-            if transaction is not None
-            and transaction.state == "SUCCESS"
-            and transaction.currency == currency
-            and 0 < amount <= transaction.amount - refunded
-            else "ABNORMAL"
-        )
-        made = SandboxRefund(
-            out_refund_no=out_refund_no,
-            refund_id=f"SBR{secrets.token_hex(12).upper()}",
-            out_trade_no=out_trade_no,
-            amount=amount,
-            state=state,
-            created_at=clock.now(),
-        )
-        session.add(made)
-        await session.flush()
+            if (
+                transaction is None
+                or transaction.state != "SUCCESS"
+                or transaction.currency != request.currency
+                or not 0 < request.amount <= transaction.amount - refunded
+            ):
+                # As WeChat Pay answers 400 INVALID_REQUEST: refused, nothing booked.
+                return RefundResult(RefundState.refused, failure="INVALID_REQUEST")
+            made = SandboxRefund(
+                out_refund_no=request.out_refund_no,
+                refund_id=f"SBR{secrets.token_hex(12).upper()}",
+                out_trade_no=request.out_trade_no,
+                amount=request.amount,
+                state="SUCCESS",
+                created_at=clock.now(),
+            )
+            session.add(made)
         return _refund_result(made)
 
-    async def close(self, session: AsyncSession, out_trade_no: str) -> None:
-        await session.execute(
-            update(SandboxTransaction)
-            .where(
-                SandboxTransaction.out_trade_no == out_trade_no,
-                SandboxTransaction.state == "NOTPAY",
-            )
-            .values(state="CLOSED")
-        )
+    async def query_refund(self, request: RefundRequest) -> RefundResult:
+        async with self.db.transaction(write=False) as session:
+            found = await _refund_by_number(session, request.out_refund_no)
+        if found is None:
+            return RefundResult(RefundState.not_found)
+        return _refund_result(found)
 
     def acknowledge(self) -> Response:
         return JSONResponse({"code": "SUCCESS", "message": ""})
@@ -220,9 +225,13 @@ class SandboxProvider:
 
 
 def _refund_result(refund: SandboxRefund) -> RefundResult:
-    if refund.state == "SUCCESS":
-        return RefundResult(NoticeState.refunded, refund_id=refund.refund_id)
-    return RefundResult(NoticeState.refund_failed, refund_id=refund.refund_id, failure="ABNORMAL")
+    return RefundResult(RefundState.refunded, refund_id=refund.refund_id)
+
+
+async def _refund_by_number(session: AsyncSession, out_refund_no: str) -> SandboxRefund | None:
+    return await session.scalar(
+        select(SandboxRefund).where(SandboxRefund.out_refund_no == out_refund_no)
+    )
 
 
 # --- the provider's side --------------------------------------------------------------------
@@ -232,6 +241,20 @@ async def find(session: AsyncSession, out_trade_no: str) -> SandboxTransaction |
     return await session.scalar(
         select(SandboxTransaction).where(SandboxTransaction.out_trade_no == out_trade_no)
     )
+
+
+async def _expired(session: AsyncSession, out_trade_no: str) -> SandboxTransaction | None:
+    """The trade, closed first if it was left unpaid past its deadline (as WeChat Pay closes
+    a trade at its time_expire)."""
+    transaction = await find(session, out_trade_no)
+    if (
+        transaction is not None
+        and transaction.state == "NOTPAY"
+        and transaction.expires_at is not None
+        and transaction.expires_at <= clock.now()
+    ):
+        transaction.state = "CLOSED"
+    return transaction
 
 
 async def open_transaction(session: AsyncSession, request: PayRequest) -> None:
@@ -248,6 +271,7 @@ async def open_transaction(session: AsyncSession, request: PayRequest) -> None:
             "return_url": request.return_url,
             "state": "NOTPAY",
             "created_at": clock.now(),
+            "expires_at": request.expires_at,
             "notify_attempts": 0,
         },
     )
@@ -257,8 +281,9 @@ async def buyer_acts(
     session: AsyncSession, out_trade_no: str, *, pay: bool
 ) -> SandboxTransaction | None:
     """The buyer pressed Pay (or Fail) on the hosted page: the provider settles the trade
-    and owes our callback a notification, due now. Only an unpaid trade moves."""
-    transaction = await find(session, out_trade_no)
+    and owes our callback a notification, due now. Only an unpaid trade within its deadline
+    moves."""
+    transaction = await _expired(session, out_trade_no)
     if transaction is None or transaction.state != "NOTPAY":
         return transaction
     now = clock.now()

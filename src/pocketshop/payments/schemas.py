@@ -78,6 +78,10 @@ class BalancesOut(BaseModel):
     withdrawing: int = Field(description="on its way to the bank card")
     paid_out: int = Field(description="reached the bank card, in all")
     refunding: int = Field(description="refunds on their way back to buyers")
+    owed: int = Field(
+        description="what the shop owes for refunds after settlement that its available money "
+        "could not cover; later settlements pay it first, and no withdrawal is made meanwhile"
+    )
 
 
 class PostingOut(BaseModel):

@@ -1,9 +1,10 @@
-"""Paying for orders: starting a payment with a provider, and acting once on what the provider
-says (its notifications, or our queries), money into escrow through the ledger.
+"""Paying for orders: opening a payment with a provider, and acting once on what the provider
+says (its notifications, or our queries), the money moving through the money path (escrow).
 
 A provider's word is stored and acted on in one transaction (`receive`), or, when acting
 fails, stored alone (`store_notice`) for a job to act on (`process_notice`, claimed by one
 conditional UPDATE). The same notice arriving ten times at once is stored and acted on once.
+Calls to the provider itself happen between transactions (payments.calls).
 """
 
 import uuid
@@ -13,41 +14,34 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import clock
+from pocketshop import clock, outbox
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.db import insert_new, table_of
+from pocketshop.db import for_update, insert_new, table_of
 from pocketshop.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
 from pocketshop.i18n import _
-from pocketshop.ledger import service as ledger
-from pocketshop.money import Money
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
-from pocketshop.orders.service import OrderStatus
-from pocketshop.payments import anomalies, refunds, sandbox, states
-from pocketshop.payments.escrow import escrow_of
-from pocketshop.payments.models import (
-    Payment,
-    ProviderNotice,
-    Refund,
-    new_public_id,
-)
+from pocketshop.orders.service import OrderSource, OrderStatus
+from pocketshop.payments import anomalies, escrow, refunds, requests, retries, states
+from pocketshop.payments.escrow import Captured
+from pocketshop.payments.models import Payment, ProviderNotice, Refund, new_public_id
 from pocketshop.payments.providers import (
     Channel,
     Notice,
     NoticeState,
     PayRequest,
-    Prepay,
     Provider,
-    ProviderError,
     Providers,
     label,
     provider_of,
 )
-from pocketshop.payments.states import PaymentStatus
+from pocketshop.payments.states import OPEN_PAYMENTS, PaymentStatus
 
-SETTLED = (PaymentStatus.paid, PaymentStatus.refunded)
-
+# The least time a payment may still be made in: a provider refuses a deadline sooner.
+LAST_MINUTE = timedelta(minutes=1)
+# A payment whose order no longer waits for it: asked about and closed at its provider.
+CLOSE_TOPIC = "payments.close"
 
 # Built once (building a statement costs more than running it). The buyer's order, with its
 # payment still open with this provider and channel if any.
@@ -63,25 +57,31 @@ _ORDER_TO_PAY = (
     .where(Order.number == bindparam("number"), Order.buyer_id == bindparam("buyer_id"))
     .limit(1)
 )
-# With its order, read as it is now: capturing moves the order from what is read here.
-_PAYMENT_BY_TRADE = (
+_PAYMENT_BY_TRADE = select(Payment).where(
+    Payment.provider == bindparam("provider"),
+    Payment.out_trade_no == bindparam("out_trade_no"),
+)
+# With its order, whose row it locks: the lock every step of the order's money takes first.
+_PAYMENT_AND_ORDER = (
     select(Payment, Order)
     .join(Order, Order.id == Payment.order_id)
     .where(
         Payment.provider == bindparam("provider"),
         Payment.out_trade_no == bindparam("out_trade_no"),
     )
-    .execution_options(populate_existing=True)
 )
 
 
 @dataclass(frozen=True)
-class Started:
+class Opened:
+    """A payment written down, and what its provider is to be asked (after commit)."""
+
     payment: Payment
-    prepay: Prepay
+    order_number: str
+    request: PayRequest
 
 
-async def start(
+async def open_payment(
     session: AsyncSession,
     settings: Settings,
     providers: Providers,
@@ -90,12 +90,12 @@ async def start(
     *,
     provider_name: str,
     channel: Channel,
-    base_url: str,
     client_ip: str,
     openid: str = "",
-) -> Started:
+) -> Opened:
     """Open (or reopen) a payment of the buyer's unpaid order with a provider; the amount is
-    the order's total, never the client's word."""
+    the order's total, never the client's word, and its deadline the order's. The provider
+    is asked after this transaction commits (payments.calls.prepay)."""
     provider = provider_of(providers, provider_name)
     if channel not in provider.channels:
         raise InvalidInput(_("This way of paying is not offered."), code="channel_not_offered")
@@ -121,6 +121,12 @@ async def start(
     order, payment = found
     if order.status != OrderStatus.pending_payment:
         raise Conflict(_("This order is not waiting for payment."), code="not_payable")
+    if order.pay_by is None or order.pay_by - LAST_MINUTE <= clock.now():
+        raise Conflict(
+            _("This order is about to close unpaid. Please order again."), code="too_late"
+        )
+    if order.source == OrderSource.payment_request:
+        await requests.check_payable(session, order)
     if payment is None:
         payment = await states.create(
             session,
@@ -137,45 +143,48 @@ async def start(
                 "status": PaymentStatus.created.value,
                 "out_trade_no": uuid.uuid4().hex,
                 "created_at": clock.now(),
-                "query_after": next_query(settings),
+                "expires_at": order.pay_by,
+                "query_after": next_query(settings, order.pay_by),
+                "attempts": 0,
+                "stray": False,
             },
             actor="buyer",
         )
         if payment is None:  # two random ids taken: cannot be
             raise RuntimeError("a new payment clashed")
-    base = base_url.rstrip("/")
-    try:
-        prepay = await provider.prepay(
-            session,
-            PayRequest(
-                out_trade_no=payment.out_trade_no,
-                description=_("Order %(number)s", number=order.number),
-                amount=payment.amount,
-                currency=payment.currency,
-                channel=channel,
-                notify_url=f"{base}/api/v1/payments/{provider.name}/notify",
-                return_url=f"{base}/me/orders/{order.number}/return?payment={payment.public_id}",
-                client_ip=client_ip,
-                openid=openid,
-            ),
-        )
-    except ProviderError as exc:
-        raise unavailable(provider) from exc
-    return Started(payment, prepay)
+    base = settings.own_url
+    return Opened(
+        payment,
+        order.number,
+        PayRequest(
+            out_trade_no=payment.out_trade_no,
+            description=_("Order %(number)s", number=order.number),
+            amount=payment.amount,
+            currency=payment.currency,
+            channel=channel,
+            notify_url=f"{base}/api/v1/payments/{provider.name}/notify",
+            return_url=f"{base}/me/orders/{order.number}/return?payment={payment.public_id}",
+            client_ip=client_ip,
+            expires_at=order.pay_by,
+            openid=openid,
+        ),
+    )
 
 
-def unavailable(provider: Provider) -> ProviderUnavailable:
+def unavailable(provider_name: str) -> ProviderUnavailable:
     return ProviderUnavailable(
         _(
             "%(provider)s did not answer. Please try again in a moment.",
-            provider=label(provider.name),
+            provider=label(provider_name),
         )
     )
 
 
-def next_query(settings: Settings) -> datetime:
-    """When reconciliation asks the provider about a payment still open."""
-    return clock.now() + timedelta(minutes=settings.reconcile_after_minutes)
+def next_query(settings: Settings, deadline: datetime | None) -> datetime:
+    """When we first ask the provider about a payment still open: soon, and no later than
+    just after its deadline, when it is closed."""
+    first = clock.now() + timedelta(minutes=settings.reconcile_after_minutes)
+    return first if deadline is None else min(first, deadline + LAST_MINUTE)
 
 
 # --- what providers say -------------------------------------------------------------------------
@@ -197,15 +206,20 @@ _NOTICE_DONE = (
 
 
 async def receive(
-    session: AsyncSession, providers: Providers, provider: str, notice: Notice, body: bytes
+    session: AsyncSession,
+    settings: Settings,
+    providers: Providers,
+    provider: str,
+    notice: Notice,
+    body: bytes,
 ) -> str:
     """A verified notice: stored and acted on once, in one transaction. When acting fails,
     the caller rolls back and stores the notice alone (`store_notice`), for a job to act on.
     The outcome; "" when the notice came before and another worker has it."""
     notice_id, new = await store_notice(session, provider, notice, body)
     if not new:  # a retry: act on it only if nobody has yet
-        return await process_notice(session, providers, notice_id)
-    outcome = await apply(session, providers, provider, notice, notice_id=notice_id)
+        return await process_notice(session, settings, providers, notice_id)
+    outcome = await apply(session, settings, providers, provider, notice, notice_id=notice_id)
     await session.execute(
         _NOTICE_DONE, {"notice_id": notice_id, "at": clock.now(), "outcome": outcome}
     )
@@ -228,6 +242,8 @@ async def store_notice(
             "facts": notice.facts(),
             "received_at": clock.now(),
             "outcome": "",
+            "attempts": 0,
+            "next_try_at": None,
         },
     )
     if notice_id is not None:
@@ -238,61 +254,181 @@ async def store_notice(
     return notice_id, False
 
 
-async def process_notice(session: AsyncSession, providers: Providers, notice_id: int) -> str:
+async def process_notice(
+    session: AsyncSession, settings: Settings, providers: Providers, notice_id: int
+) -> str:
     """Act on a stored notice, once; the outcome ("" when another worker has it)."""
     claimed = await session.execute(_CLAIM_NOTICE, {"notice_id": notice_id, "at": clock.now()})
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return ""
     row = await session.get_one(ProviderNotice, notice_id)
     notice = Notice.from_facts(row.facts)
-    outcome = await apply(session, providers, row.provider, notice, notice_id=notice_id)
+    outcome = await apply(session, settings, providers, row.provider, notice, notice_id=notice_id)
     row.outcome = outcome
     return outcome
 
 
+async def notice_failed(session: AsyncSession, notice_id: int, error: str) -> None:
+    """Acting on a stored notice failed (and was rolled back): try again later; past the cap
+    the operator is told."""
+    row = await session.get_one(ProviderNotice, notice_id)
+    row.attempts += 1
+    row.next_try_at = retries.next_try(row.attempts)
+    if retries.reached_cap(row.attempts):
+        await anomalies.record(
+            session,
+            provider=row.provider,
+            kind="notice_overdue",
+            notice_id=row.id,
+            details={**row.facts, "error": error[:500], "attempts": row.attempts},
+        )
+
+
+async def notices_due(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Stored notices not acted on: failed half-way a while ago, or due again."""
+    fresh_until = now - retries.FIRST
+    return list(
+        await session.scalars(
+            select(ProviderNotice.id)
+            .where(
+                ProviderNotice.processed_at.is_(None),
+                (
+                    (ProviderNotice.next_try_at.is_(None))
+                    & (ProviderNotice.received_at <= fresh_until)
+                )
+                | (ProviderNotice.next_try_at <= now),
+            )
+            .order_by(ProviderNotice.received_at)
+            .limit(limit)
+        )
+    )
+
+
 async def apply(
     session: AsyncSession,
+    settings: Settings,
     providers: Providers,
     provider_name: str,
     notice: Notice,
     *,
     notice_id: int | None = None,
 ) -> str:
-    """What a provider said, done: a payment captured into escrow, failed or closed; a refund
-    finished. What does not match our books is recorded for the operator, never acted on."""
+    """What a provider said, done: a payment captured (into escrow, or returned), failed or
+    closed; a refund finished. What does not match our books is recorded for the operator,
+    never acted on."""
     provider = provider_of(providers, provider_name)
     if notice.kind == "refund":
-        return await refunds.apply_notice(session, provider, notice, notice_id=notice_id)
+        return await refunds.apply_notice(session, settings, provider, notice, notice_id=notice_id)
+    payment = await _locked_by_trade(session, provider.name, notice.out_trade_no)
+    if notice.merchant != provider.merchant:
+        return await anomaly(
+            session, provider.name, "merchant_mismatch", notice, notice_id, payment
+        )
+    if payment is None:
+        if notice.state is not NoticeState.paid:
+            return await anomaly(session, provider.name, "unknown_payment", notice, notice_id)
+        payment = await _orphan(session, provider, notice)
+    elif notice.state is NoticeState.paid and (
+        notice.amount != payment.amount or notice.currency != payment.currency
+    ):
+        return await anomaly(session, provider.name, "amount_mismatch", notice, notice_id, payment)
+    if notice.state is NoticeState.paid:
+        captured = await escrow.capture(session, payment, notice.transaction_id)
+        if captured is Captured.paid:
+            await _order_paid(session, settings, payment)
+        return (captured or Captured.paid).value
+    if notice.state is NoticeState.refunded_elsewhere:
+        return await anomaly(
+            session, provider.name, "refunded_elsewhere", notice, notice_id, payment
+        )
+    if notice.state in (NoticeState.failed, NoticeState.closed):
+        await ended(session, payment, notice.state)
+    return notice.state.value
+
+
+async def ended(session: AsyncSession, payment: Payment, state: NoticeState) -> None:
+    """The provider says the payment failed or was closed: so it is, if still open."""
+    if payment.order_id is not None:
+        await orders.lock(session, payment.order_id)
+    await session.refresh(payment)
+    if payment.status in OPEN_PAYMENTS:
+        to = PaymentStatus.failed if state is NoticeState.failed else PaymentStatus.closed
+        if payment.status == PaymentStatus.closing:
+            to = PaymentStatus.closed
+        await states.move(
+            session,
+            payment,
+            to,
+            actor="provider",
+            values={"closed_at": clock.now(), "query_after": None},
+        )
+
+
+async def _order_paid(session: AsyncSession, settings: Settings, payment: Payment) -> None:
+    """The order is paid: a payment request it came from is paid by it (or, paid by another
+    order first, this one is refunded whole). Its other open payments are closed at their
+    providers when next asked about (payments.calls)."""
+    if payment.order_id is None:
+        return
+    order = await orders.lock(session, payment.order_id)
+    if order.source == OrderSource.payment_request:
+        await requests.order_paid(session, settings, order)
+
+
+async def _orphan(session: AsyncSession, provider: Provider, notice: Notice) -> Payment:
+    """A payment the provider took for an out_trade_no we never made (signature and
+    merchant verified): written down, to be returned."""
+    made = await states.create(
+        session,
+        Payment,
+        {
+            "public_id": new_public_id(),
+            "order_id": None,
+            "shop_id": None,
+            "buyer_id": None,
+            "provider": provider.name,
+            "channel": "unknown",
+            "amount": notice.amount or 0,
+            "currency": notice.currency or "CNY",
+            "status": PaymentStatus.created.value,
+            "out_trade_no": notice.out_trade_no[:32],
+            "created_at": clock.now(),
+            "attempts": 0,
+            "stray": True,
+        },
+        actor="provider",
+    )
+    if made is None:  # written by a parallel notice meanwhile
+        found = await _by_trade(session, provider.name, notice.out_trade_no)
+        if found is None:
+            raise RuntimeError("an orphan payment that clashed is not there")
+        return found
+    return made
+
+
+async def _locked_by_trade(
+    session: AsyncSession, provider: str, out_trade_no: str
+) -> Payment | None:
+    """The payment, its order locked in the same statement; a payment of no order (an
+    orphan written down before) read alone; or None."""
     found = (
         await session.execute(
-            _PAYMENT_BY_TRADE, {"provider": provider.name, "out_trade_no": notice.out_trade_no}
+            for_update(session, _PAYMENT_AND_ORDER, of=Order),
+            {"provider": provider, "out_trade_no": out_trade_no},
+            execution_options={"populate_existing": True},
         )
     ).first()
     if found is None:
-        return await anomaly(session, provider.name, "unknown_payment", notice, notice_id)
+        return await _by_trade(session, provider, out_trade_no)
     payment, order = found
-    mismatch = _mismatch(provider, payment, notice)
-    if mismatch:
-        return await anomaly(session, provider.name, mismatch, notice, notice_id, payment)
-    if notice.state is NoticeState.paid:
-        await capture(session, payment, order, notice.transaction_id)
-        return "paid"
-    if notice.state in (NoticeState.failed, NoticeState.closed):
-        to = PaymentStatus.failed if notice.state is NoticeState.failed else PaymentStatus.closed
-        if payment.status == PaymentStatus.created:
-            await states.move(session, payment, to, actor="provider", values={"query_after": None})
-        return notice.state.value
-    return "pending"
+    orders.hold(session, order)
+    return payment
 
 
-def _mismatch(provider: Provider, payment: Payment, notice: Notice) -> str:
-    if notice.merchant != provider.merchant:
-        return "merchant_mismatch"
-    if notice.state is NoticeState.paid and (
-        notice.amount != payment.amount or notice.currency != payment.currency
-    ):
-        return "amount_mismatch"
-    return ""
+async def _by_trade(session: AsyncSession, provider: str, out_trade_no: str) -> Payment | None:
+    return await session.scalar(
+        _PAYMENT_BY_TRADE, {"provider": provider, "out_trade_no": out_trade_no}
+    )
 
 
 async def anomaly(
@@ -308,6 +444,7 @@ async def anomaly(
         provider=provider,
         kind=kind,
         payment_id=payment.id if payment else None,
+        shop_id=payment.shop_id if payment else None,
         notice_id=notice_id,
         details={
             **notice.facts(),
@@ -318,80 +455,76 @@ async def anomaly(
     return kind
 
 
-async def capture(
-    session: AsyncSession, payment: Payment, order: Order, transaction_id: str
+async def close_open(session: AsyncSession, order: Order) -> None:
+    """The order closed: its open payments are closing, asked about and closed at their
+    providers right after commit (payments.calls)."""
+    for payment in await session.scalars(
+        select(Payment).where(
+            Payment.order_id == order.id, Payment.status == PaymentStatus.created.value
+        )
+    ):
+        await states.move(
+            session,
+            payment,
+            PaymentStatus.closing,
+            actor="system",
+            reason=order.close_reason or "",
+            values={"query_after": clock.now() + retries.FIRST},
+        )
+        outbox.enqueue(session, CLOSE_TOPIC, {"payment_id": payment.id})
+
+
+async def order_waits_for(session: AsyncSession, payment: Payment) -> bool:
+    """Whether the payment's order still waits to be paid."""
+    if payment.order_id is None:
+        return False
+    status = await session.scalar(select(Order.status).where(Order.id == payment.order_id))
+    return status == OrderStatus.pending_payment
+
+
+async def payment_asked(
+    session: AsyncSession, payment_id: int, *, unclear: str = "", deadline: datetime | None = None
 ) -> None:
-    """The money is at the provider: into the order's escrow, the order paid. Money for an
-    order that no longer waits for it (closed meanwhile, or paid by another payment) goes
-    back to the buyer at once. `order` is the payment's, as read in this transaction.
-
-    The order is moved (and so locked) before the payment, as closing an order does (its
-    row, then its payments'): the two paths never wait on each other in a circle."""
-    marked = False
-    if order.status == OrderStatus.pending_payment:
-        try:
-            await orders.mark_paid(session, order, reason=f"{payment.provider}:{transaction_id}")
-            marked = True
-        except Conflict:
-            order = await orders.get(session, payment.order_id, fresh=True)  # closed meanwhile
-    # Moved from the status last read; read again only when somebody moved it meanwhile.
-    if payment.status in SETTLED or not await _captured(session, payment, transaction_id):
-        await session.refresh(payment)
-        if payment.status in SETTLED:
-            if marked:  # cannot be: whoever captured it marked the order paid first
-                raise RuntimeError(f"payment {payment.id} captured, its order was not paid")
-            return
-        if not await _captured(session, payment, transaction_id):
-            raise RuntimeError(f"payment {payment.id} changed while its order was held")
-    amount = Money(payment.amount, payment.currency)
-    await ledger.post(
-        session,
-        kind="capture",
-        reference=f"capture:{payment.id}",
-        legs=[(ledger.clearing(payment.provider), -amount), (escrow_of(order), amount)],
-        shop_id=order.shop_id,
-        order_id=order.id,
-    )
-    if marked:
+    """The provider was asked about an open payment and it is still open (or the answer was
+    unclear): ask again later, backing off; past the cap the operator is told."""
+    payment = await session.get_one(Payment, payment_id)
+    if unclear:
+        payment.attempts += 1
+        payment.query_after = retries.next_try(payment.attempts)
+        if retries.reached_cap(payment.attempts):
+            await anomalies.record(
+                session,
+                provider=payment.provider,
+                kind="payment_overdue",
+                payment_id=payment.id,
+                shop_id=payment.shop_id,
+                details={"status": payment.status, "why": unclear[:200]},
+            )
         return
-    await refunds.request(
-        session,
-        order=order,
-        payment=payment,
-        amount=payment.amount,
-        requested_by="system",
-        reason="late_payment" if order.status == OrderStatus.closed else "paid_twice",
-        closes_order=False,
+    # Still payable: ask again at twice the wait so far, and just after its deadline at last.
+    waited = max(clock.now() - payment.created_at, retries.FIRST)
+    again = clock.now() + waited
+    if deadline is not None:
+        again = min(again, deadline + LAST_MINUTE)
+    payment.query_after = again
+
+
+async def payments_due(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Open and closing payments whose next question is due."""
+    return list(
+        await session.scalars(
+            select(Payment.id)
+            .where(
+                Payment.status.in_([status.value for status in OPEN_PAYMENTS]),
+                Payment.query_after <= now,
+            )
+            .order_by(Payment.query_after)
+            .limit(limit)
+        )
     )
 
 
-async def _captured(session: AsyncSession, payment: Payment, transaction_id: str) -> bool:
-    return await states.move(
-        session,
-        payment,
-        PaymentStatus.paid,
-        actor="provider",
-        values={"provider_txn_id": transaction_id, "paid_at": clock.now(), "query_after": None},
-    )
-
-
-async def refresh(session: AsyncSession, providers: Providers, payment: Payment) -> str:
-    """Ask the provider how a payment stands and act on it (a buyer back from the pay page,
-    or reconciliation of one still open)."""
-    if payment.status != PaymentStatus.created:
-        return payment.status  # settled already: nothing to ask
-    provider = provider_of(providers, payment.provider)
-    try:
-        notice = await provider.query(session, payment.out_trade_no)
-    except ProviderError as exc:
-        raise unavailable(provider) from exc
-    # The provider was waited on outside the transaction: a notice may have come meanwhile.
-    await session.refresh(payment)
-    if payment.status != PaymentStatus.created:
-        return payment.status
-    if notice is None:
-        return "unknown"
-    return await apply(session, providers, provider.name, notice)
+# --- reads ----------------------------------------------------------------------------------
 
 
 async def get_for_buyer_or_404(session: AsyncSession, buyer: User, public_id: str) -> Payment:
@@ -403,6 +536,21 @@ async def get_for_buyer_or_404(session: AsyncSession, buyer: User, public_id: st
     return payment
 
 
+async def buyers_open_payment(
+    session: AsyncSession, buyer: User, order: Order, public_id: str
+) -> Payment | None:
+    """The buyer's payment of this order, if still open: another buyer's, or one of another
+    order, is not looked at."""
+    payment = await session.scalar(
+        select(Payment).where(
+            Payment.public_id == public_id,
+            Payment.buyer_id == buyer.id,
+            Payment.order_id == order.id,
+        )
+    )
+    return payment if payment is not None and payment.status in OPEN_PAYMENTS else None
+
+
 async def of_order(session: AsyncSession, order: Order) -> list[Payment]:
     return list(
         await session.scalars(
@@ -412,79 +560,41 @@ async def of_order(session: AsyncSession, order: Order) -> list[Payment]:
 
 
 async def paid_payment(session: AsyncSession, order: Order) -> Payment | None:
-    """The payment that paid the order (a second one is refunded as it arrives)."""
+    """The payment that paid the order; or, for an order its payment came too late for, the
+    payment the buyer made (returned to them): what their receipt shows."""
+    paying = await escrow.paying_payment(session, order.id)
+    if paying is not None:
+        return paying
     return await session.scalar(
         select(Payment)
         .where(
             Payment.order_id == order.id,
+            Payment.stray.is_(True),
             Payment.status.in_([PaymentStatus.paid.value, PaymentStatus.refunded.value]),
         )
-        .order_by(Payment.paid_at, Payment.id)
+        .order_by(Payment.id.desc())
         .limit(1)
     )
 
 
-async def close_open(session: AsyncSession, order: Order) -> list[Payment]:
-    """An unpaid order closed: its open payments close too. The provider is told after commit
-    (the outbox), so a payment arriving late is rare, and refunded when it does."""
-    closed = []
-    for payment in await session.scalars(
-        select(Payment).where(
-            Payment.order_id == order.id, Payment.status == PaymentStatus.created.value
-        )
-    ):
-        if await states.move(
-            session,
-            payment,
-            PaymentStatus.closed,
-            actor="system",
-            reason=order.close_reason or "",
-            values={"closed_at": clock.now(), "query_after": None},
-        ):
-            closed.append(payment)
-    return closed
-
-
-def not_paid() -> Conflict:
-    return Conflict(_("This order has not been paid."), code="not_paid")
-
-
 async def refund_by_merchant(
     session: AsyncSession,
+    settings: Settings,
     order: Order,
     *,
     amount: int,
     reason: str,
     idempotency_key: str | None,
 ) -> Refund:
-    payment = await paid_payment(session, order)
-    if payment is None:
-        raise not_paid()
-    return await refunds.request(
+    return await escrow.refund(
         session,
-        order=order,
-        payment=payment,
+        settings,
+        order.id,
         amount=amount,
         requested_by="merchant",
         reason=reason,
         idempotency_key=idempotency_key,
     )
-
-
-async def refresh_for_buyer(
-    session: AsyncSession, providers: Providers, buyer: User, order: Order, public_id: str
-) -> None:
-    """The buyer is back from the provider: how does their payment of this order stand?
-    Another buyer's payment, or one of another order, is not looked at."""
-    payment = await session.scalar(
-        select(Payment).where(
-            Payment.public_id == public_id,
-            Payment.buyer_id == buyer.id,
-            Payment.order_id == order.id,
-        )
-    )
-    if payment is not None and payment.status == PaymentStatus.created:
-        await refresh(session, providers, payment)
 
 
 @dataclass(frozen=True)
@@ -493,38 +603,13 @@ class OrderMoney:
 
     payment: Payment | None
     refunds: list[Refund]
-    # What the shop may still refund (0 once settled: after-sales then).
+    # What the shop may refund now (0 once the after-sales window closed).
     refundable: int
 
 
-async def order_money(session: AsyncSession, order: Order) -> OrderMoney:
-    payment = await paid_payment(session, order)
-    made = await refunds.of_order(session, order.id)
-    left = 0
-    if payment is not None:
-        try:
-            left, _source = await refunds.refundable(session, order, payment)
-        except Conflict:
-            left = 0  # settled
-    return OrderMoney(payment=payment, refunds=made, refundable=max(left, 0))
-
-
-async def pay_in_sandbox(
-    session: AsyncSession, settings: Settings, providers: Providers, buyer: User, number: str
-) -> Payment:
-    """What a buyer does with the sandbox, in one go: open the payment, press Pay on its page,
-    and have us ask how it went (the demo's paid orders, and tests')."""
-    started = await start(
-        session,
-        settings,
-        providers,
-        buyer,
-        number,
-        provider_name=sandbox.NAME,
-        channel=Channel.page,
-        base_url=settings.public_base_url or "http://127.0.0.1",
-        client_ip="127.0.0.1",
+async def order_money(session: AsyncSession, settings: Settings, order: Order) -> OrderMoney:
+    return OrderMoney(
+        payment=await paid_payment(session, order),
+        refunds=await refunds.of_order(session, order.id),
+        refundable=await escrow.refundable(session, settings, order),
     )
-    await sandbox.buyer_acts(session, started.payment.out_trade_no, pay=True)
-    await refresh(session, providers, started.payment)
-    return started.payment

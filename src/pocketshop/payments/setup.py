@@ -1,27 +1,20 @@
-"""Wiring payments into an app or a worker: the configured providers, the order hooks (money
-follows an order's moves in the same transaction), and the outbox handlers (provider calls
-after commit)."""
+"""Wiring payments into an app or a worker: the configured providers and payouts, and the
+outbox handlers (provider and bank calls right after the transaction that asked for them
+commits; the sweeps in payments.jobs take up whatever they leave unfinished)."""
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from pocketshop import outbox
 from pocketshop.config import Settings
 from pocketshop.db import Database
-from pocketshop.orders import service as orders
-from pocketshop.orders.models import Order
-from pocketshop.orders.service import OrderSource, OrderStatus
+from pocketshop.orders import actions
+from pocketshop.orders.service import CloseReason
 from pocketshop.outbox import Handler
-from pocketshop.payments import escrow, refunds, requests, service, withdrawals
+from pocketshop.payments import calls, escrow, requests, service, withdrawals
 from pocketshop.payments.alipay import AlipayProvider
-from pocketshop.payments.models import Payment
-from pocketshop.payments.providers import Provider, provider_of
+from pocketshop.payments.providers import Provider
 from pocketshop.payments.sandbox import SandboxProvider
 from pocketshop.payments.wechatpay import WeChatPayProvider
-
-CLOSE_TOPIC = "payments.close"
 
 
 @dataclass(frozen=True)
@@ -33,11 +26,11 @@ class Payments:
     payouts: withdrawals.Payouts
 
 
-def make_providers(settings: Settings) -> dict[str, Provider]:
+def make_providers(settings: Settings, db: Database) -> dict[str, Provider]:
     made: dict[str, Provider] = {}
     for name in settings.payment_providers:
         if name == "sandbox":
-            made[name] = SandboxProvider(settings)
+            made[name] = SandboxProvider(settings, db)
         elif name == "wechatpay":
             made[name] = WeChatPayProvider(settings)
         elif name == "alipay":
@@ -48,62 +41,41 @@ def make_providers(settings: Settings) -> dict[str, Provider]:
 
 
 def install(db: Database, settings: Settings) -> Payments:
-    """Make the providers and hook payments into the orders of this database."""
-    payments = Payments(
+    return Payments(
         settings=settings,
-        providers=make_providers(settings),
+        providers=make_providers(settings, db),
         payouts=withdrawals.make_payouts(settings.payout_backend),
     )
 
-    async def order_moved(
-        session: AsyncSession, order: Order, before: OrderStatus, after: OrderStatus
-    ) -> None:
-        from_request = order.source == OrderSource.payment_request
-        if after is OrderStatus.completed:
-            await escrow.release(session, settings, order)
-        elif after is OrderStatus.paid:
-            if from_request:
-                await requests.order_paid(session, order)
-        elif after is OrderStatus.closed and before is OrderStatus.pending_payment:
-            if from_request:
-                await requests.order_closed(session, order)
-            for payment in await service.close_open(session, order):
-                _queue_close(session, payment)
-        elif after is OrderStatus.closed:
-            await refunds.refund_rest(session, order, reason=order.close_reason or "")
-
-    db.session_info[orders.HOOKS_KEY] = [order_moved]
-    return payments
-
-
-def _queue_close(session: AsyncSession, payment: Payment) -> None:
-    outbox.enqueue(session, CLOSE_TOPIC, {"payment_id": payment.id})
-
 
 def outbox_handlers(db: Database, payments: Payments) -> dict[str, Handler]:
-    """Provider and bank calls, each in a transaction of its own after the one that asked."""
+    """Provider and bank calls, each between transactions of their own, after the one that
+    asked for them committed."""
+    settings, providers = payments.settings, payments.providers
 
     async def submit_refund(payload: dict[str, Any]) -> None:
-        async with db.transaction() as session:
-            await refunds.submit(
-                session, payments.providers, payments.settings, int(payload["refund_id"])
-            )
+        await calls.advance_refund(db, settings, providers, int(payload["refund_id"]))
 
     async def close_payment(payload: dict[str, Any]) -> None:
-        async with db.transaction() as session:
-            payment = await session.get(Payment, int(payload["payment_id"]))
-            if payment is not None:
-                provider = provider_of(payments.providers, payment.provider)
-                await provider.close(session, payment.out_trade_no)
+        await calls.advance_payment(db, settings, providers, int(payload["payment_id"]))
 
     async def pay_out(payload: dict[str, Any]) -> None:
-        async with db.transaction() as session:
-            await withdrawals.pay_out(
-                session, payments.settings, payments.payouts, int(payload["withdrawal_id"])
-            )
+        await calls.advance_withdrawal(
+            db, settings, payments.payouts, int(payload["withdrawal_id"])
+        )
+
+    async def close_request_orders(payload: dict[str, Any]) -> None:
+        async with db.transaction(write=False) as session:
+            waiting = await requests.waiting_orders(session, int(payload["request_id"]))
+        for order_id in waiting:
+            async with db.transaction() as session:
+                await actions.close_unpaid(
+                    session, settings, order_id, reason=CloseReason.request_closed
+                )
 
     return {
-        refunds.SUBMIT_TOPIC: submit_refund,
-        CLOSE_TOPIC: close_payment,
+        escrow.SUBMIT_TOPIC: submit_refund,
+        service.CLOSE_TOPIC: close_payment,
         withdrawals.PAYOUT_TOPIC: pay_out,
+        requests.CLOSE_ORDERS_TOPIC: close_request_orders,
     }

@@ -18,29 +18,42 @@ class PaymentStatus(StrEnum):
     created = "created"
     paid = "paid"
     failed = "failed"
+    # Its order no longer waits for it: closed once the provider confirms it cannot be paid.
+    closing = "closing"
     closed = "closed"
     refunded = "refunded"
 
 
 class RefundStatus(StrEnum):
-    requested = "requested"
+    requested = "requested"  # booked; the provider is asked to take it
+    processing = "processing"  # the provider took it; its outcome comes later
+    unknown = "unknown"  # the provider's answer was lost or unclear: asked how it went
     succeeded = "succeeded"
     failed = "failed"
 
 
 class WithdrawalStatus(StrEnum):
     requested = "requested"
+    unknown = "unknown"  # the bank's answer was lost or unclear: asked how it went
     paid = "paid"
     failed = "failed"
 
 
+# Not final: a sweep drives them on until they are.
+OPEN_PAYMENTS = (PaymentStatus.created, PaymentStatus.closing)
+OPEN_REFUNDS = (RefundStatus.requested, RefundStatus.processing, RefundStatus.unknown)
+OPEN_WITHDRAWALS = (WithdrawalStatus.requested, WithdrawalStatus.unknown)
+
 REFUND_STATUS_LABELS = {
     RefundStatus.requested: N_("On its way back"),
+    RefundStatus.processing: N_("On its way back"),
+    RefundStatus.unknown: N_("On its way back"),
     RefundStatus.succeeded: N_("Refunded"),
     RefundStatus.failed: N_("Failed"),
 }
 WITHDRAWAL_STATUS_LABELS = {
     WithdrawalStatus.requested: N_("On its way to the bank"),
+    WithdrawalStatus.unknown: N_("On its way to the bank"),
     WithdrawalStatus.paid: N_("Arrived"),
     WithdrawalStatus.failed: N_("Failed, money returned"),
 }
@@ -58,14 +71,26 @@ P, R, W = PaymentStatus, RefundStatus, WithdrawalStatus
 PAYMENT_MOVES = {
     (P.created, P.paid),
     (P.created, P.failed),
+    (P.created, P.closing),
     (P.created, P.closed),
-    # The provider took the money after all (a late notice): it is captured, then refunded.
+    (P.closing, P.closed),
+    # The provider took the money after all: it is captured, and returned unless its order
+    # still waits for it.
+    (P.closing, P.paid),
     (P.failed, P.paid),
     (P.closed, P.paid),
     (P.paid, P.refunded),
 }
-REFUND_MOVES = {(R.requested, R.succeeded), (R.requested, R.failed)}
-WITHDRAWAL_MOVES = {(W.requested, W.paid), (W.requested, W.failed)}
+REFUND_MOVES = {
+    (R.requested, R.processing),
+    (R.requested, R.unknown),
+    (R.unknown, R.processing),
+    *((before, after) for before in OPEN_REFUNDS for after in (R.succeeded, R.failed)),
+}
+WITHDRAWAL_MOVES = {
+    (W.requested, W.unknown),
+    *((before, after) for before in OPEN_WITHDRAWALS for after in (W.paid, W.failed)),
+}
 
 
 def _by_value(moves: set[tuple[Any, Any]]) -> frozenset[tuple[str, str]]:

@@ -14,22 +14,25 @@ import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 from wechatpayv3.async_ import AsyncWeChatPay, SignType, WeChatPayType
 
+from pocketshop import db
 from pocketshop.config import Settings
-from pocketshop.db import released
 from pocketshop.payments.providers import (
     Channel,
+    Closed,
     Notice,
     NoticeRejected,
     NoticeState,
     PayRequest,
     Prepay,
     ProviderError,
+    RefundRequest,
     RefundResult,
+    RefundState,
     fresh,
 )
 
@@ -42,16 +45,26 @@ TRADE_STATES = {
     "REVOKED": NoticeState.closed,
     "NOTPAY": NoticeState.pending,
     "USERPAYING": NoticeState.pending,
-    "REFUND": NoticeState.paid,  # paid, then (partly) refunded: refunds are ours to track
+    # Paid, then (partly) refunded at WeChat Pay: asked about a payment we think open, it
+    # means refunds we did not make; the operator is told.
+    "REFUND": NoticeState.refunded_elsewhere,
 }
 REFUND_STATES = {
+    "SUCCESS": RefundState.refunded,
+    "ABNORMAL": RefundState.stuck,
+    "CLOSED": RefundState.refused,
+    "PROCESSING": RefundState.processing,
+}
+NOTICE_REFUND_STATES = {
     "SUCCESS": NoticeState.refunded,
     "ABNORMAL": NoticeState.refund_stuck,
     "CLOSED": NoticeState.refund_failed,
-    "PROCESSING": NoticeState.pending,
+    "PROCESSING": NoticeState.refund_processing,
 }
-# Refund refusals worth asking again later: the same out_refund_no keeps it one refund.
-RETRYABLE_REFUSALS = frozenset({"FREQUENCY_LIMITED", "NOT_ENOUGH", "SYSTEM_ERROR"})
+# Refund refusals that stand however often it is asked (the request itself is wrong);
+# every other error leaves the refund's outcome to the refund query.
+FINAL_REFUND_REFUSALS = frozenset({"PARAM_ERROR", "INVALID_REQUEST"})
+BEIJING = ZoneInfo("Asia/Shanghai")
 PAY_TYPES = {
     Channel.jsapi: WeChatPayType.JSAPI,
     Channel.h5: WeChatPayType.H5,
@@ -86,11 +99,10 @@ class WeChatPayProvider:
         client._core._gate_way = self.settings.wechatpay_gateway.rstrip("/")
         return client
 
-    async def _call(
-        self, session: AsyncSession, method: str, **params: Any
-    ) -> tuple[int, dict[str, Any]]:
+    async def _call(self, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+        db.outside_transaction(f"wechatpay {method}")
         try:
-            async with released(session), self._client() as client:
+            async with self._client() as client:
                 code, message = await getattr(client, method)(**params)
         except Exception as exc:  # the library raises bare Exceptions for every failure
             raise ProviderError(f"wechatpay {method}: {exc}") from exc
@@ -100,13 +112,15 @@ class WeChatPayProvider:
             answer = {"raw": str(message)[:200]}
         return int(code), answer
 
-    async def prepay(self, session: AsyncSession, request: PayRequest) -> Prepay:
+    async def prepay(self, request: PayRequest) -> Prepay:
         params: dict[str, Any] = {
             "description": request.description[:127],
             "out_trade_no": request.out_trade_no,
             "amount": {"total": request.amount, "currency": request.currency},
             "notify_url": request.notify_url,
             "pay_type": PAY_TYPES[request.channel],
+            # RFC 3339 in Beijing time; without it WeChat Pay keeps the trade open for days.
+            "time_expire": request.expires_at.astimezone(BEIJING).isoformat(timespec="seconds"),
         }
         if request.channel is Channel.jsapi:
             params["payer"] = {"openid": request.openid}
@@ -115,7 +129,7 @@ class WeChatPayProvider:
                 "payer_client_ip": request.client_ip,
                 "h5_info": {"type": "Wap"},
             }
-        code, answer = await self._call(session, "pay", **params)
+        code, answer = await self._call("pay", **params)
         if code != 200:
             raise ProviderError(f"wechatpay prepay answered {code}: {answer}")
         try:
@@ -166,7 +180,7 @@ class WeChatPayProvider:
         if str(found.get("event_type", "")).startswith("REFUND."):
             return Notice(
                 kind="refund",
-                state=REFUND_STATES[resource["refund_status"]],
+                state=NOTICE_REFUND_STATES[resource["refund_status"]],
                 out_trade_no=str(resource["out_trade_no"]),
                 event_key=f"{resource['refund_id']}:{resource['refund_status']}",
                 transaction_id=str(resource.get("transaction_id", "")),
@@ -191,9 +205,9 @@ class WeChatPayProvider:
             merchant=str(resource["mchid"]),
         )
 
-    async def query(self, session: AsyncSession, out_trade_no: str) -> Notice | None:
-        code, answer = await self._call(session, "query", out_trade_no=out_trade_no)
-        if code == 404:
+    async def query(self, out_trade_no: str) -> Notice | None:
+        code, answer = await self._call("query", out_trade_no=out_trade_no)
+        if code == 404 and answer.get("code") == "ORDER_NOT_EXIST":
             return None
         if code != 200:
             raise ProviderError(f"wechatpay query answered {code}: {answer}")
@@ -202,43 +216,45 @@ class WeChatPayProvider:
         except (KeyError, TypeError, ValueError) as exc:
             raise ProviderError(f"wechatpay query answer unreadable: {answer}") from exc
 
-    async def refund(
-        self,
-        session: AsyncSession,
-        *,
-        out_trade_no: str,
-        out_refund_no: str,
-        amount: int,
-        total: int,
-        currency: str,
-        notify_url: str,
-    ) -> RefundResult:
+    async def close(self, out_trade_no: str) -> Closed:
+        code, answer = await self._call("close", out_trade_no=out_trade_no)
+        if code in (200, 204) or answer.get("code") == "ORDER_CLOSED":
+            return Closed.closed
+        if answer.get("code") in ("ORDERPAID", "ORDER_PAID", "TRADE_ERROR"):
+            return Closed.refused
+        raise ProviderError(f"wechatpay close answered {code}: {answer}")
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
         code, answer = await self._call(
-            session,
             "refund",
-            out_refund_no=out_refund_no,
-            out_trade_no=out_trade_no,
-            amount={"refund": amount, "total": total, "currency": currency},
-            notify_url=notify_url or None,
+            out_refund_no=request.out_refund_no,
+            out_trade_no=request.out_trade_no,
+            amount={"refund": request.amount, "total": request.total, "currency": request.currency},
+            notify_url=request.notify_url or None,
         )
         if code == 200:
-            status = str(answer.get("status"))
-            return RefundResult(
-                REFUND_STATES.get(status, NoticeState.pending),
-                refund_id=str(answer.get("refund_id", "")),
-                failure=status if status in ("ABNORMAL", "CLOSED") else "",
-            )
+            return self._refund(answer)
         refusal = str(answer.get("code", code))
-        if code == 429 or refusal in RETRYABLE_REFUSALS:
-            return RefundResult(NoticeState.pending, failure=refusal)
-        if 400 <= code < 500:  # refused for good (a trade too old, more than was paid...)
-            return RefundResult(NoticeState.refund_failed, failure=refusal)
-        raise ProviderError(f"wechatpay refund answered {code}: {answer}")
+        if 400 <= code < 500 and refusal in FINAL_REFUND_REFUSALS:
+            return RefundResult(RefundState.refused, failure=refusal)
+        # Anything else may or may not have been taken: the refund query says.
+        return RefundResult(RefundState.unknown, failure=refusal)
 
-    async def close(self, session: AsyncSession, out_trade_no: str) -> None:
-        code, answer = await self._call(session, "close", out_trade_no=out_trade_no)
-        if code not in (200, 204):
-            raise ProviderError(f"wechatpay close answered {code}: {answer}")
+    async def query_refund(self, request: RefundRequest) -> RefundResult:
+        code, answer = await self._call("query_refund", out_refund_no=request.out_refund_no)
+        if code == 200:
+            return self._refund(answer)
+        if code == 404 and answer.get("code") == "RESOURCE_NOT_EXISTS":
+            return RefundResult(RefundState.not_found)
+        raise ProviderError(f"wechatpay refund query answered {code}: {answer}")
+
+    def _refund(self, answer: Mapping[str, Any]) -> RefundResult:
+        status = str(answer.get("status"))
+        return RefundResult(
+            REFUND_STATES.get(status, RefundState.unknown),
+            refund_id=str(answer.get("refund_id", "")),
+            failure=status if status in ("ABNORMAL", "CLOSED") else "",
+        )
 
     def acknowledge(self) -> Response:
         return Response(status_code=204)

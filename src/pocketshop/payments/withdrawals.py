@@ -1,29 +1,40 @@
 """Withdrawals: a shop's available money to its bound bank card.
 
-Requested → paid, or failed (the money comes back to available). At most one is in flight per
-shop (a partial unique index), the amount is taken from available money by the ledger's
-guarded UPDATE (never below zero, however many ask at once), and the same Idempotency-Key
-gives the same withdrawal. The payout itself happens after commit (the outbox).
+Requested → paid, or failed (the money comes back to the shop, paying its debt first); an
+unclear answer from the bank leaves it `unknown` until a query says how it went. At most one
+is in flight per shop (a partial unique index), the amount is taken from available money
+under the shop's money lock and the ledger's guard (never below zero, however many ask at
+once), none while the shop owes money, and the same Idempotency-Key gives the same
+withdrawal. The payout itself happens after commit, outside any transaction
+(payments.calls), and is driven to a final state by a sweep.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import clock, outbox
+from pocketshop import clock, db, outbox
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
-from pocketshop.ledger.service import Account, AccountKind
 from pocketshop.money import Money
-from pocketshop.payments import states
-from pocketshop.payments.escrow import available_of
+from pocketshop.payments import anomalies, retries, states
+from pocketshop.payments.balances import (
+    available_of,
+    lock_shop,
+    owed,
+    paid_out_of,
+    to_shop,
+    withdrawing_of,
+)
 from pocketshop.payments.models import Withdrawal, new_public_id
-from pocketshop.payments.states import WithdrawalStatus
+from pocketshop.payments.states import OPEN_WITHDRAWALS, WithdrawalStatus
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 
@@ -31,19 +42,23 @@ PAYOUT_TOPIC = "payments.payout"
 AMOUNT_MAX = 10**10
 
 
-def withdrawing_of(shop_id: int) -> Account:
-    return Account.of_shop(AccountKind.merchant_withdrawing, shop_id)
-
-
-def paid_out_of(shop_id: int) -> Account:
-    return Account.of_shop(AccountKind.merchant_paid_out, shop_id)
+class PayoutState(StrEnum):
+    paid = "paid"
+    failed = "failed"  # final: the money comes back
+    processing = "processing"  # taken by the bank; its outcome comes later
+    not_found = "not_found"  # the bank knows no such transfer
+    unknown = "unknown"  # no clear answer: ask again later
 
 
 @dataclass(frozen=True)
 class PayoutResult:
-    paid: bool
+    state: PayoutState
     reference: str = ""
     failure: str = ""
+
+
+class PayoutError(Exception):
+    """The bank could not be reached, or answered unclearly."""
 
 
 class Payouts(Protocol):
@@ -51,21 +66,76 @@ class Payouts(Protocol):
 
     async def pay(self, withdrawal: Withdrawal, card_number: str) -> PayoutResult: ...
 
+    async def query(self, withdrawal: Withdrawal) -> PayoutResult: ...
+
 
 class SandboxPayouts:
-    """Pays at once, without a bank. An amount ending in 44 fen is refused by "the bank", so
-    the failure path can be seen in the demo and tested."""
+    """Pays at once, without a bank (so it is refused in production). An amount ending in
+    44 fen is refused by "the bank", so the failure path can be seen in the demo and tested.
+    It keeps no books: what it would answer follows from the withdrawal."""
 
     async def pay(self, withdrawal: Withdrawal, card_number: str) -> PayoutResult:
+        db.outside_transaction("a payout")
+        return self._answer(withdrawal)
+
+    async def query(self, withdrawal: Withdrawal) -> PayoutResult:
+        db.outside_transaction("a payout query")
+        return self._answer(withdrawal)
+
+    def _answer(self, withdrawal: Withdrawal) -> PayoutResult:
         if withdrawal.amount % 100 == 44:
-            return PayoutResult(paid=False, failure="sandbox bank refused the transfer")
-        return PayoutResult(paid=True, reference=f"SBP{withdrawal.public_id[:16].upper()}")
+            return PayoutResult(PayoutState.failed, failure="sandbox bank refused the transfer")
+        return PayoutResult(PayoutState.paid, reference=f"SBP{withdrawal.public_id[:16].upper()}")
+
+
+class ManualPayouts:
+    """An operator pays withdrawals from the platform's bank account by hand and records
+    each (`pocketshop payouts paid|failed`); until then a withdrawal is on its way, and past
+    the retry cap it shows among the anomalies, a reminder."""
+
+    async def pay(self, withdrawal: Withdrawal, card_number: str) -> PayoutResult:
+        return PayoutResult(PayoutState.processing)
+
+    async def query(self, withdrawal: Withdrawal) -> PayoutResult:
+        return PayoutResult(PayoutState.processing)
 
 
 def make_payouts(backend: str) -> Payouts:
     if backend == "sandbox":
         return SandboxPayouts()
+    if backend == "manual":
+        return ManualPayouts()
     raise ValueError(f"unknown payout backend {backend!r}")
+
+
+async def record_by_operator(
+    session: AsyncSession, public_id: str, *, paid: bool, reference: str = "", why: str = ""
+) -> Withdrawal:
+    """An operator's word on a withdrawal paid by hand: paid (with the bank's reference), or
+    failed (the money back to the shop). 404 when there is none; 409 when it is finished."""
+    withdrawal = await session.scalar(select(Withdrawal).where(Withdrawal.public_id == public_id))
+    if withdrawal is None:
+        raise NotFound(_("No such withdrawal."), code="withdrawal_not_found")
+    result = (
+        PayoutResult(PayoutState.paid, reference=reference)
+        if paid
+        else PayoutResult(PayoutState.failed, failure=why or "refused by the bank")
+    )
+    if not await record(session, withdrawal.id, result):
+        raise Conflict(_("This withdrawal is finished already."), code="withdrawal_finished")
+    return withdrawal
+
+
+async def in_flight(session: AsyncSession, *, limit: int = 100) -> list[Withdrawal]:
+    """Withdrawals not final yet, oldest first: what an operator paying by hand works on."""
+    return list(
+        await session.scalars(
+            select(Withdrawal)
+            .where(Withdrawal.status.in_([status.value for status in OPEN_WITHDRAWALS]))
+            .order_by(Withdrawal.id)
+            .limit(limit)
+        )
+    )
 
 
 async def request(
@@ -77,6 +147,9 @@ async def request(
     *,
     idempotency_key: str | None = None,
 ) -> Withdrawal:
+    # Under the shop's money lock: a parallel request with the same key is seen, and what is
+    # available and owed holds until commit.
+    await lock_shop(session, shop.id)
     if idempotency_key is not None:
         existing = await _by_key(session, shop, idempotency_key)
         if existing is not None:
@@ -93,6 +166,23 @@ async def request(
     card = await shops.payout_card(session, shop)
     if card is None:
         raise Conflict(_("Bind a bank card first."), code="no_bank_card")
+    owing = await owed(session, shop.id, "CNY")
+    if owing:
+        raise Conflict(
+            _(
+                "Your shop owes %(amount)s for refunds after settlement; withdrawals resume "
+                "once later sales have paid it.",
+                amount=Money(owing).format(),
+            ),
+            code="shop_in_debt",
+        )
+    available = await ledger.balance(session, available_of(shop.id))
+    if amount > available.amount:
+        raise InvalidInput(
+            _("You can withdraw at most what is available."),
+            code="insufficient_funds",
+            field="amount",
+        )
     withdrawal = await states.create(
         session,
         Withdrawal,
@@ -108,6 +198,8 @@ async def request(
             "idempotency_key": idempotency_key,
             "requested_by": user.id,
             "created_at": clock.now(),
+            "query_after": clock.now() + retries.FIRST,
+            "attempts": 0,
         },
         actor="merchant",
     )
@@ -122,20 +214,13 @@ async def request(
             code="withdrawal_in_flight",
         )
     money = Money(amount, withdrawal.currency)
-    try:
-        await ledger.post(
-            session,
-            kind="withdraw",
-            reference=f"withdraw:{withdrawal.id}",
-            legs=[(available_of(shop.id), -money), (withdrawing_of(shop.id), money)],
-            shop_id=shop.id,
-        )
-    except ledger.InsufficientFunds as exc:
-        raise InvalidInput(
-            _("You can withdraw at most what is available."),
-            code="insufficient_funds",
-            field="amount",
-        ) from exc
+    await ledger.post(
+        session,
+        kind="withdraw",
+        reference=f"withdraw:{withdrawal.id}",
+        legs=[(available_of(shop.id), -money), (withdrawing_of(shop.id), money)],
+        shop_id=shop.id,
+    )
     outbox.enqueue(session, PAYOUT_TOPIC, {"withdrawal_id": withdrawal.id})
     return withdrawal
 
@@ -155,47 +240,86 @@ def _same(existing: Withdrawal, amount: int) -> Withdrawal:
     return existing
 
 
-async def finish(session: AsyncSession, withdrawal: Withdrawal, result: PayoutResult) -> bool:
-    """The bank's answer: paid out, or back to available."""
-    moved = await states.move(
+async def record(session: AsyncSession, withdrawal_id: int, result: PayoutResult) -> bool:
+    """Act on the bank's answer: paid out, or back to the shop (paying its debt first); an
+    unclear answer is asked about again later. True when the withdrawal is final now."""
+    withdrawal = await session.get_one(Withdrawal, withdrawal_id)
+    await lock_shop(session, withdrawal.shop_id)
+    await session.refresh(withdrawal)
+    if withdrawal.status not in OPEN_WITHDRAWALS:
+        return False
+    if result.state not in (PayoutState.paid, PayoutState.failed):
+        if withdrawal.status == WithdrawalStatus.requested:
+            await states.move(
+                session, withdrawal, WithdrawalStatus.unknown, actor="system", reason=result.failure
+            )
+        withdrawal.attempts += 1
+        withdrawal.query_after = retries.next_try(withdrawal.attempts)
+        if retries.reached_cap(withdrawal.attempts):
+            await anomalies.record(
+                session,
+                provider="payout",
+                kind="payout_overdue",
+                shop_id=withdrawal.shop_id,
+                details={
+                    "withdrawal": withdrawal.public_id,
+                    "amount": withdrawal.amount,
+                    "answer": result.state.value,
+                    "why": result.failure,
+                },
+            )
+        return False
+    paid = result.state is PayoutState.paid
+    await states.move(
         session,
         withdrawal,
-        WithdrawalStatus.paid if result.paid else WithdrawalStatus.failed,
+        WithdrawalStatus.paid if paid else WithdrawalStatus.failed,
         actor="system",
         reason=result.failure,
         values={
             "finished_at": clock.now(),
             "payout_ref": result.reference or None,
             "failure": result.failure[:200],
+            "query_after": None,
         },
     )
-    if not moved:
-        return False
     money = Money(withdrawal.amount, withdrawal.currency)
-    target = paid_out_of if result.paid else available_of
+    if paid:
+        legs = [(paid_out_of(withdrawal.shop_id), money)]
+    else:
+        legs, _paying = await to_shop(session, withdrawal.shop_id, money)
     await ledger.post(
         session,
-        kind="payout" if result.paid else "payout_failed",
+        kind="payout" if paid else "payout_failed",
         reference=f"payout:{withdrawal.id}",
-        legs=[(withdrawing_of(withdrawal.shop_id), -money), (target(withdrawal.shop_id), money)],
+        legs=[(withdrawing_of(withdrawal.shop_id), -money), *legs],
         shop_id=withdrawal.shop_id,
     )
     return True
 
 
-async def pay_out(
-    session: AsyncSession, settings: Settings, payouts: Payouts, withdrawal_id: int
-) -> bool:
-    """Send a requested withdrawal to the bank (the outbox calls this after commit)."""
-    withdrawal = await session.get(Withdrawal, withdrawal_id)
-    if withdrawal is None or withdrawal.status != WithdrawalStatus.requested:
-        return False
+async def card_number(session: AsyncSession, settings: Settings, withdrawal: Withdrawal) -> str:
+    """The full number of the card the withdrawal goes to ("" when the shop has none now)."""
     shop = await shops.get(session, withdrawal.shop_id)
     card = await shops.payout_card(session, shop)
     if card is None:
-        return await finish(session, withdrawal, PayoutResult(paid=False, failure="no bank card"))
-    number = settings.secrets.fernet.decrypt(card.number_encrypted.encode()).decode()
-    return await finish(session, withdrawal, await payouts.pay(withdrawal, number))
+        return ""
+    return settings.secrets.fernet.decrypt(card.number_encrypted.encode()).decode()
+
+
+async def due(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Withdrawals not final whose next try is due."""
+    return list(
+        await session.scalars(
+            select(Withdrawal.id)
+            .where(
+                Withdrawal.status.in_([status.value for status in OPEN_WITHDRAWALS]),
+                Withdrawal.query_after <= now,
+            )
+            .order_by(Withdrawal.query_after)
+            .limit(limit)
+        )
+    )
 
 
 async def of_shop(session: AsyncSession, shop: Shop, *, limit: int = 50) -> list[Withdrawal]:

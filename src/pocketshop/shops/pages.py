@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from pocketshop.accounts.deps import OptionalPageUser, PageUser
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import display_phone
+from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import _
 from pocketshop.shops import service
@@ -75,9 +76,10 @@ async def submit_identity(
     id_number: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     try:
-        await service.verify_identity(
-            session, settings, user, real_name=real_name, id_number=id_number
-        )
+        async with attempt(session):
+            await service.verify_identity(
+                session, settings, user, real_name=real_name, id_number=id_number
+            )
     except AppError as error:
         form = {"real_name": real_name, "id_number": id_number}
         return await onboarding_page(request, session, user, error=error, form=form)
@@ -95,14 +97,15 @@ async def submit_bank_card(
     bank: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     try:
-        await service.bind_bank_card(
-            session,
-            settings,
-            user,
-            holder_name=holder_name,
-            card_number=card_number,
-            bank_code=bank,
-        )
+        async with attempt(session):
+            await service.bind_bank_card(
+                session,
+                settings,
+                user,
+                holder_name=holder_name,
+                card_number=card_number,
+                bank_code=bank,
+            )
     except AppError as error:
         form = {"holder_name": holder_name, "card_number": card_number, "bank": bank}
         return await onboarding_page(request, session, user, error=error, form=form)
@@ -122,9 +125,10 @@ async def submit_shop(
     # Browsers send an empty file part when no logo was chosen.
     logo_bytes = await logo.read(settings.logo_max_bytes + 1) if logo and logo.filename else None
     try:
-        await service.open_shop(
-            session, settings, user, name=name, description=description, logo=logo_bytes
-        )
+        async with attempt(session):
+            await service.open_shop(
+                session, settings, user, name=name, description=description, logo=logo_bytes
+            )
     except AppError as error:
         form = {"name": name, "description": description}
         return await onboarding_page(request, session, user, error=error, form=form)

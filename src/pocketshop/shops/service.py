@@ -22,7 +22,7 @@ from stdnum.exceptions import ValidationError
 from pocketshop import cache, clock, db, media
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.db import Base
+from pocketshop.db import Base, for_update
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.shops import logos
@@ -384,6 +384,12 @@ async def by_ids(session: AsyncSession, ids: set[int]) -> dict[int, Shop]:
 async def get(session: AsyncSession, shop_id: int) -> Shop:
     """A shop by internal id, for other domains acting on one of its rows."""
     return await session.get_one(Shop, shop_id)
+
+
+async def lock(session: AsyncSession, shop_id: int) -> None:
+    """Hold the shop's row until the transaction ends: the lock under which its money
+    changes (payments.balances.lock_shop)."""
+    await session.execute(for_update(session, select(Shop.id).where(Shop.id == shop_id)))
 
 
 async def payout_card(session: AsyncSession, shop: Shop) -> BankCard | None:
