@@ -2,7 +2,15 @@
 
 Keys are made here: the app's RSA key (the fake checks every request's RSA2 signature with
 its public half) and Alipay's RSA key (the fake signs its answers and notifications with it;
-the adapter knows the public half). Its books hold trades and refunds, like the real one.
+the adapter knows the public half). Its books hold trades and refunds, like the real one,
+and it behaves as Alipay's documentation says (opendocs.alipay.com):
+- a trade exists only once the buyer opens the cashier page; before that, query and close
+  answer 40004 ACQ.TRADE_NOT_EXIST;
+- a trade unpaid at its `time_expire` ("yyyy-MM-dd HH:mm:ss", Beijing time) is closed
+  (TRADE_CLOSED) and cannot be paid;
+- close refuses a trade that is not waiting for payment (ACQ.TRADE_STATUS_ERROR);
+- a refund asked again with the same out_request_no answers fund_change N and refunds once;
+  the refund query answers 10000 without refund_status when it has no such refund.
 """
 
 import base64
@@ -33,6 +41,12 @@ REFUND_SCRIPTS: dict[str, dict[str, str]] = {
         "msg": "Service Currently Unavailable",
         "sub_code": "aop.ACQ.SYSTEM_ERROR",
     },
+    "BUSY": {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.SYSTEM_ERROR"},
+    "BALANCE_LOW": {
+        "code": "40004",
+        "msg": "Business Failed",
+        "sub_code": "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+    },
     "NOT_ALLOWED": {
         "code": "40004",
         "msg": "Business Failed",
@@ -61,8 +75,18 @@ class Trade:
     out_trade_no: str
     amount: int
     notify_url: str
+    time_expire: str = ""
     status: str = "WAIT_BUYER_PAY"
     trade_no: str = ""
+
+    def expire(self) -> None:
+        """Alipay closes a trade left unpaid at its deadline."""
+        if self.status == "WAIT_BUYER_PAY" and self.time_expire:
+            deadline = datetime.strptime(self.time_expire, "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=ZoneInfo("Asia/Shanghai")
+            )
+            if deadline <= clock.now():
+                self.status = "TRADE_CLOSED"
 
 
 @dataclass
@@ -122,7 +146,8 @@ class FakeAlipay:
             number = biz["out_trade_no"]
             amount = parse_yuan(biz["total_amount"])
             assert amount is not None
-            self.trades.setdefault(number, Trade(number, amount, params["notify_url"]))
+            deadline = str(biz.get("time_expire", ""))
+            self.trades.setdefault(number, Trade(number, amount, params["notify_url"], deadline))
             return HTMLResponse("<h1>支付宝收银台</h1>")
         trade = self.trades.get(biz.get("out_trade_no", ""))
         if trade is None:
@@ -130,6 +155,7 @@ class FakeAlipay:
                 method,
                 {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST"},
             )
+        trade.expire()
         if method == "alipay.trade.query":
             return self._answer(
                 method,
@@ -143,8 +169,16 @@ class FakeAlipay:
                 },
             )
         if method == "alipay.trade.close":
-            if trade.status == "WAIT_BUYER_PAY":
-                trade.status = "TRADE_CLOSED"
+            if trade.status != "WAIT_BUYER_PAY":
+                return self._answer(
+                    method,
+                    {
+                        "code": "40004",
+                        "msg": "Business Failed",
+                        "sub_code": "ACQ.TRADE_STATUS_ERROR",
+                    },
+                )
+            trade.status = "TRADE_CLOSED"
             return self._answer(method, {"code": "10000", "msg": "Success"})
         if method == "alipay.trade.refund":
             return self._refund(method, trade, biz)
@@ -200,6 +234,9 @@ class FakeAlipay:
 
     def pay(self, out_trade_no: str) -> Trade:
         trade = self.trades[out_trade_no]
+        trade.expire()
+        if trade.status != "WAIT_BUYER_PAY":
+            raise AssertionError(f"Alipay would not take payment: {trade.status}")
         trade.status = "TRADE_SUCCESS"
         trade.trade_no = f"2026113022001{secrets.randbelow(10**15):015d}"
         return trade

@@ -4,7 +4,16 @@ Keys are made here: the merchant's RSA key (the fake checks every request's Auth
 signature with its public half), WeChat Pay's platform RSA key (the fake signs every answer
 and notification with it; the adapter knows the public half and its id), and the APIv3 key
 that encrypts notification resources (AES-256-GCM). It keeps its own books of trades and
-refunds, like the real one.
+refunds, like the real one, and behaves as WeChat Pay's documentation says (pay.weixin.qq.com
+/doc/v3/merchant, 普通商户):
+- a trade is given a deadline (`time_expire`, RFC 3339); unpaid by then it cannot be paid;
+- close answers 204 No Content, for a trade it does not know too (as merchants report);
+  closing a closed one answers 400 ORDER_CLOSED, and a paid one is not closed;
+- a refund's POST answers only that it was taken (PROCESSING, as a rule), and a retry with
+  the same out_refund_no refunds once; its outcome is read from the refund query (`GET
+  /v3/refund/domestic/refunds/{out_refund_no}`: 404 RESOURCE_NOT_EXISTS when it has none);
+- errors come as documented: 400 PARAM_ERROR / INVALID_REQUEST, 403 NOT_ENOUGH /
+  USER_ACCOUNT_ABNORMAL, 404 RESOURCE_NOT_EXISTS, 429 FREQUENCY_LIMITED, 500 SYSTEM_ERROR.
 """
 
 import base64
@@ -13,6 +22,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,7 +40,17 @@ APPID = "wxd678efh567hg6787"
 MERCHANT_SERIAL = "3775B6A45ACD588826D15E583A95F5DD********"
 PUBLIC_KEY_ID = "PUB_KEY_ID_0114232134912410000000000000"
 AUTH_RE = re.compile(r'(\w+)="([^"]*)"')
-REFUSALS = {"NOT_ENOUGH": 403, "FREQUENCY_LIMITED": 429}
+# Refund answers a test can script: an error answered without taking the refund...
+REFUSALS = {
+    "NOT_ENOUGH": 403,
+    "FREQUENCY_LIMITED": 429,
+    "SYSTEM_ERROR": 500,
+    "RESOURCE_NOT_EXISTS": 404,  # spurious: the trade is there, a resend goes through
+    "USER_ACCOUNT_ABNORMAL": 403,
+    "SIGN_ERROR": 401,
+}
+# ...or the refund taken, and the answer lost on the way back (a 500 instead).
+TAKEN_ANSWER_LOST = "TAKEN_ANSWER_LOST"
 
 
 def _pem_private(key: rsa.RSAPrivateKey) -> str:
@@ -60,8 +80,13 @@ class Trade:
     currency: str
     notify_url: str
     kind: str
+    time_expire: str = ""
     state: str = "NOTPAY"
     transaction_id: str = ""
+
+    def expired(self) -> bool:
+        deadline = datetime.fromisoformat(self.time_expire) if self.time_expire else None
+        return deadline is not None and deadline <= clock.now()
 
 
 @dataclass
@@ -76,9 +101,9 @@ class FakeWeChatPay:
     trades: dict[str, Trade] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
-    # How the next refund calls go, first first: a refund status ("PROCESSING", "ABNORMAL")
-    # it is booked with, or a refusal code ("NOT_ENOUGH", "FREQUENCY_LIMITED") answered
-    # without booking it. Empty: booked as SUCCESS.
+    # How the next refund POSTs go, first first: a status it is booked with ("PROCESSING",
+    # "SUCCESS", "ABNORMAL", "CLOSED"), an error code of REFUSALS answered without booking
+    # it, or TAKEN_ANSWER_LOST. Empty: booked as PROCESSING, SUCCESS at its next query.
     refund_script: list[str] = field(default_factory=list)
 
     def settings(self, gateway: str) -> dict[str, Any]:
@@ -151,7 +176,11 @@ class FakeWeChatPay:
             return self._prepay(kind, data)
         if found := re.fullmatch(r"/v3/pay/transactions/out-trade-no/(\w+)/close", path):
             trade = self.trades.get(found.group(1))
-            if trade is not None and trade.state == "NOTPAY":
+            if trade is not None and trade.state == "CLOSED":
+                return self._answer(400, {"code": "ORDER_CLOSED", "message": "订单已关闭"})
+            if trade is not None and trade.state in ("SUCCESS", "REFUND"):
+                return self._answer(400, {"code": "INVALID_REQUEST", "message": "订单已支付"})
+            if trade is not None:
                 trade.state = "CLOSED"
             return self._answer(204)
         if found := re.fullmatch(r"/v3/pay/transactions/out-trade-no/(\w+)", path):
@@ -159,8 +188,17 @@ class FakeWeChatPay:
             if trade is None:
                 return self._answer(404, {"code": "ORDER_NOT_EXIST", "message": "no such order"})
             return self._answer(200, self.resource(trade))
-        if path == "/v3/refund/domestic/refunds":
+        if path == "/v3/refund/domestic/refunds" and request.method == "POST":
             return self._refund(data)
+        if found := re.fullmatch(r"/v3/refund/domestic/refunds/(\w+)", path):
+            refund = self.refunds.get(found.group(1))
+            if refund is None:
+                return self._answer(404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"})
+            if refund["status"] == "PROCESSING" and refund.pop("settles", False):
+                refund["status"] = "SUCCESS"
+            return self._answer(
+                200, {key: value for key, value in refund.items() if key != "settles"}
+            )
         return self._answer(404, {"code": "NOT_FOUND", "message": path})
 
     def _prepay(self, kind: str, data: dict[str, Any]) -> Response:
@@ -168,6 +206,9 @@ class FakeWeChatPay:
             return self._answer(400, {"code": "PARAM_ERROR", "message": "mchid/appid"})
         number = data["out_trade_no"]
         existing = self.trades.get(number)
+        deadline = str(data.get("time_expire", ""))
+        if deadline and not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", deadline):
+            return self._answer(400, {"code": "PARAM_ERROR", "message": "time_expire"})
         if existing is None:
             self.trades[number] = Trade(
                 out_trade_no=number,
@@ -175,6 +216,7 @@ class FakeWeChatPay:
                 currency=data["amount"].get("currency", "CNY"),
                 notify_url=data["notify_url"],
                 kind=kind,
+                time_expire=deadline,
             )
         elif existing.amount != int(data["amount"]["total"]):
             return self._answer(400, {"code": "INVALID_REQUEST", "message": "changed order"})
@@ -189,8 +231,11 @@ class FakeWeChatPay:
     def _refund(self, data: dict[str, Any]) -> Response:
         trade = self.trades.get(data.get("out_trade_no", ""))
         number = data["out_refund_no"]
-        if number in self.refunds:
+        if number in self.refunds:  # the same out_refund_no again: the same refund
             return self._answer(200, self.refunds[number])
+        script = self.refund_script.pop(0) if self.refund_script else "PROCESSING"
+        if script in REFUSALS:
+            return self._answer(REFUSALS[script], {"code": script, "message": script})
         refunded = sum(
             refund["amount"]["refund"]
             for refund in self.refunds.values()
@@ -201,19 +246,37 @@ class FakeWeChatPay:
             return self._answer(400, {"code": "INVALID_REQUEST", "message": "not paid"})
         if amount > trade.amount - refunded:
             return self._answer(400, {"code": "PARAM_ERROR", "message": "refund exceeds paid"})
-        status = self.refund_script.pop(0) if self.refund_script else "SUCCESS"
-        if status in REFUSALS:
-            return self._answer(REFUSALS[status], {"code": status, "message": status})
         self.refunds[number] = {
             "refund_id": f"50000{secrets.randbelow(10**20):020d}",
             "out_refund_no": number,
             "transaction_id": trade.transaction_id,
             "out_trade_no": trade.out_trade_no,
-            "status": status,
+            "status": "PROCESSING" if script == TAKEN_ANSWER_LOST else script,
             "amount": {"refund": amount, "total": trade.amount, "currency": trade.currency},
+            # A refund taken as PROCESSING finishes by the time it is asked about.
+            "settles": script in ("PROCESSING", TAKEN_ANSWER_LOST),
         }
         trade.state = "REFUND"  # what WeChat's query says of a trade once refunded
-        return self._answer(200, self.refunds[number])
+        if script == TAKEN_ANSWER_LOST:
+            return self._answer(500, {"code": "SYSTEM_ERROR", "message": "系统繁忙"})
+        answer = {key: value for key, value in self.refunds[number].items() if key != "settles"}
+        return self._answer(200, answer)
+
+    def sent(self, kind: str, out_refund_no: str = "") -> int:
+        """How many requests of a kind it got ("refund POST", "refund query", "close"...)."""
+        patterns = {
+            "refund POST": "POST /v3/refund/domestic/refunds",
+            "refund query": f"GET /v3/refund/domestic/refunds/{out_refund_no}",
+            "close": "POST /v3/pay/transactions/out-trade-no/",
+            "query": "GET /v3/pay/transactions/out-trade-no/",
+        }
+        pattern = patterns[kind]
+        return sum(
+            request == pattern
+            if kind == "refund POST"
+            else request.startswith(pattern) and (kind != "close" or request.endswith("/close"))
+            for request in self.requests
+        )
 
     def app(self) -> Starlette:
         methods = ["GET", "POST"]
@@ -223,6 +286,8 @@ class FakeWeChatPay:
 
     def pay(self, out_trade_no: str) -> Trade:
         trade = self.trades[out_trade_no]
+        if trade.state != "NOTPAY" or trade.expired():
+            raise AssertionError(f"WeChat Pay would not take payment: {trade.state}")
         trade.state = "SUCCESS"
         trade.transaction_id = f"4200{secrets.randbelow(10**24):024d}"
         return trade

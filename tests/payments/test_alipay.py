@@ -17,7 +17,7 @@ from pocketshop.db import Database
 from pocketshop.payments.models import Payment, PaymentAnomaly, ProviderNotice
 from tests.commerce import one_sku_and_buyer, order_row, ordered, run_jobs
 from tests.payments.fake_alipay import FakeAlipay, Trade
-from tests.payments.money import money_counts
+from tests.payments.money import money_counts, pay_through_sandbox
 from tests.servers import serving
 
 NOTIFY = "/api/v1/payments/alipay/notify"
@@ -146,6 +146,37 @@ async def test_query_refund_and_close_through_the_sdk(
     assert open_trade.status == "TRADE_CLOSED"
 
 
+async def test_a_payment_alipay_never_opened_closes_only_at_its_deadline(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeAlipay
+) -> None:
+    """Paid by another payment, the order no longer waits for an Alipay payment whose page
+    the buyer never opened: Alipay has no trade to close yet, and the buyer could still open
+    it before its deadline. So it is closed here only once that deadline has passed."""
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 1)])
+    started = await client.post(
+        f"/api/v1/orders/{number}/payments",
+        json={"provider": "alipay", "channel": "wap"},
+        headers=buyer.auth,
+    )
+    assert started.status_code == 201, started.text
+    await pay_through_sandbox(client, buyer, number)  # paid another way
+    clock.advance(timedelta(minutes=6))
+    await run_jobs(app)
+    assert await payment_status(db, started.json()["payment"]["id"]) == "closing"
+    assert "alipay.trade.close" in fake.methods
+    clock.advance(timedelta(minutes=30))
+    await run_jobs(app)
+    assert await payment_status(db, started.json()["payment"]["id"]) == "closed"
+
+
+async def payment_status(db: Database, public_id: str) -> str:
+    async with db.transaction(write=False) as session:
+        found = await session.scalar(select(Payment.status).where(Payment.public_id == public_id))
+    assert found is not None
+    return found
+
+
 async def paid_trade(
     app: FastAPI, client: httpx.AsyncClient, fake: FakeAlipay
 ) -> tuple[Any, str, Trade]:
@@ -180,14 +211,17 @@ async def anomalies(db: Database) -> list[str]:
         return sorted(await session.scalars(select(PaymentAnomaly.kind)))
 
 
-@pytest.mark.parametrize("answer", ["SYSTEM_ERROR", "UNSIGNED"])
+@pytest.mark.parametrize("answer", ["SYSTEM_ERROR", "UNSIGNED", "BUSY", "BALANCE_LOW"])
 async def test_a_refund_alipay_did_not_settle_is_asked_again_later(
     app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeAlipay, answer: str
 ) -> None:
+    """Alipay answered, but not that the refund is done or will never be: it is unknown, its
+    money on its way back; the refund query then says (no such refund), and it is asked again
+    with the same out_request_no."""
     merchant, number, trade = await paid_trade(app, client, fake)
     fake.refund_script.append(answer)
     # Not known to have failed: the money stays on its way back, not the shop's again.
-    assert await refund_of(client, merchant, number) == ("requested", 19800 - 1250, 1250)
+    assert await refund_of(client, merchant, number) == ("unknown", 19800 - 1250, 1250)
     clock.advance(timedelta(minutes=5))
     await run_jobs(app)
     await app.state.dispatch_outbox()

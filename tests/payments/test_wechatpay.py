@@ -8,6 +8,7 @@ import base64
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,9 +21,10 @@ from pocketshop import clock
 from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.ledger.models import LedgerTransaction
-from pocketshop.payments.models import Payment, PaymentAnomaly, ProviderNotice
+from pocketshop.payments.models import Payment, PaymentAnomaly, ProviderNotice, Refund
 from tests.commerce import one_sku_and_buyer, order_row, ordered, run_jobs
-from tests.payments.fake_wechat import APPID, FakeWeChatPay
+from tests.payments.fake_wechat import APPID, TAKEN_ANSWER_LOST, FakeWeChatPay
+from tests.payments.invariants import problems
 from tests.payments.money import money_counts
 from tests.servers import serving
 from tests.support import api_error
@@ -198,31 +200,61 @@ async def test_reconciliation_queries_a_payment_whose_notice_was_lost(
     )
 
 
-async def test_refunds_and_closes_are_sent_to_wechat(
-    app: FastAPI, client: httpx.AsyncClient, fake: FakeWeChatPay
+async def test_a_refund_is_taken_then_its_outcome_read_from_the_refund_query(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
 ) -> None:
-    merchant, buyer, number = await unpaid_order(app, client)
-    trade = fake.pay(await started_trade(app, client, buyer, number))
-    body, headers = fake.notification(fake.resource(trade))
-    assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
-    refunded = await client.post(
-        f"/api/v1/me/shop/orders/{number}/refunds", json={"amount": 500}, headers=merchant.auth
-    )
-    assert refunded.status_code == 201, refunded.text
-    listed = await client.get(f"/api/v1/me/shop/orders/{number}/refunds", headers=merchant.auth)
-    assert [refund["status"] for refund in listed.json()] == ["succeeded"]
-    sent = [
-        refund for refund in fake.refunds.values() if refund["out_trade_no"] == trade.out_trade_no
-    ]
-    assert [refund["amount"]["refund"] for refund in sent] == [500]
+    """WeChat Pay's POST only says the refund was taken (PROCESSING); its outcome comes from
+    the refund query, never from sending it again."""
+    merchant, number, trade = await paid_order(app, client, fake)
+    sent = await refund(client, fake, merchant, number, trade)
+    assert await refund_state(client, merchant, number) == ("processing", 500)
+    clock.advance(timedelta(minutes=2))
+    assert (await run_jobs(app)).get("advance_refunds") == 1
+    assert await refund_state(client, merchant, number) == ("succeeded", 0)
+    assert (fake.sent("refund POST"), fake.sent("refund query", sent)) == (1, 1)
+    assert fake.refunds[sent]["amount"]["refund"] == 500
+    assert await problems(db) == []
 
-    # An unpaid order that times out: its WeChat order is closed too.
-    _m, other_buyer, unpaid = await unpaid_order(app, client)
-    open_trade = await started_trade(app, client, other_buyer, unpaid)
+
+async def test_an_order_closed_unpaid_is_closed_at_wechat_after_asking(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    """Queried first (WeChat Pay's rule), closed, queried again to know it closed."""
+    _m, buyer, number = await unpaid_order(app, client)
+    open_trade = await started_trade(app, client, buyer, number)
+    deadline = (await order_row(app, number)).pay_by
+    assert deadline is not None
+    asked_before = len(fake.requests)
     clock.advance(timedelta(minutes=31))
     await run_jobs(app)
     await app.state.dispatch_outbox()
     assert fake.trades[open_trade].state == "CLOSED"
+    calls = [request.split("?")[0] for request in fake.requests[asked_before:]]
+    path = f"/v3/pay/transactions/out-trade-no/{open_trade}"
+    assert calls == [f"GET {path}", f"POST {path}/close", f"GET {path}"]
+    async with db.transaction(write=False) as session:
+        payment = (await session.scalars(select(Payment))).one()
+    assert (payment.status, payment.query_after) == ("closed", None)
+    # Its deadline was WeChat Pay's too: the order's, in Beijing time.
+    expected = deadline.astimezone(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds")
+    assert fake.trades[open_trade].time_expire == expected
+
+
+async def test_a_trade_paid_as_it_was_being_closed_is_captured_and_returned(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    _m, buyer, number = await unpaid_order(app, client)
+    open_trade = await started_trade(app, client, buyer, number)
+    fake.pay(open_trade)  # the buyer pays at the last moment; the notice is lost
+    clock.advance(timedelta(minutes=31))
+    await run_jobs(app)  # the order closes; its payment is to be closed at WeChat Pay
+    await app.state.dispatch_outbox()
+    await app.state.dispatch_outbox()
+    assert fake.trades[open_trade].state == "REFUND"
+    assert await problems(db) == []
+    async with db.transaction(write=False) as session:
+        returned = list(await session.scalars(select(Refund.reason)))
+    assert returned == ["late_payment"]
 
 
 async def test_an_unreachable_wechat_is_a_502_not_a_crash(
@@ -286,21 +318,20 @@ async def test_refund_notices_finish_a_refund_once_and_odd_ones_go_to_the_operat
     app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
 ) -> None:
     merchant, number, trade = await paid_order(app, client, fake)
-    fake.refund_script.append("PROCESSING")
     sent = await refund(client, fake, merchant, number, trade)
-    assert await refund_state(client, merchant, number) == ("requested", 500)
+    assert await refund_state(client, merchant, number) == ("processing", 500)
 
     # Signed by WeChat, but about another trade: kept for the operator, nothing moves.
     other = fake.refund_resource(sent, "SUCCESS", out_trade_no="f" * 32, refund_id="5000099")
     body, headers = fake.notification(other, event_type="REFUND.SUCCESS")
     assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
-    assert await refund_state(client, merchant, number) == ("requested", 500)
+    assert await refund_state(client, merchant, number) == ("processing", 500)
     assert await anomalies(db) == ["refund_mismatch"]
 
     body, headers = fake.notification(
         fake.refund_resource(sent, "SUCCESS"), event_type="REFUND.SUCCESS"
     )
-    for _ in range(3):
+    for _ in range(3):  # WeChat Pay sends a notice again until it is answered: acted on once
         assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
     assert await refund_state(client, merchant, number) == ("succeeded", 0)
     before = await money_counts(app)
@@ -317,18 +348,19 @@ async def test_refund_notices_finish_a_refund_once_and_odd_ones_go_to_the_operat
     }
 
 
-async def test_an_abnormal_refund_waits_for_the_operator_and_is_not_asked_again(
+async def test_an_abnormal_refund_waits_for_the_operator_and_is_asked_about_daily(
     app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
 ) -> None:
     merchant, number, trade = await paid_order(app, client, fake)
     fake.refund_script.append("ABNORMAL")
     sent = await refund(client, fake, merchant, number, trade)
     # WeChat has the money but could not reach the buyer's card: not the shop's again.
-    assert await refund_state(client, merchant, number) == ("requested", 500)
+    assert await refund_state(client, merchant, number) == ("processing", 500)
     assert await anomalies(db) == ["refund_stuck"]
-    clock.advance(timedelta(minutes=30))
-    assert "advance_refunds" not in await run_jobs(app)
+    clock.advance(timedelta(minutes=2))
+    await run_jobs(app)  # asked again: still stuck, told once only
     assert await anomalies(db) == ["refund_stuck"]
+    assert fake.sent("refund query", sent) == 1
     # Someone sorted it out at WeChat: its notice finishes the refund.
     body, headers = fake.notification(
         fake.refund_resource(sent, "SUCCESS"), event_type="REFUND.SUCCESS"
@@ -337,30 +369,67 @@ async def test_an_abnormal_refund_waits_for_the_operator_and_is_not_asked_again(
     assert await refund_state(client, merchant, number) == ("succeeded", 0)
 
 
-@pytest.mark.parametrize("refusal", ["NOT_ENOUGH", "FREQUENCY_LIMITED"])
-async def test_a_refund_wechat_cannot_do_yet_is_asked_again_later(
-    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay, refusal: str
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "SYSTEM_ERROR",
+        TAKEN_ANSWER_LOST,
+        "RESOURCE_NOT_EXISTS",
+        "NOT_ENOUGH",
+        "FREQUENCY_LIMITED",
+        "SIGN_ERROR",
+    ],
+)
+async def test_an_unclear_refund_answer_is_never_taken_for_a_refusal(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay, answer: str
 ) -> None:
+    """An error that does not say the refund will never happen (a 5xx, a lost answer, a
+    spurious RESOURCE_NOT_EXISTS, a balance too low now, a clock-skewed signature) leaves it
+    unknown, its money on the way back; the refund query then says, and a refund WeChat
+    never took is sent again with the same out_refund_no: refunded once."""
     merchant, number, trade = await paid_order(app, client, fake)
-    fake.refund_script.append(refusal)
+    fake.refund_script.append(answer)
     asked = await client.post(
         f"/api/v1/me/shop/orders/{number}/refunds", json={"amount": 500}, headers=merchant.auth
     )
     assert asked.status_code == 201, asked.text
-    assert await refund_state(client, merchant, number) == ("requested", 500)
-    clock.advance(timedelta(minutes=5))
-    assert (await run_jobs(app)).get("advance_refunds") == 1
+    assert await refund_state(client, merchant, number) == ("unknown", 500)
+    for _ in range(3):
+        clock.advance(timedelta(minutes=10))
+        await run_jobs(app)
     assert await refund_state(client, merchant, number) == ("succeeded", 0)
     assert [one["out_trade_no"] for one in fake.refunds.values()].count(trade) == 1
     assert await anomalies(db) == []
+    assert await problems(db) == []
 
 
-async def test_a_trade_wechat_reports_as_refunded_was_paid(
-    app: FastAPI, client: httpx.AsyncClient, fake: FakeWeChatPay
+async def test_a_refund_wechat_refuses_for_good_gives_the_money_back(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
 ) -> None:
+    merchant, number, trade = await paid_order(app, client, fake)
+    fake.refund_script.append("USER_ACCOUNT_ABNORMAL")
+    asked = await client.post(
+        f"/api/v1/me/shop/orders/{number}/refunds", json={"amount": 500}, headers=merchant.auth
+    )
+    assert asked.status_code == 201, asked.text
+    assert await refund_state(client, merchant, number) == ("failed", 0)
+    assert await anomalies(db) == ["refund_failed"]
+    assert not [one for one in fake.refunds.values() if one["out_trade_no"] == trade]
+
+
+async def test_a_trade_wechat_reports_as_refunded_is_told_not_guessed(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    """Asked about a payment we think open, WeChat says REFUND: it was paid and refunded
+    (in part, or whole) outside our books. Not captured whole: the operator is told, and
+    it is asked about no more."""
     _merchant, buyer, number = await unpaid_order(app, client)
     trade = fake.pay(await started_trade(app, client, buyer, number))
     trade.state = "REFUND"  # paid, then refunded at WeChat; its notice never came
     clock.advance(timedelta(minutes=5))
-    assert await run_jobs(app) == {"advance_payments": 1}
-    assert (await order_row(app, number)).status == "paid"
+    await run_jobs(app)
+    assert (await order_row(app, number)).status == "pending_payment"
+    assert await anomalies(db) == ["refunded_elsewhere"]
+    assert await captures(db) == 0
+    clock.advance(timedelta(hours=1))
+    assert "advance_payments" not in await run_jobs(app)

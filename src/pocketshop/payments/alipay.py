@@ -24,7 +24,6 @@ from pocketshop.money import parse_yuan, yuan_text
 from pocketshop.payments.providers import (
     MAX_SKEW,
     Channel,
-    Closed,
     Notice,
     NoticeRejected,
     NoticeState,
@@ -51,6 +50,7 @@ PAY_METHODS = {
     Channel.wap: ("alipay.trade.wap.pay", "QUICK_WAP_WAY"),
 }
 SUCCESS = "10000"
+FAILED_BUSINESS = "40004"  # answered, refused for a reason the sub_code names
 NO_SUCH_TRADE = "ACQ.TRADE_NOT_EXIST"  # the buyer never opened Alipay's page
 # Refund refusals that stand however often it is asked; any other answer (20000 "service
 # unavailable", ACQ.SYSTEM_ERROR, a balance too low...) leaves the outcome open: the refund
@@ -145,18 +145,13 @@ class AlipayProvider:
         except (KeyError, ValueError) as exc:
             raise ProviderError(f"alipay query answered {answer}") from exc
 
-    async def close(self, out_trade_no: str) -> Closed:
-        """Close an unpaid trade. Alipay opens a trade only when the buyer opens its page:
-        before that there is nothing to close (its deadline still holds)."""
+    async def close(self, out_trade_no: str) -> None:
+        """Close an unpaid trade. Alipay opens a trade only when the buyer opens its page
+        (before that it answers ACQ.TRADE_NOT_EXIST, and the deadline it was given still
+        holds); a paid or finished one it refuses (ACQ.TRADE_STATUS_ERROR): the query says."""
         answer = await self._call("api_alipay_trade_close", out_trade_no=out_trade_no)
-        refusal = answer.get("sub_code")
-        if answer.get("code") == SUCCESS:
-            return Closed.closed
-        if refusal == NO_SUCH_TRADE:
-            return Closed.not_found
-        if refusal == "ACQ.TRADE_STATUS_ERROR":
-            return Closed.refused  # paid, or over: the query says which
-        raise ProviderError(f"alipay close answered {answer}")
+        if answer.get("code") not in (SUCCESS, FAILED_BUSINESS):
+            raise ProviderError(f"alipay close answered {answer}")
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         answer = await self._call(

@@ -23,7 +23,6 @@ from pocketshop.payments import refunds, sandbox, service, withdrawals
 from pocketshop.payments.models import Payment, Refund, Withdrawal
 from pocketshop.payments.providers import (
     Channel,
-    Closed,
     Notice,
     NoticeState,
     Prepay,
@@ -105,7 +104,9 @@ async def advance_payment(
             payment = await session.get_one(Payment, payment_id)
             await service.ended(session, payment, NoticeState.closed)
             return payment.status
-        await service.payment_asked(session, payment_id, deadline=asked.deadline)
+        await service.payment_asked(
+            session, payment_id, deadline=asked.deadline, closing=asked.closing
+        )
         return "pending"
 
     async def count(session: AsyncSession, why: str) -> str:
@@ -116,20 +117,22 @@ async def advance_payment(
 
 
 async def _standing(provider: Provider, asked: _Open) -> tuple[Notice | None, bool]:
-    """What the provider says of the trade, and whether it is closed for good: a trade our
-    order no longer waits for, or past its deadline, is closed at the provider (asked first:
-    WeChat Pay's rule), unless it was paid meanwhile."""
+    """What the provider says of the trade, and whether it is closed for good. A trade our
+    order no longer waits for, or past its deadline, is closed at the provider: asked first
+    (WeChat Pay's rule), and asked again after, since only the trade's state says whether it
+    closed, or was paid meanwhile."""
     notice = await provider.query(asked.out_trade_no)
     if notice is not None and notice.state is not NoticeState.pending:
         return notice, False
     past_deadline = asked.deadline is not None and asked.deadline <= clock.now()
     if not (asked.closing or past_deadline):
         return notice, False
-    closed = await provider.close(asked.out_trade_no)
-    if closed is Closed.refused:
-        return await provider.query(asked.out_trade_no), False
-    # A trade the provider never opened can still be opened before its deadline.
-    return notice, closed is Closed.closed or past_deadline
+    await provider.close(asked.out_trade_no)
+    after = await provider.query(asked.out_trade_no)
+    if after is not None and after.state is not NoticeState.pending:
+        return after, False
+    # Not opened at the provider, or still open: payable until its deadline, not after.
+    return after, past_deadline
 
 
 # --- refunds ------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ MOVEMENTS = {
     "payout": N_("Paid to bank card"),
     "payout_failed": N_("Withdrawal failed, money back"),
 }
+ATTENTION_OTHERWISE = N_("A payment needs the platform's attention.")
 ATTENTION = {
     "refund_failed": N_("A refund was refused by the payment provider; its money came back."),
     "refund_stuck": N_("A refund waits at the payment provider (the buyer's account refused it)."),
@@ -85,7 +86,7 @@ async def finance_page(
     held = await ledger.shop_balances(session, shop.id)
     lines, has_next = await ledger.shop_statement(session, shop.id, page=page)
     attention = [
-        (found, _(ATTENTION.get(found.kind, N_("A payment needs the platform's attention."))))
+        (found, _(ATTENTION.get(found.kind, ATTENTION_OTHERWISE)))
         for found in await anomalies.of_shop(session, shop.id)
     ]
     numbers = await orders.numbers(session, {line.order_id for line in lines if line.order_id})

@@ -66,14 +66,6 @@ NOTICE_REFUND_STATES = {
 }
 
 
-class Closed(StrEnum):
-    """The provider's answer to closing an unpaid trade."""
-
-    closed = "closed"  # it can no longer be paid
-    refused = "refused"  # the provider would not: paid meanwhile, or over; a query says which
-    not_found = "not_found"  # the provider never opened it (Alipay, before the buyer did)
-
-
 @dataclass(frozen=True)
 class Prepay:
     """What the buyer's browser does next: follow a URL, show a QR code of one, or hand
@@ -233,7 +225,12 @@ class Provider(Protocol):
         """How the trade stands; None when the provider knows no such trade."""
         ...
 
-    async def close(self, out_trade_no: str) -> Closed: ...
+    async def close(self, out_trade_no: str) -> None:
+        """Ask the provider to close an unpaid trade. Whatever it answers (closed, paid
+        meanwhile, never opened: answers differ, and WeChat Pay says 204 even for a trade
+        it does not know), a query says how the trade stands after; only no answer
+        raises."""
+        ...
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Ask for the refund (again: the same out_refund_no refunds once)."""

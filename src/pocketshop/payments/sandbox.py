@@ -31,7 +31,6 @@ from pocketshop.db import Database, insert_new, table_of
 from pocketshop.payments.models import SandboxRefund, SandboxTransaction
 from pocketshop.payments.providers import (
     Channel,
-    Closed,
     Notice,
     NoticeRejected,
     NoticeState,
@@ -168,15 +167,11 @@ class SandboxProvider:
             merchant=MERCHANT,
         )
 
-    async def close(self, out_trade_no: str) -> Closed:
+    async def close(self, out_trade_no: str) -> None:
         async with self.db.transaction() as session:
             transaction = await find(session, out_trade_no)
-            if transaction is None:
-                return Closed.not_found
-            if transaction.state == "SUCCESS":
-                return Closed.refused
-            transaction.state = "CLOSED" if transaction.state == "NOTPAY" else transaction.state
-        return Closed.closed
+            if transaction is not None and transaction.state == "NOTPAY":
+                transaction.state = "CLOSED"
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         async with self.db.transaction() as session:

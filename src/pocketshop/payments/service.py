@@ -338,6 +338,9 @@ async def apply(
             await _order_paid(session, settings, payment)
         return (captured or Captured.paid).value
     if notice.state is NoticeState.refunded_elsewhere:
+        # Paid, then refunded at the provider by someone else: not ours to guess how much.
+        # It pays nothing here, is asked about no more, and the operator is told.
+        await ended(session, payment, NoticeState.closed)
         return await anomaly(
             session, provider.name, "refunded_elsewhere", notice, notice_id, payment
         )
@@ -483,11 +486,24 @@ async def order_waits_for(session: AsyncSession, payment: Payment) -> bool:
 
 
 async def payment_asked(
-    session: AsyncSession, payment_id: int, *, unclear: str = "", deadline: datetime | None = None
+    session: AsyncSession,
+    payment_id: int,
+    *,
+    unclear: str = "",
+    deadline: datetime | None = None,
+    closing: bool = False,
 ) -> None:
     """The provider was asked about an open payment and it is still open (or the answer was
-    unclear): ask again later, backing off; past the cap the operator is told."""
+    unclear): ask again later, backing off; past the cap the operator is told. One whose
+    order no longer waits for it is `closing` from now on."""
     payment = await session.get_one(Payment, payment_id)
+    if payment.order_id is not None:
+        await orders.lock(session, payment.order_id)
+    await session.refresh(payment)
+    if payment.status not in OPEN_PAYMENTS:
+        return
+    if closing and payment.status == PaymentStatus.created:
+        await states.move(session, payment, PaymentStatus.closing, actor="system")
     if unclear:
         payment.attempts += 1
         payment.query_after = retries.next_try(payment.attempts)

@@ -3,6 +3,10 @@
 Prepay for JSAPI (inside WeChat: the buyer's openid), H5 (a phone browser) and Native (a QR
 code); order queries, closes and refunds (`out_refund_no` is WeChat's idempotency key).
 
+Every trade is given its order's deadline (`time_expire`): WeChat Pay's own default is days.
+Refund outcomes come from the refund query (`GET /v3/refund/domestic/refunds/{no}`), as
+WeChat Pay asks: a refund's POST answers only whether it was taken.
+
 A notification is refused (401, nothing stored) unless: it is not a signature probe
 (`WECHATPAY/SIGNTEST/`), its serial is our configured platform public-key id, its timestamp is
 within five minutes, and the library verifies its RSA signature and decrypts its resource
@@ -23,7 +27,6 @@ from pocketshop import db
 from pocketshop.config import Settings
 from pocketshop.payments.providers import (
     Channel,
-    Closed,
     Notice,
     NoticeRejected,
     NoticeState,
@@ -61,9 +64,12 @@ NOTICE_REFUND_STATES = {
     "CLOSED": NoticeState.refund_failed,
     "PROCESSING": NoticeState.refund_processing,
 }
-# Refund refusals that stand however often it is asked (the request itself is wrong);
-# every other error leaves the refund's outcome to the refund query.
-FINAL_REFUND_REFUSALS = frozenset({"PARAM_ERROR", "INVALID_REQUEST"})
+# Refund refusals that stand however often it is asked: the request itself is wrong (more
+# than was paid, a trade not paid), or the buyer's account can take no refund. Every other
+# answer (SYSTEM_ERROR, FREQUENCY_LIMITED, NOT_ENOUGH, SIGN_ERROR from a skewed clock, a
+# RESOURCE_NOT_EXISTS that a resend may not get, a timeout) leaves the outcome to the
+# refund query; a retry uses the same out_refund_no, which WeChat Pay refunds once.
+FINAL_REFUND_REFUSALS = frozenset({"PARAM_ERROR", "INVALID_REQUEST", "USER_ACCOUNT_ABNORMAL"})
 BEIJING = ZoneInfo("Asia/Shanghai")
 PAY_TYPES = {
     Channel.jsapi: WeChatPayType.JSAPI,
@@ -216,13 +222,10 @@ class WeChatPayProvider:
         except (KeyError, TypeError, ValueError) as exc:
             raise ProviderError(f"wechatpay query answer unreadable: {answer}") from exc
 
-    async def close(self, out_trade_no: str) -> Closed:
+    async def close(self, out_trade_no: str) -> None:
         code, answer = await self._call("close", out_trade_no=out_trade_no)
-        if code in (200, 204) or answer.get("code") == "ORDER_CLOSED":
-            return Closed.closed
-        if answer.get("code") in ("ORDERPAID", "ORDER_PAID", "TRADE_ERROR"):
-            return Closed.refused
-        raise ProviderError(f"wechatpay close answered {code}: {answer}")
+        if code >= 500 or code == 429:
+            raise ProviderError(f"wechatpay close answered {code}: {answer}")
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         code, answer = await self._call(
