@@ -47,6 +47,7 @@ NAMING_CONVENTION = {
 DATABASE_KEY = "pocketshop.database"
 HOLDS_WRITE_LOCK = "pocketshop.holds_write_lock"
 HELD_LOCKS = "pocketshop.held_locks"
+IMMEDIATE = "pocketshop_sqlite_immediate"
 # The task inside a transaction: a second one in the same task would deadlock on SQLite's
 # write lock, and a call to the outside world would hold rows (or that lock) while it waits.
 # A task started meanwhile inherits the variable, but is another task: free to open its own.
@@ -274,6 +275,11 @@ class Database:
             if self.is_sqlite and write:
                 async with self.write_lock, self._session() as session:
                     session.info[HOLDS_WRITE_LOCK] = True
+                    # BEGIN IMMEDIATE: the database's write lock from the start, waited for
+                    # (busy timeout) if another process holds it. A plain BEGIN that writes
+                    # after reading fails at once instead ("database is locked") when another
+                    # process wrote meanwhile.
+                    await session.connection(execution_options={IMMEDIATE: True})
                     yield session
             else:
                 async with self._session() as session:
@@ -340,4 +346,5 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    immediate = connection.get_execution_options().get(IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

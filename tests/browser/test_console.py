@@ -20,7 +20,7 @@ from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, Sp
 from pocketshop.config import Settings
 from pocketshop.orders import checkout
 from pocketshop.orders.addresses import AddressInput
-from pocketshop.payments import service as payments
+from pocketshop.payments import calls
 from pocketshop.runtime import build
 from tests.browser.conftest import LiveServer, browser_required
 from tests.commerce import ADDRESS, open_verified_shop
@@ -85,7 +85,7 @@ async def _seed(settings: Settings) -> Seeded:
                 sku_ids.append(skus[0].public_id)
             buyer = await accounts.get_or_create_user(session, "+8613900139077")
             token, _auth = await accounts.start_session(session, settings, buyer, SessionKind.api)
-            numbers = []
+            numbers, to_pay = [], []
             for lines in ([(0, 1), (1, 2)], [(2, 1)], [(3, 3), (0, 1), (1, 1), (2, 1)]):
                 created = await checkout.create(
                     session,
@@ -98,9 +98,11 @@ async def _seed(settings: Settings) -> Seeded:
                 )
                 numbers.append(created.order.number)
                 if len(lines) != 1:
-                    await payments.pay_in_sandbox(
-                        session, settings, runtime.payments.providers, buyer, created.order.number
-                    )
+                    to_pay.append(created.order.number)
+        for number in to_pay:  # paid as a buyer pays: between transactions
+            await calls.pay_in_sandbox(
+                runtime.db, settings, runtime.payments.providers, buyer.id, number
+            )
         return Seeded(shop.slug, token, sku_ids, numbers[-1])
     finally:
         await runtime.close()

@@ -5,12 +5,26 @@ Screenshots: sandbox-pay, store-order-paid, receipt, console-finance, console-or
 Selectors use names, values and structure, never interface text.
 """
 
+import asyncio
 import re
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
+from pocketshop import clock, jobs
+from pocketshop.accounts import service as accounts
+from pocketshop.config import Settings
+from pocketshop.ledger import service as ledger
+from pocketshop.orders.models import Order
+from pocketshop.payments import anomalies, balances, escrow, withdrawals
+from pocketshop.runtime import build
+from pocketshop.shops import service as shops
 from tests.browser.conftest import LiveServer, browser_required
 from tests.browser.test_console import log_in, shoot
 from tests.browser.test_storefront import seed_demo_shop
@@ -97,3 +111,61 @@ def test_a_payment_request_on_a_phone(
     page.locator("button.sandbox-pay-button").click()
     page.wait_for_url(re.compile(r"/me/orders/\d+$"))
     expect(page.locator(".store-order-status.is-paid")).to_be_visible()
+
+
+def test_a_shop_in_debt_sees_what_it_owes_and_what_needs_attention(
+    page: Page, live_server: LiveServer, artifacts_dir: Path
+) -> None:
+    """A refund after the shop withdrew everything: the buyer is refunded, the shop owes it;
+    its money page says so, and lists what the platform is looking into."""
+    seed_demo_shop(live_server)
+    run_in_thread(_into_debt(live_server.app.state.settings))
+    log_in(page, live_server, "/console/finance", MERCHANT)
+    expect(page.locator(".balance.is-owed")).to_be_visible()
+    expect(page.locator(".balance.is-owed .balance-amount")).to_have_text(re.compile(r"^¥"))
+    expect(page.locator("section.attention li")).to_have_count(1)
+    shoot(page, artifacts_dir, "console-finance-owed")
+
+
+async def _into_debt(settings: Settings) -> None:
+    runtime = build(settings)
+    db = runtime.db
+    try:
+        async with db.transaction() as session:
+            merchant = await accounts.get_or_create_user(session, MERCHANT[1])
+            shop = await shops.get_for_owner(session, merchant)
+            assert shop is not None
+            completed = await session.scalar(
+                select(Order).where(Order.shop_id == shop.id, Order.status == "completed")
+            )
+            assert completed is not None
+            await anomalies.record(
+                session,
+                provider="sandbox",
+                kind="refund_stuck",
+                shop_id=shop.id,
+                details={"amount": 500},
+            )
+        clock.advance(timedelta(days=1))
+        await jobs.run_due(db, runtime.sweeps)
+        async with db.transaction() as session:
+            available = await ledger.balance(session, balances.available_of(shop.id))
+            await withdrawals.request(session, settings, shop, merchant, available.amount)
+        await runtime.drain_outbox()
+        async with db.transaction() as session:
+            await escrow.refund(
+                session,
+                settings,
+                completed.id,
+                amount=3000,
+                requested_by="merchant",
+                reason="破损",
+            )
+    finally:
+        await runtime.close()
+
+
+def run_in_thread(work: Coroutine[Any, Any, None]) -> None:
+    """Playwright's sync API keeps an event loop running in this thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, work).result()

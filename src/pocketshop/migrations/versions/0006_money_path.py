@@ -1,6 +1,8 @@
-"""money path: payments of no order (orphans) and returned ones, provider deadlines, every
-operation driven to a final state (tries and next try), refunds after settlement with the
-shop's debt, withdrawals whose answer is unknown, payment requests open to several buyers
+"""money path: returned payments, provider deadlines, tries of open operations, shop debt
+
+Payments of no order (orphans) and returned ones; every operation driven to a final state
+(tries and the next try); refunds after settlement with the shop's debt; withdrawals whose
+answer is unknown; payment requests open to several buyers.
 
 Revision ID: 0006
 Revises: 0005
