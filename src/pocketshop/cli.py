@@ -156,22 +156,29 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ledger_check(_args: argparse.Namespace) -> int:
-    """Every invariant of the ledger; exit 1 when one does not hold."""
+def _run_in_transaction(settings: Settings, work: Any, *, write: bool = True) -> Any:
+    """Run `work(session)` in one transaction of a database of its own (a CLI command's)."""
     from pocketshop.db import Database
-    from pocketshop.ledger import service as ledger
 
-    settings = _settings()
-
-    async def check() -> tuple[list[str], dict[str, int]]:
+    async def run() -> Any:
         db = Database(settings.database_url)
         try:
-            async with db.transaction(write=False) as session:
-                return await ledger.check(session), await ledger.sizes(session)
+            async with db.transaction(write=write) as session:
+                return await work(session)
         finally:
             await db.dispose()
 
-    problems, sizes = asyncio.run(check())
+    return asyncio.run(run())
+
+
+def cmd_ledger_check(_args: argparse.Namespace) -> int:
+    """Every invariant of the ledger; exit 1 when one does not hold."""
+    from pocketshop.ledger import service as ledger
+
+    async def check(session: Any) -> tuple[list[str], dict[str, int]]:
+        return await ledger.check(session), await ledger.sizes(session)
+
+    problems, sizes = _run_in_transaction(_settings(), check, write=False)
     for problem in problems:
         print(f"ledger: {problem}", file=sys.stderr)
     if problems:
@@ -184,21 +191,13 @@ def cmd_ledger_check(_args: argparse.Namespace) -> int:
 
 
 def cmd_payment_anomalies(args: argparse.Namespace) -> int:
-    """What did not match our books, newest first: one line each."""
-    from pocketshop.db import Database
+    """What the operator must look at, newest first: one line each."""
     from pocketshop.payments import anomalies
 
-    settings = _settings()
+    async def read(session: Any) -> list[anomalies.Listed]:
+        return await anomalies.listed(session, include_resolved=args.all, limit=args.limit)
 
-    async def read() -> list[anomalies.Listed]:
-        db = Database(settings.database_url)
-        try:
-            async with db.transaction(write=False) as session:
-                return await anomalies.listed(session, include_resolved=args.all, limit=args.limit)
-        finally:
-            await db.dispose()
-
-    found = asyncio.run(read())
+    found = _run_in_transaction(_settings(), read, write=False)
     for one in found:
         anomaly = one.anomaly
         state = f"resolved {anomaly.resolved_at:%Y-%m-%d %H:%M}" if anomaly.resolved_at else "open"
@@ -214,7 +213,6 @@ def cmd_payment_anomalies(args: argparse.Namespace) -> int:
 
 def cmd_payment_resolve(args: argparse.Namespace) -> int:
     """Mark an anomaly looked into; exit 1 when there is none by that id, or it was resolved."""
-    from pocketshop.db import Database
     from pocketshop.errors import AppError
     from pocketshop.i18n import set_locale
     from pocketshop.payments import anomalies
@@ -222,36 +220,16 @@ def cmd_payment_resolve(args: argparse.Namespace) -> int:
     settings = _settings()
     set_locale(settings.default_locale)  # the operator reads refusals in the site's language
 
-    async def resolve() -> None:
-        db = Database(settings.database_url)
-        try:
-            async with db.transaction() as session:
-                await anomalies.resolve(session, args.id)
-        finally:
-            await db.dispose()
+    async def resolve(session: Any) -> None:
+        await anomalies.resolve(session, args.id)
 
     try:
-        asyncio.run(resolve())
+        _run_in_transaction(settings, resolve)
     except AppError as refused:
         print(f"payments: {refused.message}", file=sys.stderr)
         return 1
     print(f"payments: anomaly #{args.id} resolved")
     return 0
-
-
-def _run_in_transaction(settings: Settings, work: Any, *, write: bool = True) -> Any:
-    """Run `work(session)` in one transaction of a database of its own (a CLI command's)."""
-    from pocketshop.db import Database
-
-    async def run() -> Any:
-        db = Database(settings.database_url)
-        try:
-            async with db.transaction(write=write) as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
 
 
 def cmd_payouts_list(args: argparse.Namespace) -> int:

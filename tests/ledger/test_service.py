@@ -62,6 +62,17 @@ async def test_currencies_balance_apart(app: FastAPI, db: Database) -> None:
             await ledger.post(session, kind="test", reference="mixed", legs=legs)
 
 
+async def paid_in(db: Database, shop: int, amount: int) -> None:
+    """`amount` into the shop's available money, from the sandbox's clearing account."""
+    async with db.transaction() as session:
+        await ledger.post(
+            session,
+            kind="test",
+            reference="in",
+            legs=[(ledger.clearing("sandbox"), Money(-amount)), (available(shop), Money(amount))],
+        )
+
+
 @pytest.mark.parametrize("made_first", ["available", "pending"])
 async def test_a_guarded_account_never_goes_below_zero(
     app: FastAPI, db: Database, made_first: str
@@ -77,13 +88,7 @@ async def test_a_guarded_account_never_goes_below_zero(
                 reference="made",
                 legs=[(ledger.clearing("sandbox"), Money(-1)), (pending(shop), Money(1))],
             )
-    async with db.transaction() as session:
-        await ledger.post(
-            session,
-            kind="test",
-            reference="in",
-            legs=[(ledger.clearing("sandbox"), Money(-300)), (available(shop), Money(300))],
-        )
+    await paid_in(db, shop, 300)
     with pytest.raises(ledger.InsufficientFunds):
         async with db.transaction() as session:
             await ledger.post(
@@ -106,13 +111,7 @@ async def test_a_refused_post_writes_nothing_even_if_its_caller_commits(
     caught the refusal and let its boundary commit (as a page showing the error once did)
     keeps no half-written transaction, posting or balance."""
     shop = (await make_merchant(app)).shop.id
-    async with db.transaction() as session:
-        await ledger.post(
-            session,
-            kind="test",
-            reference="in",
-            legs=[(ledger.clearing("sandbox"), Money(-300)), (available(shop), Money(300))],
-        )
+    await paid_in(db, shop, 300)
     refused = False
     async with db.transaction() as session:
         try:
@@ -140,13 +139,7 @@ async def test_check_finds_a_drifted_balance_and_a_lopsided_transaction(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shop = (await make_merchant(app)).shop.id
-    async with db.transaction() as session:
-        await ledger.post(
-            session,
-            kind="test",
-            reference="in",
-            legs=[(ledger.clearing("sandbox"), Money(-300)), (available(shop), Money(300))],
-        )
+    await paid_in(db, shop, 300)
     monkeypatch.setenv("DATABASE_URL", db.url)
     assert await asyncio.to_thread(cli.main, ["ledger", "check"]) == 0
     assert "every invariant holds" in capsys.readouterr().out

@@ -99,6 +99,8 @@ class FakeAlipay:
     methods: list[str] = field(default_factory=list)
     # How the next refund calls go, first first (see REFUND_SCRIPTS); empty: done as asked.
     refund_script: list[str] = field(default_factory=list)
+    # The refund query of older answers: the refund's data, without refund_status.
+    query_without_status: bool = False
 
     def settings(self, gateway: str) -> dict[str, Any]:
         return {
@@ -186,7 +188,10 @@ class FakeAlipay:
             found = self.refunds.get(biz["out_request_no"])
             answer: dict[str, Any] = {"code": "10000", "msg": "Success"}
             if found is not None:
-                answer |= {"refund_status": "REFUND_SUCCESS", "refund_amount": yuan_text(found[1])}
+                answer |= {"out_request_no": biz["out_request_no"]}
+                answer |= {"refund_amount": yuan_text(found[1])}
+                if not self.query_without_status:
+                    answer |= {"refund_status": "REFUND_SUCCESS"}
             return self._answer(method, answer)
         return self._answer(method, {"code": "40004", "msg": "Business Failed"})
 

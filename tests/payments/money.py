@@ -2,6 +2,7 @@
 signed notifications, and reading the shop's balances."""
 
 import json
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -13,8 +14,10 @@ from pocketshop import clock
 from pocketshop.catalog.models import Sku
 from pocketshop.db import Database
 from pocketshop.ledger.models import LedgerTransaction
-from pocketshop.payments import sandbox
+from pocketshop.orders.models import Order
+from pocketshop.payments import sandbox, states
 from pocketshop.payments.models import Payment, PaymentAnomaly, Refund, SandboxTransaction
+from pocketshop.payments.providers import Channel, PayRequest
 from tests.commerce import Buyer, Merchant, ordered, run_jobs, ship
 from tests.support import csrf_for
 
@@ -131,3 +134,49 @@ async def withdraw(
     return await client.post(
         "/api/v1/me/shop/withdrawals", json={"amount": amount}, headers=headers
     )
+
+
+async def second_payment(app: FastAPI, order_id: int) -> Payment | None:
+    """Another payment of an order still waiting (as a second provider would open), opened
+    at the sandbox; None when the order no longer waits."""
+    db: Database = app.state.db
+    async with db.transaction() as session:
+        order = await session.get_one(Order, order_id)
+        if order.pay_by is None:
+            return None
+        made = await states.create(
+            session,
+            Payment,
+            {
+                "public_id": secrets.token_hex(16),
+                "order_id": order.id,
+                "shop_id": order.shop_id,
+                "buyer_id": order.buyer_id,
+                "provider": sandbox.NAME,
+                "channel": "second",
+                "amount": order.total,
+                "currency": order.currency,
+                "status": "created",
+                "out_trade_no": secrets.token_hex(16),
+                "created_at": clock.now(),
+                "expires_at": order.pay_by,
+                "attempts": 0,
+                "stray": False,
+            },
+            actor="buyer",
+        )
+    assert made is not None
+    await app.state.payments.providers[sandbox.NAME].prepay(
+        PayRequest(
+            out_trade_no=made.out_trade_no,
+            description="second",
+            amount=made.amount,
+            currency=made.currency,
+            channel=Channel.page,
+            notify_url=f"{app.state.settings.own_url}/api/v1/payments/sandbox/notify",
+            return_url=app.state.settings.own_url,
+            client_ip="127.0.0.1",
+            expires_at=order.pay_by,
+        )
+    )
+    return made

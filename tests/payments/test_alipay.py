@@ -232,13 +232,22 @@ async def test_a_refund_alipay_did_not_settle_is_asked_again_later(
     assert await anomalies(db) == []
 
 
+@pytest.mark.parametrize("with_status", [True, False])
 async def test_a_refund_answered_without_fund_change_is_checked_with_the_refund_query(
-    app: FastAPI, client: httpx.AsyncClient, fake: FakeAlipay
+    app: FastAPI, client: httpx.AsyncClient, fake: FakeAlipay, with_status: bool
 ) -> None:
+    """fund_change N: taken, its outcome read from the refund query, a while later (Alipay
+    advises 10 seconds); older answers give the refund's data without refund_status."""
     merchant, number, _trade = await paid_trade(app, client, fake)
     fake.refund_script.append("NO_FUND_CHANGE")
-    assert await refund_of(client, merchant, number) == ("succeeded", 19800 - 1250, 0)
-    assert "alipay.trade.fastpay.refund.query" in fake.methods
+    fake.query_without_status = not with_status
+    queried = fake.methods.count("alipay.trade.fastpay.refund.query")
+    assert await refund_of(client, merchant, number) == ("processing", 19800 - 1250, 1250)
+    assert fake.methods.count("alipay.trade.fastpay.refund.query") == queried
+    clock.advance(timedelta(minutes=2))
+    await run_jobs(app)
+    fake.query_without_status = False
+    assert await refund_state(client, merchant, number) == ("succeeded", 19800 - 1250, 0)
 
 
 async def test_a_refund_alipay_refuses_for_good_gives_the_money_back(

@@ -40,11 +40,10 @@ from pocketshop.orders import actions, addresses, checkout, shipping
 from pocketshop.orders import service as orders
 from pocketshop.orders.checkout import LineRequest
 from pocketshop.orders.models import Order
-from pocketshop.payments import calls, sandbox, service, states, withdrawals
+from pocketshop.payments import calls, sandbox, service, withdrawals
 from pocketshop.payments.models import Payment
 from pocketshop.payments.providers import (
     Channel,
-    PayRequest,
     RefundRequest,
     RefundResult,
     RefundState,
@@ -52,6 +51,7 @@ from pocketshop.payments.providers import (
 from pocketshop.shops.models import Shop
 from tests.commerce import ADDRESS, make_buyer, make_merchant, make_product
 from tests.payments.invariants import problems
+from tests.payments.money import second_payment
 
 EXAMPLES = int(os.environ.get("POCKETSHOP_PROPERTY_EXAMPLES", "12"))
 PRICE = 9900
@@ -130,7 +130,7 @@ class MoneyMachine(RuleBasedStateMachine):
         world = self.world
 
         async def paid() -> None:
-            buyer = await self._buyer_of(number)
+            buyer = await self._order_field(number, Order.buyer_id)
             await calls.pay_in_sandbox(world.db, world.settings, world.providers, buyer, number)
 
         world.run(paid())
@@ -164,47 +164,9 @@ class MoneyMachine(RuleBasedStateMachine):
         world = self.world
 
         async def paid_again() -> None:
-            order_id = await self._order_id(number)
-            async with world.db.transaction() as session:
-                order = await orders.get(session, order_id)
-                if order.pay_by is None:
-                    return
-                made = await states.create(
-                    session,
-                    Payment,
-                    {
-                        "public_id": os.urandom(16).hex(),
-                        "order_id": order.id,
-                        "shop_id": order.shop_id,
-                        "buyer_id": order.buyer_id,
-                        "provider": "sandbox",
-                        "channel": "second",
-                        "amount": order.total,
-                        "currency": order.currency,
-                        "status": "created",
-                        "out_trade_no": os.urandom(16).hex(),
-                        "created_at": clock.now(),
-                        "expires_at": order.pay_by,
-                        "attempts": 0,
-                        "stray": False,
-                    },
-                    actor="buyer",
-                )
+            made = await second_payment(world.app, await self._order_field(number, Order.id))
             if made is None:
                 return
-            await sandbox.SandboxProvider(world.settings, world.db).prepay(
-                PayRequest(
-                    out_trade_no=made.out_trade_no,
-                    description="second",
-                    amount=made.amount,
-                    currency=made.currency,
-                    channel=Channel.page,
-                    notify_url="http://testserver/",
-                    return_url="http://testserver/",
-                    client_ip="127.0.0.1",
-                    expires_at=order.pay_by,
-                )
-            )
             async with world.db.transaction() as session:
                 await sandbox.buyer_acts(session, made.out_trade_no, pay=True)
             await calls.advance_payment(world.db, world.settings, world.providers, made.id)
@@ -234,7 +196,7 @@ class MoneyMachine(RuleBasedStateMachine):
         world = self.world
 
         async def confirmed() -> None:
-            buyer_id = await self._buyer_of(number)
+            buyer_id = await self._order_field(number, Order.buyer_id)
             async with world.db.transaction() as session:
                 buyer = await session.get_one(User, buyer_id)
                 await actions.confirm_receipt(session, world.settings, buyer, number)
@@ -246,7 +208,7 @@ class MoneyMachine(RuleBasedStateMachine):
         world = self.world
 
         async def cancelled() -> None:
-            buyer_id = await self._buyer_of(number)
+            buyer_id = await self._order_field(number, Order.buyer_id)
             async with world.db.transaction() as session:
                 buyer = await session.get_one(User, buyer_id)
                 await actions.cancel_by_buyer(session, world.settings, buyer, number)
@@ -258,7 +220,7 @@ class MoneyMachine(RuleBasedStateMachine):
         world = self.world
 
         async def refunded() -> None:
-            order_id = await self._order_id(number)
+            order_id = await self._order_field(number, Order.id)
             async with world.db.transaction() as session:
                 order = await orders.get(session, order_id)
                 await service.refund_by_merchant(
@@ -303,23 +265,17 @@ class MoneyMachine(RuleBasedStateMachine):
     def money_adds_up(self) -> None:
         assert self.world.runner.run(problems(self.world.db)) == []
 
-    async def _order_id(self, number: str) -> int:
+    async def _order_field(self, number: str, column: Any) -> int:
+        """An order's id or buyer's id, by its number."""
         async with self.world.db.transaction(write=False) as session:
-            found = await session.scalar(select(Order.id).where(Order.number == number))
+            found = await session.scalar(select(column).where(Order.number == number))
         if found is None:
             raise AppError("no such order")
-        return found
-
-    async def _buyer_of(self, number: str) -> int:
-        async with self.world.db.transaction(write=False) as session:
-            found = await session.scalar(select(Order.buyer_id).where(Order.number == number))
-        if found is None:
-            raise AppError("no such order")
-        return found
+        return int(found)
 
     async def _open_payment(self, number: str) -> Payment | None:
         world = self.world
-        buyer_id = await self._buyer_of(number)
+        buyer_id = await self._order_field(number, Order.buyer_id)
         async with world.db.transaction() as session:
             buyer = await session.get_one(User, buyer_id)
             opened = await service.open_payment(

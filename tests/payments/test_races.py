@@ -20,10 +20,18 @@ from pocketshop import clock, jobs
 from pocketshop.db import Database
 from pocketshop.orders import actions
 from pocketshop.orders.models import Order
-from pocketshop.payments import sandbox, states
+from pocketshop.payments import sandbox
 from pocketshop.payments.models import Payment, Refund, Withdrawal
-from pocketshop.payments.providers import Channel, PayRequest
-from tests.commerce import Buyer, Merchant, make_buyer, make_merchant, make_product, ordered, ship
+from tests.commerce import (
+    Buyer,
+    Merchant,
+    make_buyer,
+    make_merchant,
+    make_product,
+    order_row,
+    ordered,
+    ship,
+)
 from tests.conftest import is_postgres
 from tests.payments.invariants import problems
 from tests.payments.money import (
@@ -31,6 +39,7 @@ from tests.payments.money import (
     notify,
     pay_through_sandbox,
     sandbox_trade,
+    second_payment,
     settled,
     start_payment,
     trade_no,
@@ -290,14 +299,15 @@ async def test_two_payments_of_one_order_notified_at_once(
     order, the other goes back to the buyer; either may be first."""
     merchant, sku = await shop_selling(app)
     db: Database = app.state.db
-    provider = app.state.payments.providers["sandbox"]
     pairs: list[tuple[tuple[bytes, dict[str, str]], tuple[bytes, dict[str, str]]]] = []
     firsts = {}
     for _ in range(PAIRS):
         buyer = await make_buyer(app)
         number = await ordered(client, buyer, merchant.shop, [(sku, 1)])
         started = await start_payment(client, buyer, number)
-        second = await _second_payment(db, provider, trade_no(started))
+        made = await second_payment(app, (await order_row(app, number)).id)
+        assert made is not None
+        second = made.out_trade_no
         signed = []
         for out_trade_no in (trade_no(started), second):
             async with db.transaction() as session:
@@ -322,48 +332,3 @@ async def test_two_payments_of_one_order_notified_at_once(
     won_first = sum(out_trade_no == firsts[number] for number, out_trade_no in paying)
     assert 0 < won_first < PAIRS, won_first
     assert (await refund_sources(db))["return"] == PAIRS
-
-
-async def _second_payment(db: Database, provider: Any, first_trade: str) -> str:
-    """Another payment of the same order (as a second provider would make), opened at the
-    sandbox: its out_trade_no."""
-    async with db.transaction() as session:
-        first = (
-            await session.scalars(select(Payment).where(Payment.out_trade_no == first_trade))
-        ).one()
-        values = {
-            column: getattr(first, column)
-            for column in ("order_id", "shop_id", "buyer_id", "provider", "amount", "currency")
-        }
-        made = await states.create(
-            session,
-            Payment,
-            {
-                **values,
-                "public_id": f"second{first.id:026d}",
-                "channel": "second",
-                "status": "created",
-                "out_trade_no": f"second{first.id:026d}",
-                "created_at": clock.now(),
-                "expires_at": first.expires_at,
-                "attempts": 0,
-                "stray": False,
-            },
-            actor="buyer",
-        )
-        assert made is not None
-        assert made.expires_at is not None
-    await provider.prepay(
-        PayRequest(
-            out_trade_no=made.out_trade_no,
-            description="second",
-            amount=made.amount,
-            currency=made.currency,
-            channel=Channel.page,
-            notify_url="http://testserver/api/v1/payments/sandbox/notify",
-            return_url="http://testserver/",
-            client_ip="127.0.0.1",
-            expires_at=made.expires_at,
-        )
-    )
-    return made.out_trade_no

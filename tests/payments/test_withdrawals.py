@@ -2,12 +2,16 @@
 the whole balance make one; a payout the bank refuses brings the money back."""
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from pocketshop import cli
+from pocketshop.db import Database
+from pocketshop.payments.withdrawals import make_payouts
 from tests.commerce import Merchant, one_sku_and_buyer
 from tests.payments.money import balances, held, money_counts, received, settled, withdraw
 from tests.support import api_error
@@ -88,3 +92,45 @@ async def test_nothing_available_before_settlement(app: FastAPI, client: httpx.A
     await received(app, client, merchant, buyer, sku, 1)
     api_error(await withdraw(client, merchant, 1000), 422, "insufficient_funds")
     assert await balances(client, merchant) == held(pending=NET)
+
+
+async def test_an_operator_pays_withdrawals_by_hand_and_records_them(
+    client: httpx.AsyncClient,
+    db: Database,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The manual backend: the withdrawal waits, listed for the operator, until recorded as
+    paid (with the bank's reference) or failed (the money back); recorded once."""
+    by_hand = make_payouts("manual")
+    for call in ("pay", "query"):
+        monkeypatch.setattr(app.state.payments.payouts, call, getattr(by_hand, call))
+    merchant = await shop_with_money(app, client)
+    assert (await withdraw(client, merchant, 5000)).status_code == 201
+    await app.state.dispatch_outbox()
+    listed = await client.get("/api/v1/me/shop/withdrawals", headers=merchant.auth)
+    public_id = listed.json()[0]["id"]
+    assert listed.json()[0]["status"] == "requested"
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setenv("POCKETSHOP_DATA_KEY", app.state.settings.data_key)  # to read the card
+
+    async def command(*args: str) -> int:
+        code: int = await asyncio.to_thread(cli.main, ["payouts", *args])
+        return code
+
+    assert await command("list", "--show-numbers") == 0
+    printed = capsys.readouterr().out
+    assert public_id in printed
+    assert "¥50.00" in printed
+    assert re.search(r" \d{16,19} ", printed)  # the full card number, to pay it by hand
+    assert await command("paid", public_id, "--reference", "ICBC2026120300123") == 0
+    assert await command("paid", public_id, "--reference", "again") == 1
+    assert "这笔提现已处理完毕" in capsys.readouterr().err  # the site's language
+    assert await balances(client, merchant) == held(available=NET - 5000, paid_out=5000)
+
+    assert (await withdraw(client, merchant, 1000)).status_code == 201
+    await app.state.dispatch_outbox()
+    second = (await client.get("/api/v1/me/shop/withdrawals", headers=merchant.auth)).json()[0]
+    assert await command("failed", second["id"], "--why", "户名不符") == 0
+    assert await balances(client, merchant) == held(available=NET - 5000, paid_out=5000)

@@ -167,9 +167,9 @@ class AlipayProvider:
             return RefundResult(RefundState.unknown, failure=refusal)
         if answer.get("fund_change") == "Y":
             return RefundResult(RefundState.refunded, refund_id=request.out_refund_no)
-        # No money moved this time: refunded by an earlier ask, or not (yet). Alipay's word
-        # for it is the refund query.
-        return await self.query_refund(request)
+        # Taken, but no money moved this time (refunded by an earlier ask, or not yet): the
+        # refund query says, asked at least 10 seconds later as Alipay advises.
+        return RefundResult(RefundState.processing)
 
     async def query_refund(self, request: RefundRequest) -> RefundResult:
         found = await self._call(
@@ -179,9 +179,14 @@ class AlipayProvider:
         )
         if found.get("code") != SUCCESS:
             raise ProviderError(f"alipay refund query answered {found}")
-        if found.get("refund_status") == "REFUND_SUCCESS":
+        status = found.get("refund_status")
+        # Data about the refund with no status (older answers) or REFUND_SUCCESS: refunded.
+        about_it = bool(found.get("out_request_no") or found.get("refund_amount"))
+        if status == "REFUND_SUCCESS" or (about_it and not status):
             return RefundResult(RefundState.refunded, refund_id=request.out_refund_no)
-        # Answered, but with no refund by that number: it was never taken.
+        if status == "REFUND_PROCESSING":
+            return RefundResult(RefundState.processing)
+        # Nothing found: never taken (or failed); asked again with the same out_request_no.
         return RefundResult(RefundState.not_found)
 
     def acknowledge(self) -> Response:

@@ -84,9 +84,7 @@ async def tried(session: AsyncSession, refund_id: int, answer: RefundResult) -> 
 
 
 async def _again_later(session: AsyncSession, made: Refund, answer: RefundResult) -> None:
-    made.attempts += 1
-    made.query_after = retries.next_try(made.attempts)
-    if retries.reached_cap(made.attempts):
+    if retries.tried(made):
         await _tell(session, made, "refund_overdue", answer)
 
 

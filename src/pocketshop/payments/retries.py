@@ -4,6 +4,7 @@ cap it is shown to the operator as an anomaly, and from then on tried once a day
 up in silence."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from pocketshop import clock
 
@@ -22,6 +23,10 @@ def next_try(attempts: int) -> datetime:
     return clock.now() + wait
 
 
-def reached_cap(attempts: int) -> bool:
-    """This try was the last before the operator is told (once: the cap is passed once)."""
-    return attempts == CAP
+def tried(row: Any, due: str = "query_after") -> bool:
+    """One more try of `row` (a payment, refund, withdrawal or stored notice) settled
+    nothing: its attempts counted and its next try set (the `due` column). True when this
+    try reached the cap: the operator is to be told now (once, as the cap is passed once)."""
+    row.attempts += 1
+    setattr(row, due, next_try(row.attempts))
+    return bool(row.attempts == CAP)

@@ -272,9 +272,7 @@ async def notice_failed(session: AsyncSession, notice_id: int, error: str) -> No
     """Acting on a stored notice failed (and was rolled back): try again later; past the cap
     the operator is told."""
     row = await session.get_one(ProviderNotice, notice_id)
-    row.attempts += 1
-    row.next_try_at = retries.next_try(row.attempts)
-    if retries.reached_cap(row.attempts):
+    if retries.tried(row, due="next_try_at"):
         await anomalies.record(
             session,
             provider=row.provider,
@@ -505,9 +503,7 @@ async def payment_asked(
     if closing and payment.status == PaymentStatus.created:
         await states.move(session, payment, PaymentStatus.closing, actor="system")
     if unclear:
-        payment.attempts += 1
-        payment.query_after = retries.next_try(payment.attempts)
-        if retries.reached_cap(payment.attempts):
+        if retries.tried(payment):
             await anomalies.record(
                 session,
                 provider=payment.provider,

@@ -213,7 +213,7 @@ class WeChatPayProvider:
 
     async def query(self, out_trade_no: str) -> Notice | None:
         code, answer = await self._call("query", out_trade_no=out_trade_no)
-        if code == 404 and answer.get("code") == "ORDER_NOT_EXIST":
+        if code == 404 and answer.get("code") in ("ORDER_NOT_EXIST", "ORDERNOTEXIST"):
             return None
         if code != 200:
             raise ProviderError(f"wechatpay query answered {code}: {answer}")

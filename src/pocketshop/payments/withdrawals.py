@@ -249,13 +249,13 @@ async def record(session: AsyncSession, withdrawal_id: int, result: PayoutResult
     if withdrawal.status not in OPEN_WITHDRAWALS:
         return False
     if result.state not in (PayoutState.paid, PayoutState.failed):
-        if withdrawal.status == WithdrawalStatus.requested:
+        if withdrawal.status == WithdrawalStatus.requested and result.state is not (
+            PayoutState.processing
+        ):
             await states.move(
                 session, withdrawal, WithdrawalStatus.unknown, actor="system", reason=result.failure
             )
-        withdrawal.attempts += 1
-        withdrawal.query_after = retries.next_try(withdrawal.attempts)
-        if retries.reached_cap(withdrawal.attempts):
+        if retries.tried(withdrawal):
             await anomalies.record(
                 session,
                 provider="payout",
