@@ -9,10 +9,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import jobs
+from pocketshop import jobs, media
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import SessionKind
+from pocketshop.catalog import photos
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.models import Product, ProductImage, Sku, StockAdjustment
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
@@ -98,7 +99,9 @@ async def open_verified_shop(
         card_number=card_number(),
         bank_code="ICBC",
     )
-    return await shops.open_shop(session, settings, user, name=shop_name, description="", logo=None)
+    return await shops.open_shop(
+        session, settings, user, name=shop_name, description="", logo_key=None
+    )
 
 
 @dataclass
@@ -291,3 +294,19 @@ async def run_jobs(app: FastAPI) -> dict[str, int]:
 def sweep(app: FastAPI, name: str) -> jobs.AnySweep:
     """One of the app's timed sweeps, by name."""
     return next(found for found in app.state.runtime.sweeps if found.name == name)
+
+
+async def add_photos(app: FastAPI, shop: Shop, public_id: str, uploads: list[bytes]) -> None:
+    await stage_photos(app.state.db, app.state.settings, shop, public_id, uploads)
+
+
+async def stage_photos(
+    db: Database, settings: Settings, shop: Shop, public_id: str, uploads: list[bytes]
+) -> None:
+    """Photos added as an upload adds them: decoded first, recorded in a transaction of
+    their own, their files kept once it committed."""
+    prepared = await photos.prepare(settings, uploads)
+    with media.staged(settings) as files:
+        stored = [photos.stage(files, photo) for photo in prepared]
+        async with db.transaction() as session:
+            await catalog.add_images(session, shop, public_id, stored)

@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum import luhn
 from stdnum.cn import ric
 
+from pocketshop import media
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
 from pocketshop.catalog import groups as catalog_groups
+from pocketshop.catalog import photos
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.config import Settings
@@ -24,6 +26,7 @@ from pocketshop.orders.shipping_fees import RuleKind
 from pocketshop.payments import calls
 from pocketshop.payments import service as payments
 from pocketshop.payments.providers import Providers
+from pocketshop.shops import logos
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 
@@ -165,7 +168,9 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-async def _open_shop(session: AsyncSession, settings: Settings) -> Shop:
+async def _open_shop(
+    session: AsyncSession, settings: Settings, files: media.Files, logo: bytes | None
+) -> Shop:
     user = await accounts.get_or_create_user(session, DEMO_PHONE)
     await shops.verify_identity(
         session, settings, user, real_name=DEMO_NAME, id_number=demo_id_number()
@@ -185,11 +190,17 @@ async def _open_shop(session: AsyncSession, settings: Settings) -> Shop:
         name=DEMO_SHOP,
         description="手工皮具与布艺小物，每一件都是小明亲手做的。\n"
         "Handmade leather goods and fabric crafts.",
-        logo=demo_logo(),
+        logo_key=logos.stage(files, logo),
     )
 
 
-async def _add_products(session: AsyncSession, settings: Settings, shop: Shop) -> list[str]:
+async def _add_products(
+    session: AsyncSession,
+    settings: Settings,
+    shop: Shop,
+    files: media.Files,
+    pictures: dict[str, list[photos.ProcessedPhoto]],
+) -> list[str]:
     """Returns the public ids of the SKUs on sale, for the demo orders."""
     groups = {}
     for name in dict.fromkeys(product.group for product in PRODUCTS):
@@ -220,8 +231,8 @@ async def _add_products(session: AsyncSession, settings: Settings, shop: Shop) -
                 ),
             ),
         )
-        photos = [demo_photo(*item.colours, variant) for variant in range(3)]
-        await catalog.add_images(session, settings, shop, product.public_id, photos)
+        staged = [photos.stage(files, picture) for picture in pictures[item.title]]
+        await catalog.add_images(session, shop, product.public_id, staged)
         if item.status is not ProductStatus.draft:
             await catalog.set_status(session, shop, product.public_id, ProductStatus.on_sale)
         if item.status is ProductStatus.off_shelf:
@@ -324,13 +335,22 @@ async def _bring_along(
 
 
 async def seed(db: Database, settings: Settings, providers: Providers) -> DemoShop:
-    async with db.transaction() as session:
-        shop = await _open_shop(session, settings)
-        await shipping_fees.set_rule(
-            session, shop, kind=RuleKind.free_above, fee=800, free_above=9900
+    # Pictures decoded before the transaction that records them, as uploads are.
+    pictures = {
+        item.title: await photos.prepare(
+            settings, [demo_photo(*item.colours, variant) for variant in range(3)]
         )
-        skus = await _add_products(session, settings, shop)
-        planned = await _add_orders(session, settings, shop, skus)
+        for item in PRODUCTS
+    }
+    logo = await logos.prepare(settings, demo_logo())
+    with media.staged(settings) as files:
+        async with db.transaction() as session:
+            shop = await _open_shop(session, settings, files, logo)
+            await shipping_fees.set_rule(
+                session, shop, kind=RuleKind.free_above, fee=800, free_above=9900
+            )
+            skus = await _add_products(session, settings, shop, files, pictures)
+            planned = await _add_orders(session, settings, shop, skus)
     for order in planned:
         await _bring_along(db, settings, providers, shop, order)
     return DemoShop(phone=DEMO_PHONE, slug=shop.slug)

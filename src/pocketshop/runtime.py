@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from pocketshop import cache, jobs, outbox
+from pocketshop import cache, jobs, media, outbox
 from pocketshop.accounts import service as accounts_service
 from pocketshop.accounts.sms import SmsSender, make_sender
+from pocketshop.catalog import service as catalog
 from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.orders import jobs as order_jobs
@@ -17,6 +18,7 @@ from pocketshop.payments import jobs as payment_jobs
 from pocketshop.payments import sandbox
 from pocketshop.payments import setup as payments_setup
 from pocketshop.payments.setup import Payments
+from pocketshop.shops import service as shops
 
 
 @dataclass
@@ -36,10 +38,25 @@ class Runtime:
     async def deliver_sandbox_notices(self) -> None:
         await sandbox.deliver_due(self.db, self.settings, self.http)
 
+    async def tidy_media(self) -> None:
+        """Files a crash left as parts (media.py): kept if a committed row names them,
+        removed otherwise."""
+        left = media.left_behind(self.settings)
+        if not left:
+            return
+        async with self.db.transaction(write=False) as session:
+            named = await catalog.named_files(session, left) | await shops.named_files(
+                session, left
+            )
+        media.keep(self.settings, named)
+        media.discard(self.settings, [key for key in left if key not in named])
+
     def periodic(self, *, with_outbox: bool) -> list[Callable[[], Awaitable[object]]]:
-        """Work done each round besides the sweeps: the sandbox provider's notifications, and
-        the outbox for a separate worker (a server sweeps its own)."""
+        """Work done each round besides the sweeps: the sandbox provider's notifications, the
+        files a crash left behind, and the outbox for a separate worker (a server sweeps its
+        own)."""
         work: list[Callable[[], Awaitable[object]]] = [self.drain_outbox] if with_outbox else []
+        work.append(self.tidy_media)
         if "sandbox" in self.payments.providers:
             work.append(self.deliver_sandbox_notices)
         return work

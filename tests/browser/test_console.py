@@ -23,7 +23,7 @@ from pocketshop.orders.addresses import AddressInput
 from pocketshop.payments import calls
 from pocketshop.runtime import build
 from tests.browser.conftest import LiveServer, browser_required
-from tests.commerce import ADDRESS, open_verified_shop
+from tests.commerce import ADDRESS, open_verified_shop, stage_photos
 
 try:
     from playwright.sync_api import BrowserContext, Page, expect
@@ -66,7 +66,7 @@ async def _seed(settings: Settings) -> Seeded:
         async with runtime.db.transaction() as session:
             user = await accounts.get_or_create_user(session, MERCHANT_PHONE)
             shop = await open_verified_shop(session, settings, user, "小明的手作铺")
-            sku_ids = []
+            sku_ids, made = [], []
             for title, color, specs, price in PRODUCTS:
                 dims = tuple(SpecDimension(name, tuple(values)) for name, values in specs.items())
                 combos = itertools.product(*(d.values for d in dims))
@@ -79,10 +79,14 @@ async def _seed(settings: Settings) -> Seeded:
                         skus=tuple(SkuInput(spec=c, price=price, stock=30) for c in combos),
                     ),
                 )
-                await catalog.add_images(session, settings, shop, product.public_id, [photo(color)])
-                await catalog.set_status(session, shop, product.public_id, ProductStatus.on_sale)
                 skus = await catalog.skus_of(session, product)
                 sku_ids.append(skus[0].public_id)
+                made.append((product.public_id, color))
+        for public_id, color in made:  # photographed as an upload is, then put on sale
+            await stage_photos(runtime.db, settings, shop, public_id, [photo(color)])
+            async with runtime.db.transaction() as session:
+                await catalog.set_status(session, shop, public_id, ProductStatus.on_sale)
+        async with runtime.db.transaction() as session:
             buyer = await accounts.get_or_create_user(session, "+8613900139077")
             token, _auth = await accounts.start_session(session, settings, buyer, SessionKind.api)
             numbers, to_pay = [], []

@@ -4,6 +4,8 @@
 import asyncio
 import io
 import os
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -11,8 +13,19 @@ import pytest
 from fastapi import FastAPI
 from PIL import Image
 
+from pocketshop import media
+from pocketshop.catalog import photos
+from pocketshop.catalog import service as catalog
 from pocketshop.config import Settings
-from tests.commerce import Merchant, make_merchant, make_product, row_counts
+from pocketshop.db import Database
+from tests.commerce import (
+    Merchant,
+    make_buyer,
+    make_merchant,
+    make_product,
+    place_order,
+    row_counts,
+)
 from tests.support import api_error, image_bytes, media_files
 
 MAX_BYTES = 300_000
@@ -218,3 +231,63 @@ async def test_uploads_at_once_stay_within_9_photos(
     api_error(loser, 422, "too_many_images")
     counts = await row_counts(app)
     assert counts["product_images"] == 5
+    assert len(media_files(settings)) == 10  # the refused upload's files are gone
+
+
+async def test_photos_are_decoded_with_no_transaction_open(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While nine big photos decode (here: one held up on purpose), the upload holds no
+    connection and, on SQLite, not the write lock: a buyer's checkout goes through meanwhile."""
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop)
+    buyer = await make_buyer(app)
+    decoding, go_on = threading.Event(), threading.Event()
+    real = photos.process
+
+    def held_up(settings: Settings, data: bytes) -> photos.ProcessedPhoto:
+        decoding.set()
+        go_on.wait(10)
+        return real(settings, data)
+
+    monkeypatch.setattr(photos, "process", held_up)
+    uploading = asyncio.create_task(
+        upload(client, merchant, made.id, ("ok.png", image_bytes(), "image/png"))
+    )
+    assert await asyncio.to_thread(decoding.wait, 10)
+    db: Database = app.state.db
+    assert not db.write_lock.locked()
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    placed = await asyncio.wait_for(
+        place_order(client, buyer, merchant.shop, [(made.skus[0], 1)]), 5
+    )
+    assert placed.status_code == 201, placed.text
+    go_on.set()
+    assert (await uploading).status_code == 201
+
+
+async def test_files_a_crash_left_behind_are_kept_if_named_and_removed_if_not(
+    app: FastAPI, settings: Settings
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop)
+    prepared = await photos.prepare(settings, [image_bytes()])
+    files = media.Files(settings)
+    named = photos.stage(files, prepared[0])  # its transaction committed, then a crash
+    db: Database = app.state.db
+    async with db.transaction() as session:
+        await catalog.add_images(session, merchant.shop, made.id, [named])
+    orphan = photos.stage(files, prepared[0])  # its transaction never committed
+    parts = [settings.media_path / f"{key}{media.PART}" for key in files.keys]
+    assert all(part.exists() for part in parts)
+    await app.state.runtime.tidy_media()
+    assert all(part.exists() for part in parts)  # too recent: the request may be under way
+    hours_ago = time.time() - 2 * 3600
+    for part in parts:
+        os.utime(part, (hours_ago, hours_ago))
+    await app.state.runtime.tidy_media()
+    assert not any(part.exists() for part in parts)
+    assert (settings.media_path / named.key).exists()
+    assert (settings.media_path / named.thumb_key).exists()
+    assert not (settings.media_path / orphan.key).exists()
+    assert not (settings.media_path / orphan.thumb_key).exists()

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from pocketshop.catalog import groups as catalog_groups
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
-from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.shops.models import Shop
 from tests.commerce import (
     ADDRESS,
+    add_photos,
     edit_product,
     make_buyer,
     make_merchant,
@@ -42,16 +42,14 @@ async def make_raw(
 ) -> str:
     """A product straight from the catalog service (description, group, photos)."""
     db: Database = app.state.db
-    settings: Settings = app.state.settings
     async with db.transaction() as session:
         product = await catalog.create(session, shop, data)
-        if photos:
-            await catalog.add_images(
-                session, settings, shop, product.public_id, [image_bytes()] * photos
-            )
-        if publish:
+    if photos:
+        await add_photos(app, shop, product.public_id, [image_bytes()] * photos)
+    if publish:
+        async with db.transaction() as session:
             await catalog.set_status(session, shop, product.public_id, ProductStatus.on_sale)
-        return product.public_id
+    return product.public_id
 
 
 def one_sku(title: str, price: int = 1000, stock: int = 5, **extra: object) -> ProductInput:

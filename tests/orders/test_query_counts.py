@@ -16,7 +16,15 @@ from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput
 from pocketshop.db import Database
 from pocketshop.shops.models import Shop
-from tests.commerce import Buyer, MadeProduct, make_buyer, make_merchant, make_product, ordered
+from tests.commerce import (
+    Buyer,
+    MadeProduct,
+    add_photos,
+    make_buyer,
+    make_merchant,
+    make_product,
+    ordered,
+)
 from tests.orders.test_store_pages import log_in
 from tests.support import image_bytes, other_client
 
@@ -92,11 +100,7 @@ async def test_product_page(app: FastAPI, client: httpx.AsyncClient) -> None:
         specs={"颜色": ["红", "蓝", "绿"], "尺码": ["S", "M", "L", "XL"]},
     )
     assert len(rich.skus) == 12
-    db: Database = app.state.db
-    async with db.transaction() as session:
-        await catalog.add_images(
-            session, app.state.settings, merchant.shop, rich.id, [image_bytes()] * 9
-        )
+    await add_photos(app, merchant.shop, rich.id, [image_bytes()] * 9)
     few = await queries(app, client, f"/s/{merchant.shop.slug}/p/{plain.id}")
     many = await queries(app, client, f"/s/{merchant.shop.slug}/p/{rich.id}")
     assert few == many

@@ -1,11 +1,13 @@
 from typing import Annotated
 
-from fastapi import File, Query, Request, Response, UploadFile, status
+from fastapi import Depends, File, Query, Request, Response, UploadFile, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import i18n, media
+from pocketshop.accounts.deps import api_user_in, bearer_scheme
 from pocketshop.catalog import adjustments, groups, service, storefront
+from pocketshop.catalog import uploads as uploads_
 from pocketshop.catalog.models import PlatformCategory, Product, ProductGroup, Sku
 from pocketshop.catalog.schemas import (
     CategoryOut,
@@ -25,11 +27,20 @@ from pocketshop.catalog.schemas import (
 )
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.shops import service as shops
-from pocketshop.shops.deps import MerchantShop
+from pocketshop.shops.deps import MerchantShop, own_shop_in
 from pocketshop.shops.models import Shop
-from pocketshop.web.routing import AppSettings, Session, api_router, public_base_url
+from pocketshop.web.routing import (
+    Session,
+    api_router,
+    get_settings,
+    outside_router,
+    public_base_url,
+    unit,
+)
 
 router = api_router(prefix="/api/v1", tags=["catalog"])
+# Routes that decode uploads before their transaction (see OutsideRoute).
+outside = outside_router(prefix="/api/v1", tags=["catalog"])
 
 Page = Annotated[int, Query(ge=1, le=10_000)]
 
@@ -187,19 +198,28 @@ async def set_product_status(
     return await product_out(request, session, shop, product)
 
 
-@router.post("/me/shop/products/{product_id}/images", status_code=status.HTTP_201_CREATED)
+@outside.post(
+    "/me/shop/products/{product_id}/images",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(bearer_scheme)],
+)
 async def add_images(
     product_id: str,
     request: Request,
-    session: Session,
-    settings: AppSettings,
-    shop: MerchantShop,
     images: Annotated[list[UploadFile], File(description="up to 9 photos in all")],
 ) -> ProductOut:
-    uploads = [await upload.read(settings.product_image_max_bytes + 1) for upload in images]
-    await service.add_images(session, settings, shop, product_id, uploads)
-    product = await service.get_or_404(session, shop, product_id)
-    return await product_out(request, session, shop, product)
+    """Photos decoded before the transaction that records them; kept once it committed."""
+    limit = get_settings(request).product_image_max_bytes + 1
+    uploads = [await upload.read(limit) for upload in images]
+    await uploads_.add_photos(request, merchant_shop_in, product_id, uploads)
+    async with unit(request, write=False) as session:
+        shop = await merchant_shop_in(session, request)
+        product = await service.get_or_404(session, shop, product_id)
+        return await product_out(request, session, shop, product)
+
+
+async def merchant_shop_in(session: AsyncSession, request: Request) -> Shop:
+    return await own_shop_in(session, await api_user_in(session, request))
 
 
 @router.delete(

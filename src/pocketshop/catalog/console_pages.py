@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from pocketshop import i18n, media
+from pocketshop.accounts.deps import page_user_in
 from pocketshop.catalog import adjustments, groups, service
+from pocketshop.catalog import uploads as uploads_
 from pocketshop.catalog.adjustments import AdjustmentReason
 from pocketshop.catalog.models import PlatformCategory, Product, Sku
 from pocketshop.catalog.service import (
@@ -37,13 +39,22 @@ from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen, parse_yuan, yuan_text
 from pocketshop.orders import queries as order_queries
 from pocketshop.shops import service as shops
-from pocketshop.shops.deps import ConsoleShop
+from pocketshop.shops.deps import ConsoleShop, own_shop_in
 from pocketshop.shops.models import Shop
 from pocketshop.text import clean_line
-from pocketshop.web.routing import AppSettings, Session, page_router, public_base_url
+from pocketshop.web.routing import (
+    Session,
+    get_settings,
+    outside_page_router,
+    page_router,
+    public_base_url,
+    unit,
+)
 from pocketshop.web.templating import render
 
 router = page_router(prefix="/console")
+# Routes that decode uploads before their transaction (see OutsideRoute).
+outside = outside_page_router(prefix="/console")
 
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
 SPEC_SLOTS = service.MAX_DIMENSIONS
@@ -532,29 +543,30 @@ async def edit_product(
     )
 
 
-@router.post("/products/{public_id}/images")
+@outside.post("/products/{public_id}/images")
 async def add_images(
-    public_id: str,
-    request: Request,
-    session: Session,
-    settings: AppSettings,
-    shop: ConsoleShop,
-    images: Annotated[list[UploadFile], File()],
+    public_id: str, request: Request, images: Annotated[list[UploadFile], File()]
 ) -> Response:
-    product = await service.get_or_404(session, shop, public_id)
+    """Photos decoded before the transaction that records them; kept once it committed."""
+    limit = get_settings(request).product_image_max_bytes + 1
     # Browsers send one empty part when no file was chosen.
-    uploads = [
-        await upload.read(settings.product_image_max_bytes + 1)
-        for upload in images
-        if upload.filename
-    ]
+    uploads = [await upload.read(limit) for upload in images if upload.filename]
     try:
-        async with attempt(session):
-            await service.add_images(session, settings, shop, public_id, uploads)
+        async with unit(request, write=False) as session:
+            await console_shop_in(session, request)  # who asks, before any decoding
+        await uploads_.add_photos(request, console_shop_in, public_id, uploads)
     except AppError as error:
-        product = await service.get_or_404(session, shop, public_id)
-        return await editor_page(request, session, shop, product, error=error)
-    return redirect_done(f"/console/products/{product.public_id}#photos", "photos")
+        # Whatever the refused step wrote was rolled back with its transaction.
+        async with unit(request, write=False) as session:
+            shop = await console_shop_in(session, request)
+            product = await service.get_or_404(session, shop, public_id)
+            return await editor_page(request, session, shop, product, error=error)
+    return redirect_done(f"/console/products/{public_id}#photos", "photos")
+
+
+async def console_shop_in(session: AsyncSession, request: Request) -> Shop:
+    user = await page_user_in(session, request, get_settings(request))
+    return await own_shop_in(session, user)
 
 
 # A photo's buttons: the last part of the address names the change, then its notice.

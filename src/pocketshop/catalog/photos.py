@@ -1,5 +1,10 @@
-"""Product photos: validated, upright, EXIF stripped, stored with a thumbnail."""
+"""Product photos: validated, upright, EXIF stripped, stored with a thumbnail.
 
+Decoding and re-encoding (CPU for a good part of a second a photo) happen before the
+transaction that records them, in worker threads (`prepare`); their files are staged for it
+(`stage`, media.staged)."""
+
+import asyncio
 from dataclasses import dataclass
 
 from pocketshop import images, media
@@ -54,10 +59,16 @@ def process(settings: Settings, data: bytes) -> ProcessedPhoto:
     return ProcessedPhoto(full=full, thumb=thumb, width=width, height=height)
 
 
-def store(settings: Settings, photo: ProcessedPhoto) -> StoredPhoto:
+async def prepare(settings: Settings, uploads: list[bytes]) -> list[ProcessedPhoto]:
+    """Every upload checked and re-encoded, off the event loop; refused (422) if any is
+    unusable, before anything is stored."""
+    return [await asyncio.to_thread(process, settings, data) for data in uploads]
+
+
+def stage(files: media.Files, photo: ProcessedPhoto) -> StoredPhoto:
     return StoredPhoto(
-        key=media.save(settings, "products", photo.full, ".jpg"),
-        thumb_key=media.save(settings, "products/thumbs", photo.thumb, ".jpg"),
+        key=files.stage("products", photo.full, ".jpg"),
+        thumb_key=files.stage("products/thumbs", photo.thumb, ".jpg"),
         width=photo.width,
         height=photo.height,
     )

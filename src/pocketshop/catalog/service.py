@@ -4,7 +4,6 @@ Groups and categories live in `groups.py`, stock adjustments in `adjustments.py`
 reads in `storefront.py`, stock reservations for orders in `stock.py`.
 """
 
-import asyncio
 import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,7 +19,6 @@ from pocketshop.catalog.models import (
     ProductImage,
     Sku,
 )
-from pocketshop.config import Settings
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.shops.models import Shop
@@ -394,8 +392,10 @@ async def set_status(
 
 
 async def add_images(
-    session: AsyncSession, settings: Settings, shop: Shop, public_id: str, uploads: list[bytes]
+    session: AsyncSession, shop: Shop, public_id: str, stored: list[photos.StoredPhoto]
 ) -> list[ProductImage]:
+    """Photos processed and staged before this transaction (photos.prepare, photos.stage)
+    join the product; refused (422) beyond MAX_IMAGES, the staged files then discarded."""
     product = await get_or_404(session, shop, public_id)
     # Holds the product's row until commit (PostgreSQL): two uploads at once then count each
     # other's photos and cannot pass the limit together.
@@ -406,27 +406,24 @@ async def add_images(
         .execution_options(synchronize_session=False)
     )
     current = await images_of(session, product)
-    if not uploads:
-        raise InvalidInput(_("Choose at least one photo."), code="no_images", field="images")
-    if len(current) + len(uploads) > MAX_IMAGES:
+    if not stored:
+        raise no_images()
+    if len(current) + len(stored) > MAX_IMAGES:
         raise InvalidInput(
             _("A product can have at most %(max)s photos.", max=MAX_IMAGES),
             code="too_many_images",
             field="images",
         )
-    # Every upload is checked before any is stored: a refused batch leaves nothing behind.
-    processed = [await asyncio.to_thread(photos.process, settings, data) for data in uploads]
     added = []
     next_position = max((image.position for image in current), default=-1) + 1
-    for offset, photo in enumerate(processed):
-        stored = photos.store(settings, photo)
+    for offset, photo in enumerate(stored):
         image = ProductImage(
             shop_id=shop.id,
             product_id=product.id,
-            key=stored.key,
-            thumb_key=stored.thumb_key,
-            width=stored.width,
-            height=stored.height,
+            key=photo.key,
+            thumb_key=photo.thumb_key,
+            width=photo.width,
+            height=photo.height,
             position=next_position + offset,
         )
         session.add(image)
@@ -434,6 +431,20 @@ async def add_images(
     await session.flush()
     await _refresh_cover(session, product)
     return added
+
+
+def no_images() -> InvalidInput:
+    return InvalidInput(_("Choose at least one photo."), code="no_images", field="images")
+
+
+async def named_files(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of these media keys a product photo names (media.tidy)."""
+    found = await session.execute(
+        select(ProductImage.key, ProductImage.thumb_key).where(
+            ProductImage.key.in_(keys) | ProductImage.thumb_key.in_(keys)
+        )
+    )
+    return {key for row in found for key in row if key in keys}
 
 
 async def remove_image(

@@ -1,13 +1,14 @@
 from typing import Annotated
 
-from fastapi import File, Form, Request, UploadFile, status
+from fastapi import Depends, File, Form, Request, UploadFile, status
 
-from pocketshop.accounts.deps import ApiUser
+from pocketshop import media
+from pocketshop.accounts.deps import ApiUser, api_user_in, bearer_scheme
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
 from pocketshop.errors import NotFound
 from pocketshop.i18n import _
-from pocketshop.shops import service
+from pocketshop.shops import logos, service
 from pocketshop.shops.models import Shop
 from pocketshop.shops.schemas import (
     BankCardIn,
@@ -18,9 +19,19 @@ from pocketshop.shops.schemas import (
     OnboardingOut,
     ShopOut,
 )
-from pocketshop.web.routing import AppSettings, Session, api_router, public_base_url
+from pocketshop.web.routing import (
+    AppSettings,
+    Session,
+    api_router,
+    get_settings,
+    outside_router,
+    public_base_url,
+    unit,
+)
 
 router = api_router(prefix="/api/v1", tags=["shops"])
+# Routes that decode uploads before their transaction (see OutsideRoute).
+outside = outside_router(prefix="/api/v1", tags=["shops"])
 
 
 def shop_out(request: Request, settings: Settings, shop: Shop) -> ShopOut:
@@ -100,22 +111,34 @@ async def submit_bank_card(
     return await onboarding_out(request, session, settings, user)
 
 
-@router.post("/onboarding/shop", status_code=status.HTTP_201_CREATED)
+@outside.post(
+    "/onboarding/shop",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(bearer_scheme)],
+)
 async def submit_shop(
     request: Request,
-    user: ApiUser,
-    session: Session,
-    settings: AppSettings,
     # Not required by the form parser: an empty name must get the service's name_required.
     name: Annotated[str, Form(max_length=200)] = "",
     description: Annotated[str, Form(max_length=2000)] = "",
     logo: Annotated[UploadFile | None, File()] = None,
 ) -> ShopOut:
-    """Last step (multipart form): name 1–30 characters, optional logo and description."""
-    logo_bytes = await logo.read(settings.logo_max_bytes + 1) if logo else None
-    shop = await service.open_shop(
-        session, settings, user, name=name, description=description, logo=logo_bytes
+    """Last step (multipart form): name 1–30 characters, optional logo and description.
+    The logo is decoded before the transaction that opens the shop, its file kept once that
+    committed."""
+    settings = get_settings(request)
+    async with unit(request, write=False) as session:
+        await api_user_in(session, request)  # who asks, before any decoding
+    png = await logos.prepare(
+        settings, await logo.read(settings.logo_max_bytes + 1) if logo else None
     )
+    with media.staged(settings) as files:
+        logo_key = logos.stage(files, png)
+        async with unit(request) as session:
+            user = await api_user_in(session, request)
+            shop = await service.open_shop(
+                session, settings, user, name=name, description=description, logo_key=logo_key
+            )
     return shop_out(request, settings, shop)
 
 

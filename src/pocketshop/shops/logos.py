@@ -1,10 +1,12 @@
-"""Shop logos: any common image in, a clean square-bounded PNG out (no EXIF, no payload)."""
+"""Shop logos: any common image in, a clean square-bounded PNG out (no EXIF, no payload).
+Decoded before the transaction that records the logo, off the event loop (`prepare`)."""
 
+import asyncio
 import io
 
 from PIL import Image
 
-from pocketshop import images
+from pocketshop import images, media
 from pocketshop.config import Settings
 from pocketshop.errors import InvalidInput
 from pocketshop.i18n import _
@@ -39,3 +41,13 @@ def process(settings: Settings, data: bytes) -> bytes:
     out = io.BytesIO()
     logo.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+async def prepare(settings: Settings, data: bytes | None) -> bytes | None:
+    """The uploaded logo checked and re-encoded in a worker thread (CPU for a good part of a
+    second); None when none was sent."""
+    return await asyncio.to_thread(process, settings, data) if data else None
+
+
+def stage(files: media.Files, png: bytes | None) -> str | None:
+    return files.stage("logos", png, ".png") if png is not None else None

@@ -5,18 +5,29 @@ import segno
 from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from pocketshop.accounts.deps import OptionalPageUser, PageUser
+from pocketshop import media
+from pocketshop.accounts.deps import OptionalPageUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import display_phone
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import _
-from pocketshop.shops import service
+from pocketshop.shops import logos, service
 from pocketshop.shops.service import Step
-from pocketshop.web.routing import AppSettings, Session, get_settings, page_router, public_base_url
+from pocketshop.web.routing import (
+    AppSettings,
+    Session,
+    get_settings,
+    outside_page_router,
+    page_router,
+    public_base_url,
+    unit,
+)
 from pocketshop.web.templating import render
 
 router = page_router()
+# Routes that decode uploads before their transaction (see OutsideRoute).
+outside = outside_page_router()
 
 
 async def onboarding_page(
@@ -112,26 +123,35 @@ async def submit_bank_card(
     return RedirectResponse("/onboarding", status_code=303)
 
 
-@router.post("/onboarding/shop")
+@outside.post("/onboarding/shop")
 async def submit_shop(
     request: Request,
-    session: Session,
-    settings: AppSettings,
-    user: PageUser,
     name: Annotated[str, Form(max_length=200)] = "",
     description: Annotated[str, Form(max_length=2000)] = "",
     logo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    # Browsers send an empty file part when no logo was chosen.
-    logo_bytes = await logo.read(settings.logo_max_bytes + 1) if logo and logo.filename else None
+    """The last step; the logo decoded before the transaction, its file kept once that
+    committed."""
+    settings = get_settings(request)
     try:
-        async with attempt(session):
-            await service.open_shop(
-                session, settings, user, name=name, description=description, logo=logo_bytes
-            )
+        async with unit(request, write=False) as session:
+            await page_user_in(session, request, settings)  # who asks, before any decoding
+        # Browsers send an empty file part when no logo was chosen.
+        sent = await logo.read(settings.logo_max_bytes + 1) if logo and logo.filename else None
+        png = await logos.prepare(settings, sent)
+        with media.staged(settings) as files:
+            logo_key = logos.stage(files, png)
+            async with unit(request) as session:
+                user = await page_user_in(session, request, settings)
+                await service.open_shop(
+                    session, settings, user, name=name, description=description, logo_key=logo_key
+                )
     except AppError as error:
-        form = {"name": name, "description": description}
-        return await onboarding_page(request, session, user, error=error, form=form)
+        # Whatever the refused step wrote was rolled back with its transaction.
+        async with unit(request, write=False) as session:
+            user = await page_user_in(session, request, settings)
+            form = {"name": name, "description": description}
+            return await onboarding_page(request, session, user, error=error, form=form)
     return RedirectResponse("/console?opened=1", status_code=303)
 
 

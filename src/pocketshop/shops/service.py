@@ -1,6 +1,5 @@
 """Opening a shop in four steps: phone (login), identity, bank card, shop. Resumable anywhere."""
 
-import asyncio
 import re
 import secrets
 import unicodedata
@@ -25,7 +24,6 @@ from pocketshop.config import Settings
 from pocketshop.db import Base, for_update
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
-from pocketshop.shops import logos
 from pocketshop.shops.models import BankCard, MerchantIdentity, Shop
 from pocketshop.text import clean_line
 
@@ -273,14 +271,13 @@ async def open_shop(
     *,
     name: str,
     description: str,
-    logo: bytes | None,
+    logo_key: str | None,
 ) -> Shop:
+    """The last step. `logo_key`: a logo processed and staged before this transaction
+    (logos.prepare, media.staged)."""
     await _require_step(session, user, Step.shop)
     clean_name = validate_shop_name(name)
     clean_description = validate_description(description)
-    # Decoding and resizing a large image takes CPU for a good part of a second: off the
-    # event loop, so other requests are not held up meanwhile.
-    logo_png = await asyncio.to_thread(logos.process, settings, logo) if logo else None
     base = slug_base(clean_name)
     for attempt in range(3):
         slug = (
@@ -294,6 +291,7 @@ async def open_shop(
             status=ShopStatus.active.value,
             timezone=settings.default_timezone,
             created_at=clock.now(),
+            logo_key=logo_key,
         )
         try:
             async with session.begin_nested():
@@ -305,11 +303,12 @@ async def open_shop(
         break
     else:
         raise Conflict(_("Please try again."), code="slug_taken")
-    if logo_png is not None:
-        # Written last: a refused step must not leave a file behind.
-        shop.logo_key = media.save(settings, "logos", logo_png, ".png")
-        await session.flush()
     return shop
+
+
+async def named_files(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of these media keys a shop's logo names (media.tidy)."""
+    return set(await session.scalars(select(Shop.logo_key).where(Shop.logo_key.in_(keys))))
 
 
 async def _add_once(session: AsyncSession, row: Base, duplicate_message: str) -> None:

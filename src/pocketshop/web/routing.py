@@ -29,8 +29,6 @@ class TransactionalRoute(APIRoute):
     # Page routes check CSRF here, before the handler: as a router dependency the check cost
     # a sizeable share of a cached page's time, even on GET where it does nothing.
     checks_csrf = False
-    # A GET that writes (see ReturnRoute): it queues for SQLite's write lock as a POST does.
-    writes_on_get = False
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -46,7 +44,7 @@ class TransactionalRoute(APIRoute):
                 # Before the transaction's first read: a page rendered from it may be cached
                 # only if nothing it shows was invalidated after this point.
                 request.state.cache_snapshot = db.page_cache.snapshot()
-            writes = self.writes_on_get or request.method not in SAFE_METHODS
+            writes = request.method not in SAFE_METHODS
             async with db.transaction(write=writes) as session:
                 request.state.session = session
                 response = await handler(request)
@@ -211,18 +209,6 @@ def api_router(**kwargs: Any) -> APIRouter:
 
 class PageRoute(TransactionalRoute):
     checks_csrf = True
-
-
-class ReturnRoute(PageRoute):
-    """Where a payment provider sends the buyer back, by GET: we ask the provider how the
-    payment went and record it. On SQLite a read transaction cannot become a write one while
-    another request writes, so it takes the write lock from the start."""
-
-    writes_on_get = True
-
-
-def return_router(**kwargs: Any) -> APIRouter:
-    return APIRouter(route_class=ReturnRoute, include_in_schema=False, **kwargs)
 
 
 def page_router(**kwargs: Any) -> APIRouter:
