@@ -1,7 +1,7 @@
 """Placing an order: priced on the server from the catalog, refused beyond what one buyer's
-unpaid orders may hold in a shop, stock reserved, rows written in as few statements as the
-database allows (placement), retried safely with an Idempotency-Key. An order for a typed
-amount (a payment request) has one line and no stock."""
+unpaid orders may hold in a shop, rows written (placement), stock reserved, retried safely
+with an Idempotency-Key. An order for a typed amount (a payment request) has one line and no
+stock."""
 
 import hashlib
 import json
