@@ -42,6 +42,7 @@ from pocketshop.config import Settings  # noqa: E402
 from pocketshop.payments import sandbox  # noqa: E402
 
 DATABASE = "pocketshop_bench"
+UNLIMITED = 10**9
 ADDRESS = {
     "recipient": "李雷",
     "phone": "13900139000",
@@ -126,6 +127,11 @@ def server_env(args: argparse.Namespace, database_url: str, instance: Path) -> d
         "POCKETSHOP_PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
         "POCKETSHOP_INSTANCE_DIR": str(instance),
         "POCKETSHOP_SMS_BACKEND": "console",
+        # The order scenarios have 64 buyers place thousands of unpaid orders: the hoarding
+        # these limits refuse. Out of reach here, so every order is placed and each still runs
+        # the check, over more unpaid orders than a real buyer may hold (a cost on the safe side).
+        "POCKETSHOP_MAX_UNPAID_ORDERS_PER_SHOP": str(UNLIMITED),
+        "POCKETSHOP_MAX_UNPAID_UNITS_PER_SKU": str(UNLIMITED),
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -139,6 +145,8 @@ def settings_from(env: dict[str, str]) -> Settings:
         public_base_url=env["POCKETSHOP_PUBLIC_BASE_URL"],
         instance_dir=Path(env["POCKETSHOP_INSTANCE_DIR"]),
         sms_backend="console",
+        max_unpaid_orders_per_shop=int(env["POCKETSHOP_MAX_UNPAID_ORDERS_PER_SHOP"]),
+        max_unpaid_units_per_sku=int(env["POCKETSHOP_MAX_UNPAID_UNITS_PER_SKU"]),
     )
 
 

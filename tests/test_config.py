@@ -116,3 +116,16 @@ def test_a_real_provider_needs_its_keys_and_a_public_url(
 ) -> None:
     with pytest.raises(ValidationError, match=refusal):
         Settings(payment_providers=[provider], **given)
+
+
+def test_the_limits_on_unpaid_orders_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (Settings().max_unpaid_orders_per_shop, Settings().max_unpaid_units_per_sku) == (5, 20)
+    monkeypatch.setenv("POCKETSHOP_MAX_UNPAID_ORDERS_PER_SHOP", "3")
+    monkeypatch.setenv("POCKETSHOP_MAX_UNPAID_UNITS_PER_SKU", "50")
+    assert (Settings().max_unpaid_orders_per_shop, Settings().max_unpaid_units_per_sku) == (3, 50)
+    # Zero would refuse every order.
+    monkeypatch.setenv("POCKETSHOP_MAX_UNPAID_ORDERS_PER_SHOP", "0")
+    with pytest.raises(ValidationError, match="max_unpaid_orders_per_shop"):
+        Settings()

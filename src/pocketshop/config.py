@@ -86,6 +86,13 @@ class Settings(BaseSettings):
 
     # Orders: unpaid ones close after this; receipt is confirmed for the buyer after that.
     unpaid_timeout_minutes: int = 30
+    # Each unpaid order keeps its stock until the timeout, so one account with many could
+    # empty a flash sale without paying. Per buyer and shop: at most this many unpaid orders,
+    max_unpaid_orders_per_shop: int = Field(default=5, ge=1)
+    # and at most this many units of one SKU across them (the new order included). 20 is more
+    # of one SKU than a household buys at once, yet it takes five accounts to hold all of a
+    # 100-unit sale.
+    max_unpaid_units_per_sku: int = Field(default=20, ge=1)
     auto_confirm_days: int = 10
     # Timed work (closing, confirming) runs inside the server unless a separate
     # `pocketshop worker` does it.

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from pocketshop import clock, jobs
+from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.orders import actions
 from pocketshop.orders.models import Order, OrderEvent, Shipment
@@ -20,6 +21,7 @@ from tests.commerce import (
     make_merchant,
     make_product,
     one_sku_and_buyer,
+    order_json,
     order_row,
     ordered,
     pay,
@@ -150,12 +152,60 @@ async def test_two_partial_packages_cannot_ship_more_than_bought(
     assert (await order_row(app, number)).status == "partially_shipped"
 
 
+@pytest.mark.skipif(not is_postgres(), reason="SQLite runs writing requests one at a time")
+@pytest.mark.parametrize(("quantity", "refusal"), [(1, 429), (5, 409)])
+async def test_one_buyers_checkouts_at_once_stay_within_the_limits(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, quantity: int, refusal: int
+) -> None:
+    """Twenty checkouts of one buyer at the same moment, each on its own connection: without
+    the buyer's lock each would count the unpaid orders before any other's commit, and all
+    would pass."""
+    merchant, sku, buyer = await one_sku_and_buyer(app, stock=1000)
+    allowed = min(
+        settings.max_unpaid_orders_per_shop, settings.max_unpaid_units_per_sku // quantity
+    )
+    responses = await asyncio.gather(
+        *(place_order(client, buyer, merchant.shop, [(sku, quantity)]) for _ in range(20))
+    )
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {201: allowed, refusal: 20 - allowed}, statuses
+    counts = await row_counts(app)
+    assert (counts["orders"], counts["order_lines"], counts["order_events"]) == (allowed,) * 3
+    assert await stock_of(app, sku.id) == 1000 - allowed * quantity
+
+
+@pytest.mark.skipif(not is_postgres(), reason="SQLite runs writing requests one at a time")
+async def test_twin_requests_for_the_last_allowed_order_both_get_it(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A double submit (one Idempotency-Key) of the order that reaches the limit: the second
+    waits for the first, finds its order and replays it, instead of counting it as another."""
+    merchant, sku, buyer = await one_sku_and_buyer(app, stock=100)
+    for _ in range(settings.max_unpaid_orders_per_shop - 1):
+        await ordered(client, buyer, merchant.shop, [(sku, 1)])
+    twins = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/orders",
+                json=order_json(merchant.shop, [(sku, 1)]),
+                headers=buyer.auth | {"Idempotency-Key": "double-tap"},
+            )
+            for _ in range(2)
+        )
+    )
+    assert [twin.status_code for twin in twins] == [201, 201], [twin.text for twin in twins]
+    assert twins[0].json()["number"] == twins[1].json()["number"]
+    assert (await row_counts(app))["orders"] == settings.max_unpaid_orders_per_shop
+
+
 @pytest.mark.skipif(not is_postgres(), reason="two worker processes share PostgreSQL only")
 async def test_two_workers_close_each_due_order_once(
     app: FastAPI, client: httpx.AsyncClient, db: Database
 ) -> None:
-    merchant, sku, buyer = await one_sku_and_buyer(app, stock=100)
-    numbers = [await ordered(client, buyer, merchant.shop, [(sku, 2)]) for _ in range(30)]
+    merchant, sku, _buyer = await one_sku_and_buyer(app, stock=100)
+    # A buyer each: one may hold only so many unpaid orders in a shop.
+    buyers = [await make_buyer(app) for _ in range(30)]
+    numbers = [await ordered(client, buyer, merchant.shop, [(sku, 2)]) for buyer in buyers]
     await pay(app, numbers[0])  # paid: not due
     assert await stock_of(app, sku.id) == 40
     clock.advance(timedelta(minutes=31))
@@ -188,11 +238,11 @@ async def test_last_packages_sent_at_once_finish_the_order(
     must see everything shipped, so the order is `shipped` and will auto-confirm."""
     merchant = await make_merchant(app)
     made = await make_product(app, merchant.shop, specs={"颜色": ["红", "蓝", "绿"]}, stock=100)
-    buyer = await make_buyer(app)
+    # A buyer each: one may hold only so many unpaid orders in a shop.
     numbers = [
         await ordered(
             client,
-            buyer,
+            await make_buyer(app),
             merchant.shop,
             [(made.sku("红"), 1), (made.sku("蓝"), 1), (made.sku("绿"), 1)],
         )
@@ -228,11 +278,14 @@ async def test_confirm_racing_the_auto_confirm_completes_once(
     merchant = await make_merchant(app)
     made = await make_product(app, merchant.shop, stock=100)
     buyer = await make_buyer(app)
-    numbers = [await ordered(client, buyer, merchant.shop, [(made.skus[0], 1)]) for _ in range(10)]
-    for number in numbers:
+    numbers = []
+    for _ in range(10):
+        # Paid at once: a buyer holds only so many unpaid orders in a shop.
+        number = await ordered(client, buyer, merchant.shop, [(made.skus[0], 1)])
         await pay(app, number)
         shipped = await ship(client, merchant, number, "SF123456789012")
         assert shipped.status_code == 201, shipped.text
+        numbers.append(number)
     clock.advance(timedelta(days=10, minutes=1))
     results = await asyncio.gather(
         *(

@@ -1,7 +1,9 @@
 """No N+1 queries on the storefront: the SQL statements a page runs do not grow with the number
 of products, SKUs, photos, cart lines, orders or order lines it shows. The page cache is off
-here, so every request is a real render."""
+here, so every request is a real render. And placing an order runs the same statements on both
+databases."""
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +27,7 @@ from tests.commerce import (
     make_product,
     ordered,
 )
+from tests.conftest import is_postgres
 from tests.orders.test_store_pages import log_in
 from tests.support import image_bytes, other_client
 
@@ -172,3 +175,39 @@ async def test_buyer_orders(app: FastAPI, client: httpx.AsyncClient) -> None:
         y_detail = await queries(app, other, f"/me/orders/{numbers[0]}")
     assert x_list == y_list
     assert x_detail == y_detail
+
+
+def shape(statement: str) -> str:
+    """What a statement does, to which table: `INSERT INTO orders`."""
+    found = re.match(
+        r"BEGIN|SELECT pg_advisory_xact_lock|(SELECT|UPDATE|INSERT INTO) \w+", statement
+    )
+    assert found, statement
+    return found.group(0)
+
+
+async def test_placing_an_order(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The SKUs and the buyer's unpaid orders in the shop read; the order, its lines (one
+    executemany, however many) and its first event inserted; one conditional UPDATE per SKU
+    reserving its stock. First, SQLite's BEGIN (its write transactions begin explicitly; the
+    driver begins PostgreSQL's unseen), or PostgreSQL's lock on the buyer's checkouts."""
+    merchant = await make_merchant(app)
+    made = await make_product(
+        app, merchant.shop, specs={"尺码": [str(size) for size in range(10)]}, stock=20
+    )
+    buyer = await make_buyer(app)
+    # Warm, as in a running server: the shop, its shipping terms and the login are cached.
+    await ordered(client, buyer, merchant.shop, [(made.skus[0], 1)])
+    first = "SELECT pg_advisory_xact_lock" if is_postgres() else "BEGIN"
+    for lines in (1, 10):
+        with counting(app) as statements:
+            await ordered(client, buyer, merchant.shop, [(sku, 1) for sku in made.skus[:lines]])
+        assert [shape(statement) for statement in statements] == [
+            first,
+            "SELECT skus",
+            "SELECT orders",
+            "INSERT INTO orders",
+            "INSERT INTO order_lines",
+            "INSERT INTO order_events",
+            *["UPDATE skus"] * lines,
+        ]

@@ -17,12 +17,13 @@ async def test_fee_rules_apply_to_orders(app: FastAPI, client: httpx.AsyncClient
     merchant = await make_merchant(app)
     made = await make_product(app, merchant.shop, price=5000, stock=100)
     sku = made.skus[0]
-    buyer = await make_buyer(app)
 
     default = await client.get(RULE, headers=merchant.auth)
     assert default.json()["kind"] == "free"
 
     async def fee_for(quantity: int) -> tuple[int, int]:
+        # A buyer each: one may hold only so many unpaid orders in a shop.
+        buyer = await make_buyer(app)
         response = await place_order(client, buyer, merchant.shop, [(sku, quantity)])
         assert response.status_code == 201, response.text
         return response.json()["shipping_fee"], response.json()["total"]

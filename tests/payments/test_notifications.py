@@ -19,6 +19,7 @@ from pocketshop.payments.balances import returning_of
 from pocketshop.payments.models import Payment, PaymentAnomaly, ProviderNotice
 from tests.commerce import (
     events_to,
+    make_buyer,
     one_sku_and_buyer,
     order_row,
     ordered,
@@ -249,9 +250,11 @@ async def test_unpaid_timeout_racing_the_payment_has_one_outcome(
 ) -> None:
     """Twenty orders paid at the very moment they time out: each ends either paid, or closed
     with its late payment refunded; stock is given back exactly for the closed ones."""
-    merchant, sku, buyer = await one_sku_and_buyer(app, stock=100)
+    merchant, sku, _buyer = await one_sku_and_buyer(app, stock=100)
+    # A buyer each: one may hold only so many unpaid orders in a shop.
+    buyers = [await make_buyer(app) for _ in range(20)]
     numbers, trades = [], []
-    for _ in range(20):
+    for buyer in buyers:
         number = await ordered(client, buyer, merchant.shop, [(sku, 1)])
         started = await start_payment(client, buyer, number)
         async with db.transaction() as session:
@@ -271,7 +274,7 @@ async def test_unpaid_timeout_racing_the_payment_has_one_outcome(
     assert await stock_of(app, sku.id) == 100 - 20 + closed
     refunds = await client.get("/api/v1/me/shop/finance", headers=merchant.auth)
     assert refunds.status_code == 200
-    for number, status in zip(numbers, statuses, strict=True):
+    for buyer, number, status in zip(buyers, numbers, statuses, strict=True):
         receipt = await client.get(f"/api/v1/orders/{number}/receipt", headers=buyer.auth)
         refunded = receipt.json()["refunded"]
         total = receipt.json()["payment"]["amount"]

@@ -1,10 +1,13 @@
-"""Placing an order: priced on the server from the catalog, stock reserved, rows written in
-as few statements as the database allows (placement), retried safely with an Idempotency-Key.
-An order for a typed amount (a payment request) has one line and no stock."""
+"""Placing an order: priced on the server from the catalog, refused beyond what one buyer's
+unpaid orders may hold in a shop, rows written (placement), stock reserved, retried safely
+with an Idempotency-Key. An order for a typed amount (a payment request) has one line and no
+stock."""
 
 import hashlib
 import json
+import math
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -13,12 +16,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import clock
+from pocketshop import clock, db
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
 from pocketshop.catalog.service import spec_text
 from pocketshop.config import Settings
-from pocketshop.errors import Conflict, InvalidInput
+from pocketshop.db import table_of
+from pocketshop.errors import Conflict, InvalidInput, TooManyRequests
 from pocketshop.i18n import _
 from pocketshop.money import Money
 from pocketshop.orders import addresses, placement, shipping_fees
@@ -229,6 +233,83 @@ async def _store(
     return None
 
 
+# --- limits on unpaid orders ------------------------------------------------------------------
+
+# `db.serialize`'s key space for one buyer's checkouts in one shop (accounts has 1 and 2).
+_LOCK_CHECKOUT = 3
+
+_orders = table_of(Order)
+_lines = table_of(OrderLine)
+# The lines of the buyer's unpaid orders in the shop: few (the limits keep them so), and every
+# order has one, so this also gives the orders. Built once (see placement).
+_UNPAID_LINES = (
+    select(_orders.c.id, _orders.c.pay_by, _lines.c.sku_id, _lines.c.quantity)
+    .join_from(_orders, _lines, _lines.c.order_id == _orders.c.id)
+    .where(
+        _orders.c.buyer_id == bindparam("buyer_id"),
+        _orders.c.shop_id == bindparam("shop_id"),
+        _orders.c.status == OrderStatus.pending_payment.value,
+    )
+)
+
+
+async def _one_checkout_at_a_time(session: AsyncSession, buyer: User, shop: Shop) -> None:
+    """The buyer's checkouts in this shop wait for each other until commit: the limits count
+    orders, and two at once would both count one too few. Taken first, so a twin request with
+    the same Idempotency-Key waits, then finds the order and replays it."""
+    await db.serialize(session, _LOCK_CHECKOUT, f"{buyer.id}:{shop.id}")
+
+
+async def _within_unpaid_limits(
+    session: AsyncSession,
+    settings: Settings,
+    buyer: User,
+    shop: Shop,
+    units: list[tuple[stock.Purchasable, int]],
+) -> None:
+    """Refuse a new order beyond the limits on what one buyer's unpaid orders keep in one
+    shop (each holds its stock until paid or closed): too many orders (429, until the oldest
+    times out), too many units of one SKU, the new order's included (409)."""
+    rows = (await session.execute(_UNPAID_LINES, {"buyer_id": buyer.id, "shop_id": shop.id})).all()
+    pay_by = {row.id: row.pay_by for row in rows}
+    if len(pay_by) >= settings.max_unpaid_orders_per_shop:
+        seconds = max(1, math.ceil((min(pay_by.values()) - clock.now()).total_seconds()))
+        raise TooManyRequests(
+            _(
+                "You have too many unpaid orders in this shop (at most %(max)s). Pay for or "
+                "cancel one of them to place a new order, or wait %(minutes)s min until the "
+                "oldest one closes.",
+                max=settings.max_unpaid_orders_per_shop,
+                minutes=math.ceil(seconds / 60),
+            ),
+            retry_after=seconds,
+            code="too_many_unpaid_orders",
+        )
+    held: Counter[int | None] = Counter()
+    for row in rows:
+        held[row.sku_id] += row.quantity
+    most = settings.max_unpaid_units_per_sku
+    for item, quantity in units:
+        if held[item.sku_id] + quantity <= most:
+            continue
+        if held[item.sku_id]:
+            message = _(
+                "Your unpaid orders in this shop already hold %(held)s of “%(title)s”, and at "
+                "most %(max)s can wait for payment. Pay for or cancel one of them, or order "
+                "fewer.",
+                held=held[item.sku_id],
+                title=item.title,
+                max=most,
+            )
+        else:
+            message = _(
+                "At most %(max)s of “%(title)s” can wait for payment at once: order fewer.",
+                title=item.title,
+                max=most,
+            )
+        raise Conflict(message, code="too_many_unpaid_units")
+
+
 def _created(stored: placement.Stored) -> CreatedOrder:
     return CreatedOrder(
         order=stored.order, replayed=False, lines=stored.lines, events=[stored.event]
@@ -255,6 +336,7 @@ async def create(
     an error (a page showing it) runs this in a savepoint (`session.begin_nested()`); the
     API lets the error roll the whole request back.
     """
+    await _one_checkout_at_a_time(session, buyer, shop)
     request_hash = None
     if idempotency_key is not None:
         # The request as sent: a cart checkout names no lines, so its retry still replays
@@ -317,6 +399,7 @@ async def create(
         }
         for position, (item, quantity) in enumerate(priced)
     ]
+    await _within_unpaid_limits(session, settings, buyer, shop, priced)
     stored = await _store(session, shop, order, line_rows, _first_event(order, buyer))
     if stored is None:
         if idempotency_key is not None and request_hash is not None:
@@ -358,6 +441,7 @@ async def create_for_amount(
     """An order of one line for an amount the merchant typed (a payment request): no
     product, no stock, no shipping fee; otherwise an order like any other."""
     check_amount(amount)
+    await _one_checkout_at_a_time(session, buyer, shop)
     clean_note = _clean_note(note)
     destination = await _destination(session, buyer, address, address_id)
     order = _order_row(
@@ -385,6 +469,7 @@ async def create_for_amount(
         "shipped_quantity": 0,
         "position": 0,
     }
+    await _within_unpaid_limits(session, settings, buyer, shop, [])
     stored = await _store(session, shop, order, [line], _first_event(order, buyer))
     if stored is None:
         raise Conflict(_("Please try again."), code="try_again")

@@ -1,31 +1,18 @@
 """Writing a new order's rows: the order, its lines and its first event.
 
-Order creation is the busiest write path, and each statement costs a round trip plus more
-Python in SQLAlchemy than the database spends on it. So the statements are Core and built
-once, and on PostgreSQL the three inserts are one statement (data-modifying CTEs), the lines
-passed as one array per column. SQLite cannot put an INSERT in a CTE: there they are three.
+Order creation is the busiest write path, and building a statement costs more Python in
+SQLAlchemy than the database spends running it: so the statements are Core and built once.
+They are the same on both databases: the order (returning its id), then the lines in one
+executemany and the event.
 
-ON CONFLICT DO NOTHING instead of a savepoint: a clash (a taken number, or the same
-Idempotency-Key from a parallel request) just returns no row and writes nothing.
+ON CONFLICT DO NOTHING instead of a savepoint (`db.insert_new`): a clash (a taken number, or
+the same Idempotency-Key from a parallel request) just returns no id and writes nothing.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    ARRAY,
-    CTE,
-    Column,
-    ColumnElement,
-    Select,
-    Table,
-    bindparam,
-    func,
-    insert,
-    select,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import db
@@ -33,59 +20,8 @@ from pocketshop.db import table_of
 from pocketshop.orders.models import Order, OrderEvent, OrderLine
 
 _orders = table_of(Order)
-_lines = table_of(OrderLine)
-_events = table_of(OrderEvent)
-# What the caller gives for each row: every column but the keys this module fills in.
-_ORDER_COLUMNS = [column for column in _orders.c if column.name != "id"]
-_LINE_COLUMNS = [column for column in _lines.c if column.name not in ("id", "order_id")]
-_EVENT_COLUMNS = [column for column in _events.c if column.name not in ("id", "order_id")]
-
-
-def _one_statement() -> Select[tuple[int]]:
-    order = (
-        postgresql.insert(_orders)
-        .values(
-            {column.name: bindparam(column.name, type_=column.type) for column in _ORDER_COLUMNS}
-        )
-        .on_conflict_do_nothing()
-        .returning(_orders.c.id)
-        .cte("new_order")
-    )
-
-    def rows_of_new_order(
-        table: Table,
-        columns: list[Column[Any]],
-        value: Callable[[Column[Any]], ColumnElement[Any]],
-        name: str,
-    ) -> CTE:
-        return (
-            insert(table)
-            .from_select(
-                ["order_id", *(column.name for column in columns)],
-                select(order.c.id, *(value(column) for column in columns)),
-            )
-            .cte(name)
-        )
-
-    # unnest() of equally long arrays in one SELECT list zips them: one row per line.
-    lines = rows_of_new_order(
-        _lines,
-        _LINE_COLUMNS,
-        lambda column: func.unnest(bindparam(f"lines_{column.name}", type_=ARRAY(column.type))),
-        "new_lines",
-    )
-    event = rows_of_new_order(
-        _events,
-        _EVENT_COLUMNS,
-        lambda column: bindparam(f"event_{column.name}", type_=column.type),
-        "new_event",
-    )
-    return select(order.c.id).add_cte(lines, event)
-
-
-_PLACE_ON_POSTGRESQL = _one_statement()
-_INSERT_LINES = insert(_lines)
-_INSERT_EVENT = insert(_events)
+_INSERT_LINES = insert(table_of(OrderLine))
+_INSERT_EVENT = insert(table_of(OrderEvent))
 
 
 @dataclass(frozen=True)
@@ -103,37 +39,15 @@ async def store(
     event: dict[str, Any],
 ) -> Stored | None:
     """Insert the rows, or nothing on a clash (None). `order` has every column but the id
-    and those `db.new_row` fills in."""
+    and those `db.new_row` fills in; `lines` and `event` every column but the ids."""
     order = db.new_row(_orders, order)
-    order_id = await _insert(session, order, lines, event)
+    order_id = await session.scalar(db.insert_new(session, _orders), order)
     if order_id is None:
         return None
+    await session.execute(_INSERT_LINES, [{**line, "order_id": order_id} for line in lines])
+    await session.execute(_INSERT_EVENT, {**event, "order_id": order_id})
     return Stored(
         order=db.attach(session, Order, {"id": order_id, **order}),
         lines=[db.row_of(OrderLine, {"order_id": order_id, **line}) for line in lines],
         event=db.row_of(OrderEvent, {"order_id": order_id, **event}),
     )
-
-
-async def _insert(
-    session: AsyncSession,
-    order: dict[str, Any],
-    lines: list[dict[str, Any]],
-    event: dict[str, Any],
-) -> int | None:
-    if session.get_bind().dialect.name == "postgresql":
-        params = {
-            **order,
-            **{
-                f"lines_{column.name}": [line[column.name] for line in lines]
-                for column in _LINE_COLUMNS
-            },
-            **{f"event_{column.name}": event[column.name] for column in _EVENT_COLUMNS},
-        }
-        order_id: int | None = await session.scalar(_PLACE_ON_POSTGRESQL, params)
-        return order_id
-    order_id = await session.scalar(db.insert_new(session, _orders), order)
-    if order_id is not None:
-        await session.execute(_INSERT_LINES, [{**line, "order_id": order_id} for line in lines])
-        await session.execute(_INSERT_EVENT, {**event, "order_id": order_id})
-    return order_id
