@@ -8,10 +8,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from pocketshop import demo
+from pocketshop import demo, media
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.service import SessionKind
 from pocketshop.catalog import groups as catalog_groups
+from pocketshop.catalog import photos
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.config import Settings
@@ -64,7 +65,7 @@ async def seed(database_url: str, settings: Settings, buyers: int) -> dict[str, 
                 merchant,
                 name="小明的手作铺",
                 description="手工皮具与布艺小物。",
-                logo=demo.demo_logo(),
+                logo_key=None,
             )
             await shipping_fees.set_rule(
                 session, shop, kind=shipping_fees.RuleKind.free_above, fee=1000, free_above=9900
@@ -78,28 +79,33 @@ async def seed(database_url: str, settings: Settings, buyers: int) -> dict[str, 
                 SkuInput(spec=combo, price=5900 + index * 100 + n * 10, stock=STOCK)
                 for n, combo in enumerate(itertools.product(COLOURS, SIZES))
             )
-            async with db.transaction() as session:
-                product = await catalog.create(
-                    session,
-                    shop,
-                    ProductInput(
-                        title=f"手工皮具 第{index + 1}号",
-                        description=DESCRIPTION,
-                        group_id=groups[index % len(groups)].public_id,
-                        specs=specs,
-                        skus=skus,
-                    ),
+            pictures = (
+                await photos.prepare(
+                    settings, [photo(index * PHOTOS_EACH + n) for n in range(PHOTOS_EACH)]
                 )
-                if index < PHOTO_PRODUCTS:
-                    await catalog.add_images(
+                if index < PHOTO_PRODUCTS
+                else []
+            )
+            with media.staged(settings) as files:
+                staged = [photos.stage(files, picture) for picture in pictures]
+                async with db.transaction() as session:
+                    product = await catalog.create(
                         session,
-                        settings,
                         shop,
-                        product.public_id,
-                        [photo(index * PHOTOS_EACH + n) for n in range(PHOTOS_EACH)],
+                        ProductInput(
+                            title=f"手工皮具 第{index + 1}号",
+                            description=DESCRIPTION,
+                            group_id=groups[index % len(groups)].public_id,
+                            specs=specs,
+                            skus=skus,
+                        ),
                     )
-                await catalog.set_status(session, shop, product.public_id, ProductStatus.on_sale)
-                rows = await catalog.skus_of(session, product)
+                    if staged:
+                        await catalog.add_images(session, shop, product.public_id, staged)
+                    await catalog.set_status(
+                        session, shop, product.public_id, ProductStatus.on_sale
+                    )
+                    rows = await catalog.skus_of(session, product)
             products.append({"id": product.public_id, "skus": [sku.public_id for sku in rows]})
 
         tokens = []
