@@ -1,7 +1,9 @@
 -- wrk script: paid orders. Each is three requests, on whichever connection is free: place an
 -- order (POST /api/v1/orders), start its sandbox payment (POST /api/v1/orders/{n}/payments),
 -- and the sandbox provider's signed notification that it was paid
--- (POST /api/v1/payments/sandbox/notify). Each wrk thread is one buyer (its own token).
+-- (POST /api/v1/payments/sandbox/notify). Orders rotate over all the buyers' tokens, as in
+-- orders.lua (a buyer's own checkouts in one shop wait for each other: one buyer placing
+-- every order would measure that queue, not the server); each payment is its order's buyer's.
 -- Data (slug, tokens, skus, the sandbox signing key in hex) comes from the Lua file named by
 -- POCKETSHOP_BENCH_DATA, written by run.py.
 
@@ -19,13 +21,11 @@ end
 
 function init(args)
   key = crypto.unhex(data.key)
-  token = data.tokens[id % #data.tokens + 1]
   counter = id * 1000003
   to_pay, to_notify = {}, {}
   statuses = {}
   address = '{"recipient":"李雷","phone":"13900139000","province":"浙江省",' ..
             '"city":"杭州市","district":"西湖区","detail":"文三路 90 号 3 单元 201"}'
-  auth = "Bearer " .. token
 end
 
 local function notification(trade, amount)
@@ -53,17 +53,20 @@ function request()
     return notification(trade[1], trade[2])
   end
   if #to_pay > 0 then
-    local number = table.remove(to_pay)
-    return wrk.format("POST", "/api/v1/orders/" .. number .. "/payments",
-      {["Authorization"] = auth, ["Content-Type"] = "application/json"},
+    local order = table.remove(to_pay)
+    return wrk.format("POST", "/api/v1/orders/" .. order[1] .. "/payments",
+      {["Authorization"] = order[2], ["Content-Type"] = "application/json"},
       '{"provider":"sandbox","channel":"page"}')
   end
   counter = counter + 7
   local sku = data.skus[counter % #data.skus + 1]
+  -- The buyer's number goes in the order's note: the answer names whose order it is, and
+  -- its payment is started with that buyer's token.
+  local buyer = counter % #data.tokens + 1
   return wrk.format("POST", "/api/v1/orders",
-    {["Authorization"] = auth, ["Content-Type"] = "application/json"},
+    {["Authorization"] = "Bearer " .. data.tokens[buyer], ["Content-Type"] = "application/json"},
     '{"shop":"' .. data.slug .. '","lines":[{"sku_id":"' .. sku .. '","quantity":1}],' ..
-    '"address":' .. address .. '}')
+    '"address":' .. address .. ',"note":"buyer ' .. buyer .. '"}')
 end
 
 function response(status, headers, body)
@@ -75,7 +78,10 @@ function response(status, headers, body)
     return
   end
   local number = body:match('"number":"(%d+)"')
-  if number then table.insert(to_pay, number) end
+  local buyer = tonumber(body:match('"note":"buyer (%d+)"'))
+  if number and buyer then
+    table.insert(to_pay, {number, "Bearer " .. data.tokens[buyer]})
+  end
 end
 
 function done(summary, latency, requests)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
@@ -16,13 +16,16 @@ from pocketshop.db import (
     attempt,
     for_update,
     held,
+    insert_new_with,
     new_row,
     note_held,
     outside_transaction,
     table_of,
+    update_with,
 )
 from pocketshop.errors import InvalidInput
-from pocketshop.payments.models import Withdrawal
+from pocketshop.ledger.models import LedgerTransaction
+from pocketshop.payments.models import MoneyEvent, Withdrawal
 
 
 async def count_users(db: Database) -> int:
@@ -157,3 +160,107 @@ def test_a_new_row_gets_nulls_and_plain_defaults_and_must_name_the_rest() -> Non
     assert set(row) == {column.name for column in table.c} - {"id"}
     with pytest.raises(ValueError, match=r"withdrawals columns missing: \['amount', 'status'\]"):
         new_row(table, {k: v for k, v in given.items() if k not in ("amount", "status")})
+
+
+_transactions = table_of(LedgerTransaction)
+_events = table_of(MoneyEvent)
+_RENAME = (
+    update(_transactions)
+    .where(_transactions.c.id == bindparam("row_id"), _transactions.c.memo == bindparam("was"))
+    .values(memo=bindparam("memo"))
+)
+
+
+def an_event(to_status: str) -> dict[str, object]:
+    """A money event pointing nowhere yet; its reason left out (a plain default)."""
+    return {
+        "subject": "test",
+        "from_status": None,
+        "to_status": to_status,
+        "actor": "system",
+        "created_at": clock.now(),
+    }
+
+
+def a_transaction(reference: str) -> dict[str, object]:
+    """A ledger transaction's row; its memo left out (a plain default)."""
+    return {
+        "kind": "test",
+        "reference": reference,
+        "shop_id": None,
+        "order_id": None,
+        "created_at": clock.now(),
+    }
+
+
+async def written(
+    session: AsyncSession,
+) -> tuple[list[tuple[str, str]], list[tuple[int, str, str]]]:
+    transactions = await session.execute(
+        select(LedgerTransaction.reference, LedgerTransaction.memo).order_by(LedgerTransaction.id)
+    )
+    events = await session.execute(
+        select(MoneyEvent.subject_id, MoneyEvent.to_status, MoneyEvent.reason).order_by(
+            MoneyEvent.id
+        )
+    )
+    return [tuple(row) for row in transactions], [tuple(row) for row in events]
+
+
+async def test_a_row_and_the_rows_pointing_at_it_are_inserted_together(db: Database) -> None:
+    """One statement on PostgreSQL, three on SQLite: the same rows either way, and nothing
+    at all when the row clashes."""
+    async with db.transaction() as session:
+        first = await insert_new_with(
+            session,
+            _transactions,
+            a_transaction("r1"),
+            [(_events, [an_event("a"), an_event("b")])],
+            link="subject_id",
+        )
+        clash = await insert_new_with(
+            session,
+            _transactions,
+            a_transaction("r1"),
+            [(_events, [an_event("c")])],
+            link="subject_id",
+        )
+    assert first is not None
+    assert clash is None
+    async with db.transaction(write=False) as session:
+        assert await written(session) == ([("r1", "")], [(first, "a", ""), (first, "b", "")])
+
+
+async def test_an_update_and_its_event_are_written_together_or_not_at_all(db: Database) -> None:
+    async with db.transaction() as session:
+        row_id = await insert_new_with(
+            session,
+            _transactions,
+            a_transaction("r1"),
+            [(_events, [an_event("new")])],
+            link="subject_id",
+        )
+        assert row_id is not None
+        moved = await update_with(
+            session,
+            _RENAME,
+            {"row_id": row_id, "was": "", "memo": "renamed"},
+            _events,
+            an_event("renamed"),
+            link="subject_id",
+        )
+        # Somebody renamed it first: nothing changes, no event.
+        lost = await update_with(
+            session,
+            _RENAME,
+            {"row_id": row_id, "was": "", "memo": "again"},
+            _events,
+            an_event("again"),
+            link="subject_id",
+        )
+    assert (moved, lost) == (True, False)
+    async with db.transaction(write=False) as session:
+        assert await written(session) == (
+            [("r1", "renamed")],
+            [(row_id, "new", ""), (row_id, "renamed", "")],
+        )

@@ -7,19 +7,36 @@ SQLite the embedded server serialises write transactions with one lock, so concu
 queue instead of failing with "database is locked".
 
 Where SQL must differ between PostgreSQL and SQLite, it does so here, in a named helper:
-`insert_new`, `for_update`, `serialize`.
+`insert_new`, `insert_new_with`, `update_with`, `for_update`, `serialize`.
 """
 
 import asyncio
 import contextvars
 import functools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Insert, MetaData, Select, Table, event, inspect, text
+from sqlalchemy import (
+    ARRAY,
+    CTE,
+    Column,
+    DateTime,
+    Insert,
+    MetaData,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -138,6 +155,116 @@ def _insert_new(dialect_name: str, table: Table) -> Insert:
     if dialect_name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
     return sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
+async def insert_new_with(
+    session: AsyncSession,
+    table: Table,
+    row: Mapping[str, Any],
+    children: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]],
+    *,
+    link: str,
+) -> int | None:
+    """`insert_new` of `row`, and with it the rows of other tables that point at it (their
+    column `link` gets the new id): the new id, or None and nothing written when `row`
+    clashes with a unique constraint. Columns left out get what `new_row` gives them.
+
+    PostgreSQL: one statement, one round trip (data-modifying CTEs, each child table's rows
+    passed as one array per column). SQLite cannot put an INSERT in a CTE: there it is one
+    statement per table, each table's rows in one executemany."""
+    row = new_row(table, row)
+    filled = [
+        (child, [{**_left_out(child), **values} for values in rows]) for child, rows in children
+    ]
+    if session.get_bind().dialect.name != "postgresql":
+        new_id: int | None = await session.scalar(insert_new(session, table), row)
+        if new_id is not None:
+            for child, rows in filled:
+                await session.execute(insert(child), [{**values, link: new_id} for values in rows])
+        return new_id
+    params = dict(row)
+    for child, rows in filled:
+        for column in _child_columns(child, link):
+            params[f"{child.name}__{column.name}"] = [values[column.name] for values in rows]
+    statement = _insert_new_with(table, tuple(child for child, _rows in filled), link)
+    created: int | None = await session.scalar(statement, params)
+    return created
+
+
+@functools.cache
+def _child_columns(table: Table, link: str) -> tuple[Column[Any], ...]:
+    return tuple(column for column in table.c if column.name not in ("id", link))
+
+
+def _children_of(parent: CTE, children: tuple[Table, ...], link: str) -> list[CTE]:
+    """INSERTs of each child table's rows, given as arrays, pointing at `parent`'s id: one
+    row per array element (unnest() of equally long arrays in one SELECT list zips them)."""
+    return [
+        insert(child)
+        .from_select(
+            [link, *(column.name for column in _child_columns(child, link))],
+            select(
+                parent.c.id,
+                *(
+                    func.unnest(bindparam(f"{child.name}__{column.name}", type_=ARRAY(column.type)))
+                    for column in _child_columns(child, link)
+                ),
+            ),
+        )
+        .cte(f"new_{child.name}")
+        for child in children
+    ]
+
+
+@functools.cache
+def _insert_new_with(table: Table, children: tuple[Table, ...], link: str) -> Select[tuple[int]]:
+    parent = (
+        postgresql.insert(table)
+        .values({c.name: bindparam(c.name, type_=c.type) for c in table.c if c.name != "id"})
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+        .cte(f"new_{table.name}")
+    )
+    return select(parent.c.id).add_cte(*_children_of(parent, children, link))
+
+
+async def update_with(
+    session: AsyncSession,
+    update: Update,
+    params: Mapping[str, Any],
+    child: Table,
+    child_row: Mapping[str, Any],
+    *,
+    link: str,
+) -> bool:
+    """Run `update` (of one row at most) and, if it changed the row, insert `child_row`
+    pointing at it (its column `link` gets the row's id): whether it changed the row.
+    Columns of `child_row` left out get what `new_row` gives them.
+
+    PostgreSQL: one statement, one round trip (the UPDATE in a CTE, returning the id the
+    INSERT takes). SQLite cannot put an UPDATE in a CTE: there it is two."""
+    row = {**_left_out(child), **child_row}
+    if session.get_bind().dialect.name != "postgresql":
+        row_id = await session.scalar(_returning_id(update), params)
+        if row_id is not None:
+            await session.execute(insert(child), {**row, link: row_id})
+        return row_id is not None
+    arrays = {
+        f"{child.name}__{column.name}": [row[column.name]] for column in _child_columns(child, link)
+    }
+    moved = await session.scalar(_update_with(update, child, link), {**params, **arrays})
+    return moved is not None
+
+
+@functools.cache
+def _returning_id(update: Update) -> Update:
+    return update.returning(update.table.c.id)
+
+
+@functools.cache
+def _update_with(update: Update, child: Table, link: str) -> Select[tuple[int]]:
+    moved = _returning_id(update).cte("moved")
+    return select(moved.c.id).add_cte(*_children_of(moved, (child,), link))
 
 
 def for_update(session: AsyncSession, statement: S, *, of: type[Base] | None = None) -> S:

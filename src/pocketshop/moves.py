@@ -3,17 +3,18 @@ changes nothing) and its event row, for orders, payments, refunds and withdrawal
 a new row with its first event.
 
 Moves run on every order and payment, so their statements are built once per shape: building
-one costs more than running it.
+one costs more than running it; and each is one round trip on PostgreSQL (`db.update_with`,
+`db.insert_new_with`).
 """
 
 import functools
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Insert, Table, Update, bindparam, insert, update
+from sqlalchemy import Table, Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop.db import insert_new
+from pocketshop import db
 
 
 async def create(
@@ -27,10 +28,7 @@ async def create(
 ) -> int | None:
     """Insert `row` (every column but the id) and its first `event` (as in `move`); the new
     row's id, or None, and nothing written, when the row clashed with a unique constraint."""
-    row_id: int | None = await session.scalar(insert_new(session, table), row)
-    if row_id is not None:
-        await record(session, events, subject_column, row_id, event)
-    return row_id
+    return await db.insert_new_with(session, table, row, [(events, [event])], link=subject_column)
 
 
 async def move(
@@ -47,29 +45,18 @@ async def move(
     """Set `changes` (the new status among them) on the row if it is still in `from_status`,
     and record `event` (every column of `events` but its id and `subject_column`, which
     takes the row's id). False, and nothing written, when somebody moved it first."""
-    result = await session.execute(
+    return await db.update_with(
+        session,
         _move(table, tuple(changes)),
         {
             "row_id": row_id,
             "from_status": from_status,
             **{f"set_{name}": value for name, value in changes.items()},
         },
+        events,
+        event,
+        link=subject_column,
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    await record(session, events, subject_column, row_id, event)
-    return True
-
-
-async def record(
-    session: AsyncSession,
-    events: Table,
-    subject_column: str,
-    row_id: int,
-    event: Mapping[str, Any],
-) -> None:
-    """An event row alone."""
-    await session.execute(_insert(events), {subject_column: row_id, **event})
 
 
 @functools.cache
@@ -79,8 +66,3 @@ def _move(table: Table, columns: tuple[str, ...]) -> Update:
         .where(table.c.id == bindparam("row_id"), table.c.status == bindparam("from_status"))
         .values({name: bindparam(f"set_{name}") for name in columns})
     )
-
-
-@functools.cache
-def _insert(events: Table) -> Insert:
-    return insert(events)

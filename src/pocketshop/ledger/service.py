@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
-from pocketshop.db import DATABASE_KEY, Database, for_update, insert_new, table_of
+from pocketshop.db import DATABASE_KEY, Database, for_update, insert_new, insert_new_with, table_of
 from pocketshop.errors import Conflict
 from pocketshop.i18n import _
 from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
@@ -117,7 +117,6 @@ _MOVE = (
     .where(_accounts.c.id == bindparam("account_id"))
     .values(balance=_accounts.c.balance + bindparam("amount"))
 )
-_INSERT_POSTINGS = insert(_postings)
 _POSTED = select(_transactions.c.id).where(_transactions.c.reference == bindparam("reference"))
 
 
@@ -154,8 +153,9 @@ async def post(
             return False  # posted before: nothing to refuse
         raise InsufficientFunds(_("Not enough money for this."))
     now = clock.now()
-    transaction_id: int | None = await session.scalar(
-        insert_new(session, _transactions),
+    transaction_id = await insert_new_with(
+        session,
+        _transactions,
         {
             "kind": kind,
             "reference": reference,
@@ -164,22 +164,24 @@ async def post(
             "memo": memo,
             "created_at": now,
         },
+        [
+            (
+                _postings,
+                [
+                    {
+                        "account_id": ids[account, money.currency],
+                        "amount": money.amount,
+                        "currency": money.currency,
+                        "created_at": now,
+                    }
+                    for account, money in legs
+                ],
+            )
+        ],
+        link="transaction_id",
     )
     if transaction_id is None:
         return False
-    await session.execute(
-        _INSERT_POSTINGS,
-        [
-            {
-                "transaction_id": transaction_id,
-                "account_id": ids[account, money.currency],
-                "amount": money.amount,
-                "currency": money.currency,
-                "created_at": now,
-            }
-            for account, money in legs
-        ],
-    )
     changed = [
         {"account_id": account_id, "amount": amount}
         for account_id, amount in sorted(moves.items())

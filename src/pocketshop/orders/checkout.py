@@ -7,13 +7,12 @@ import hashlib
 import json
 import math
 import secrets
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, db
@@ -240,16 +239,23 @@ _LOCK_CHECKOUT = 3
 
 _orders = table_of(Order)
 _lines = table_of(OrderLine)
-# The lines of the buyer's unpaid orders in the shop: few (the limits keep them so), and every
-# order has one, so this also gives the orders. Built once (see placement).
-_UNPAID_LINES = (
-    select(_orders.c.id, _orders.c.pay_by, _lines.c.sku_id, _lines.c.quantity)
+_UNPAID = (
+    _orders.c.buyer_id == bindparam("buyer_id"),
+    _orders.c.shop_id == bindparam("shop_id"),
+    _orders.c.status == OrderStatus.pending_payment.value,
+)
+# What the buyer's unpaid orders in the shop hold, summed by the database, so the cost does not
+# grow with them: a first row (sku_id NULL) with how many there are and the oldest one's
+# deadline, then one row per SKU of the new order that they hold, with its units. Built once
+# (see placement).
+_UNPAID_HOLDINGS = union_all(
+    select(null().label("sku_id"), func.count().label("count"), func.min(_orders.c.pay_by)).where(
+        *_UNPAID
+    ),
+    select(_lines.c.sku_id, func.sum(_lines.c.quantity), null())
     .join_from(_orders, _lines, _lines.c.order_id == _orders.c.id)
-    .where(
-        _orders.c.buyer_id == bindparam("buyer_id"),
-        _orders.c.shop_id == bindparam("shop_id"),
-        _orders.c.status == OrderStatus.pending_payment.value,
-    )
+    .where(*_UNPAID, _lines.c.sku_id.in_(bindparam("sku_ids", expanding=True)))
+    .group_by(_lines.c.sku_id),
 )
 
 
@@ -270,10 +276,19 @@ async def _within_unpaid_limits(
     """Refuse a new order beyond the limits on what one buyer's unpaid orders keep in one
     shop (each holds its stock until paid or closed): too many orders (429, until the oldest
     times out), too many units of one SKU, the new order's included (409)."""
-    rows = (await session.execute(_UNPAID_LINES, {"buyer_id": buyer.id, "shop_id": shop.id})).all()
-    pay_by = {row.id: row.pay_by for row in rows}
-    if len(pay_by) >= settings.max_unpaid_orders_per_shop:
-        seconds = max(1, math.ceil((min(pay_by.values()) - clock.now()).total_seconds()))
+    rows = (
+        await session.execute(
+            _UNPAID_HOLDINGS,
+            {
+                "buyer_id": buyer.id,
+                "shop_id": shop.id,
+                "sku_ids": [item.sku_id for item, _quantity in units],
+            },
+        )
+    ).all()
+    (_none, unpaid, oldest_pay_by), *per_sku = rows
+    if unpaid >= settings.max_unpaid_orders_per_shop:
+        seconds = max(1, math.ceil((oldest_pay_by - clock.now()).total_seconds()))
         raise TooManyRequests(
             _(
                 "You have too many unpaid orders in this shop (at most %(max)s). Pay for or "
@@ -285,19 +300,18 @@ async def _within_unpaid_limits(
             retry_after=seconds,
             code="too_many_unpaid_orders",
         )
-    held: Counter[int | None] = Counter()
-    for row in rows:
-        held[row.sku_id] += row.quantity
+    held = {sku_id: units for sku_id, units, _none in per_sku}
     most = settings.max_unpaid_units_per_sku
     for item, quantity in units:
-        if held[item.sku_id] + quantity <= most:
+        already = held.get(item.sku_id, 0)
+        if already + quantity <= most:
             continue
-        if held[item.sku_id]:
+        if already:
             message = _(
                 "Your unpaid orders in this shop already hold %(held)s of “%(title)s”, and at "
                 "most %(max)s can wait for payment. Pay for or cancel one of them, or order "
                 "fewer.",
-                held=held[item.sku_id],
+                held=already,
                 title=item.title,
                 max=most,
             )
