@@ -24,7 +24,6 @@ from pocketshop.db import (
     update_with,
 )
 from pocketshop.errors import InvalidInput
-from pocketshop.ledger.models import LedgerTransaction
 from pocketshop.payments.models import MoneyEvent, Withdrawal
 
 
@@ -162,17 +161,17 @@ def test_a_new_row_gets_nulls_and_plain_defaults_and_must_name_the_rest() -> Non
         new_row(table, {k: v for k, v in given.items() if k not in ("amount", "status")})
 
 
-_transactions = table_of(LedgerTransaction)
+_users = table_of(User)
 _events = table_of(MoneyEvent)
-_RENAME = (
-    update(_transactions)
-    .where(_transactions.c.id == bindparam("row_id"), _transactions.c.memo == bindparam("was"))
-    .values(memo=bindparam("memo"))
+_NEW_PHONE = (
+    update(_users)
+    .where(_users.c.id == bindparam("row_id"), _users.c.phone == bindparam("was"))
+    .values(phone=bindparam("phone"))
 )
 
 
 def an_event(to_status: str) -> dict[str, object]:
-    """A money event pointing nowhere yet; its reason left out (a plain default)."""
+    """An event pointing nowhere yet; its reason left out (a plain default)."""
     return {
         "subject": "test",
         "from_status": None,
@@ -182,29 +181,21 @@ def an_event(to_status: str) -> dict[str, object]:
     }
 
 
-def a_transaction(reference: str) -> dict[str, object]:
-    """A ledger transaction's row; its memo left out (a plain default)."""
-    return {
-        "kind": "test",
-        "reference": reference,
-        "shop_id": None,
-        "order_id": None,
-        "created_at": clock.now(),
-    }
+def a_user(phone: str) -> dict[str, object]:
+    """A user's row; last_login_at left out (NULL)."""
+    return {"public_id": phone[-8:], "phone": phone, "created_at": clock.now()}
 
 
 async def written(
     session: AsyncSession,
-) -> tuple[list[tuple[str, str]], list[tuple[int, str, str]]]:
-    transactions = await session.execute(
-        select(LedgerTransaction.reference, LedgerTransaction.memo).order_by(LedgerTransaction.id)
-    )
+) -> tuple[list[tuple[str, object]], list[tuple[int, str, str]]]:
+    users = await session.execute(select(User.phone, User.last_login_at).order_by(User.id))
     events = await session.execute(
         select(MoneyEvent.subject_id, MoneyEvent.to_status, MoneyEvent.reason).order_by(
             MoneyEvent.id
         )
     )
-    return [tuple(row) for row in transactions], [tuple(row) for row in events]
+    return [tuple(row) for row in users], [tuple(row) for row in events]
 
 
 async def test_a_row_and_the_rows_pointing_at_it_are_inserted_together(db: Database) -> None:
@@ -213,54 +204,57 @@ async def test_a_row_and_the_rows_pointing_at_it_are_inserted_together(db: Datab
     async with db.transaction() as session:
         first = await insert_new_with(
             session,
-            _transactions,
-            a_transaction("r1"),
+            _users,
+            a_user("+8613800000011"),
             [(_events, [an_event("a"), an_event("b")])],
             link="subject_id",
         )
         clash = await insert_new_with(
             session,
-            _transactions,
-            a_transaction("r1"),
+            _users,
+            a_user("+8613800000011"),
             [(_events, [an_event("c")])],
             link="subject_id",
         )
     assert first is not None
     assert clash is None
     async with db.transaction(write=False) as session:
-        assert await written(session) == ([("r1", "")], [(first, "a", ""), (first, "b", "")])
+        assert await written(session) == (
+            [("+8613800000011", None)],
+            [(first, "a", ""), (first, "b", "")],
+        )
 
 
 async def test_an_update_and_its_event_are_written_together_or_not_at_all(db: Database) -> None:
     async with db.transaction() as session:
         row_id = await insert_new_with(
             session,
-            _transactions,
-            a_transaction("r1"),
+            _users,
+            a_user("+8613800000012"),
             [(_events, [an_event("new")])],
             link="subject_id",
         )
         assert row_id is not None
         moved = await update_with(
             session,
-            _RENAME,
-            {"row_id": row_id, "was": "", "memo": "renamed"},
+            _NEW_PHONE,
+            {"row_id": row_id, "was": "+8613800000012", "phone": "+8613800000013"},
             _events,
-            an_event("renamed"),
+            an_event("moved"),
             link="subject_id",
         )
-        # Somebody renamed it first: nothing changes, no event.
+        # Somebody changed it first: nothing changes, no event.
         lost = await update_with(
             session,
-            _RENAME,
-            {"row_id": row_id, "was": "", "memo": "again"},
+            _NEW_PHONE,
+            {"row_id": row_id, "was": "+8613800000012", "phone": "+8613800000014"},
             _events,
-            an_event("again"),
+            an_event("lost"),
             link="subject_id",
         )
     assert (moved, lost) == (True, False)
     async with db.transaction(write=False) as session:
         assert await written(session) == (
-            [("r1", "renamed")],
-            [(row_id, "new", ""), (row_id, "renamed", "")],
+            [("+8613800000013", None)],
+            [(row_id, "new", ""), (row_id, "moved", "")],
         )
