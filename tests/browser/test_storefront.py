@@ -83,6 +83,9 @@ def images_loaded(page: Page, selector: str) -> bool:
 
 def test_buy_on_a_phone(page: Page, live_server: LiveServer, artifacts_dir: Path) -> None:
     shop = seed_demo_shop(live_server)
+    # Buyers may hold one unpaid order per shop on this server (the demo's data is seeded).
+    app = live_server.app
+    app.state.settings = app.state.settings.model_copy(update={"max_unpaid_orders_per_shop": 1})
 
     # Shop home: the header, group chips, a two-column grid of photos.
     page.goto(f"/s/{shop.slug}")
@@ -169,3 +172,21 @@ def test_buy_on_a_phone(page: Page, live_server: LiveServer, artifacts_dir: Path
     page.goto("/me/addresses")
     expect(page.locator(".store-address-entry")).to_have_count(1)
     shoot(page, artifacts_dir, "store-addresses")
+
+    # A second order while the first waits for payment, past this server's limit of one:
+    # the checkout says why, and nothing is placed.
+    page.goto(f"/s/{shop.slug}")
+    page.locator(".product-card", has_text=PRODUCT).click()
+    page.wait_for_url(re.compile(r"/p/[0-9a-f]+$"))
+    page.locator("label.spec-value:has(input[name=spec0])").nth(0).click()
+    page.locator("label.spec-value:has(input[name=spec1])").nth(0).click()
+    page.locator("button.add-to-cart").click()
+    page.wait_for_url(f"**/s/{shop.slug}/cart")
+    page.locator(".buy-bar a.checkout").click()
+    page.wait_for_url(f"**/s/{shop.slug}/checkout")
+    page.locator(".buy-bar button.checkout").click()
+    alert = page.locator("[data-code=too_many_unpaid_orders]")
+    expect(alert).to_be_visible()
+    shoot(page, artifacts_dir, "store-checkout-too-many-unpaid")
+    page.goto("/me/orders")
+    expect(page.locator(".store-order-card")).to_have_count(1)

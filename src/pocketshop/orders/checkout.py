@@ -8,7 +8,7 @@ import json
 import math
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -245,9 +245,9 @@ _UNPAID = (
     _orders.c.status == OrderStatus.pending_payment.value,
 )
 # What the buyer's unpaid orders in the shop hold, summed by the database, so the cost does not
-# grow with them: a first row (sku_id NULL) with how many there are and the oldest one's
-# deadline, then one row per SKU of the new order that they hold, with its units. Built once
-# (see placement).
+# grow with them: one row with sku_id NULL giving how many there are and the oldest one's
+# deadline, and one row per SKU of the new order that they hold, with its units (UNION ALL
+# promises no order: rows are told apart by sku_id). Built once (see placement).
 _UNPAID_HOLDINGS = union_all(
     select(null().label("sku_id"), func.count().label("count"), func.min(_orders.c.pay_by)).where(
         *_UNPAID
@@ -276,18 +276,19 @@ async def _within_unpaid_limits(
     """Refuse a new order beyond the limits on what one buyer's unpaid orders keep in one
     shop (each holds its stock until paid or closed): too many orders (429, until the oldest
     times out), too many units of one SKU, the new order's included (409)."""
-    rows = (
-        await session.execute(
-            _UNPAID_HOLDINGS,
-            {
-                "buyer_id": buyer.id,
-                "shop_id": shop.id,
-                "sku_ids": [item.sku_id for item, _quantity in units],
-            },
-        )
-    ).all()
-    (_none, unpaid, oldest_pay_by), *per_sku = rows
-    if unpaid >= settings.max_unpaid_orders_per_shop:
+    rows = await session.execute(
+        _UNPAID_HOLDINGS,
+        {
+            "buyer_id": buyer.id,
+            "shop_id": shop.id,
+            "sku_ids": [item.sku_id for item, _quantity in units],
+        },
+    )
+    held: dict[int | None, tuple[int, datetime | None]] = {
+        sku_id: (amount, oldest) for sku_id, amount, oldest in rows
+    }
+    unpaid, oldest_pay_by = held.pop(None)
+    if unpaid >= settings.max_unpaid_orders_per_shop and oldest_pay_by is not None:
         seconds = max(1, math.ceil((oldest_pay_by - clock.now()).total_seconds()))
         raise TooManyRequests(
             _(
@@ -300,10 +301,9 @@ async def _within_unpaid_limits(
             retry_after=seconds,
             code="too_many_unpaid_orders",
         )
-    held = {sku_id: units for sku_id, units, _none in per_sku}
     most = settings.max_unpaid_units_per_sku
     for item, quantity in units:
-        already = held.get(item.sku_id, 0)
+        already = held.get(item.sku_id, (0, None))[0]
         if already + quantity <= most:
             continue
         if already:
