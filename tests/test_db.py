@@ -258,3 +258,18 @@ async def test_an_update_and_its_event_are_written_together_or_not_at_all(db: Da
             [("+8613800000013", None)],
             [(row_id, "new", ""), (row_id, "moved", "")],
         )
+
+
+async def test_a_row_inserted_alone_commits_by_itself_and_keeps_a_clashing_one(
+    db: Database,
+) -> None:
+    """The sandbox provider's books: written outside our transactions, one statement each
+    (autocommit on PostgreSQL), a row already there kept as it was."""
+    await db.insert_alone(_users, a_user("+8613800000021"))
+    await db.insert_alone(_users, {**a_user("+8613800000021"), "public_id": "other"})
+    async with db.transaction() as session:
+        with pytest.raises(NestedTransaction):
+            await db.insert_alone(_users, a_user("+8613800000022"))
+    async with db.transaction(write=False) as session:
+        rows = (await session.execute(select(User.public_id, User.phone))).all()
+    assert [tuple(row) for row in rows] == [("00000021", "+8613800000021")]

@@ -96,8 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         payments_api.callbacks,
         orders_api.router,
+        payments_api.outside,  # paying for an order: the busiest route after placing it
         payments_api.router,
-        payments_api.outside,
         catalog_api.router,
         catalog_api.outside,
         accounts_api.router,

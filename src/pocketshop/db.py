@@ -276,10 +276,18 @@ def for_update(session: AsyncSession, statement: S, *, of: type[Base] | None = N
     the one write lock of the database, so the statement reads as it is; refused outside a
     write transaction, where it would lock nothing."""
     if session.get_bind().dialect.name == "postgresql":
-        return statement.with_for_update(of=of, key_share=True)
+        locking: S = _locking(statement, of)
+        return locking
     if not session.info.get(HOLDS_WRITE_LOCK):
         raise RuntimeError("rows locked outside a write transaction")
     return statement
+
+
+@functools.lru_cache(maxsize=512)
+def _locking(statement: S, of: type[Base] | None) -> S:
+    """Kept for the statements built once (most are): a new statement object costs SQLAlchemy
+    its cache key on every run, more CPU than the round trip."""
+    return statement.with_for_update(of=of, key_share=True)
 
 
 def note_held(session: AsyncSession, lock: tuple[str, int], row: object) -> None:
@@ -294,16 +302,16 @@ def held(session: AsyncSession, lock: tuple[str, int]) -> Any:
     return session.info.get(HELD_LOCKS, {}).get(lock)
 
 
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
+
+
 async def serialize(session: AsyncSession, space: int, key: str) -> None:
     """Make transactions naming the same (`space`, `key`) run one at a time until commit,
     for a rule that reads and then writes rows that do not exist yet (nothing to lock): a
     transaction-scoped advisory lock on PostgreSQL; SQLite's write transactions already run
     one at a time. Callers taking several take them in one fixed order."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
-            {"space": space, "key": key},
-        )
+        await session.execute(_ADVISORY_LOCK, {"space": space, "key": key})
     elif not session.info.get(HOLDS_WRITE_LOCK):
         raise RuntimeError("serialized outside a write transaction")
 
@@ -413,6 +421,20 @@ class Database:
                     yield session
         finally:
             _IN_TRANSACTION.reset(token)
+
+    async def insert_alone(self, table: Table, row: Mapping[str, Any]) -> None:
+        """`insert_new` of one row as a transaction of its own, outside any of ours: the
+        sandbox provider's books, kept as a remote provider keeps them on its side.
+        PostgreSQL: the statement commits by itself (autocommit: one round trip, not BEGIN,
+        INSERT and COMMIT); SQLite: a write transaction like any other (its one writer)."""
+        outside_transaction("a statement of its own")
+        if self.is_sqlite:
+            async with self.transaction() as session:
+                await session.execute(insert_new(session, table), row)
+            return
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(_insert_new("postgresql", table), row)
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:

@@ -4,10 +4,12 @@ SQLite ignores SELECT ... FOR UPDATE, so nothing here reads a stock level and wr
 the database decides, in one statement, whether the units are there.
 """
 
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache
@@ -94,21 +96,40 @@ async def purchasables(
 ) -> dict[str, Purchasable]:
     """The shop's SKUs by public id, with their products, in one query. Another shop's SKU is
     simply absent."""
+    rows = await purchasable_rows(session, shop_id, sku_public_ids)
+    return {item.public_id: item for item in map(purchasable_of, rows)}
+
+
+async def purchasable_rows(
+    session: AsyncSession,
+    shop_id: int,
+    sku_public_ids: list[str],
+    *,
+    also: tuple[ColumnElement[Any], ...] = (),
+    params: Mapping[str, Any] | None = None,
+) -> Sequence[Row[Any]]:
+    """The rows `purchasables` reads, with more columns a caller needs in the same statement
+    (`also`, taking `params`): each row gives a Purchasable through `purchasable_of`."""
     if not sku_public_ids:
-        return {}
+        return []
+    one, many = _lookups(also)
     wanted = sorted(set(sku_public_ids))
+    given = {**(params or {}), "shop_id": shop_id}
     if len(wanted) == 1:
-        rows = await session.execute(_PURCHASABLE, {"public_id": wanted[0], "shop_id": shop_id})
+        found = await session.execute(one, {**given, "public_id": wanted[0]})
     else:
-        rows = await session.execute(_PURCHASABLES, {"public_ids": wanted, "shop_id": shop_id})
-    found = {}
-    for row in rows:
-        item = _purchasable(row)
-        found[item.public_id] = item
-    return found
+        found = await session.execute(many, {**given, "public_ids": wanted})
+    rows: Sequence[Row[Any]] = found.all()
+    return rows
 
 
-def _purchasable(row: Any) -> Purchasable:
+@functools.cache
+def _lookups(also: tuple[ColumnElement[Any], ...]) -> tuple[Select[Any], Select[Any]]:
+    """The statements for one SKU and for several, with `also`: built once per `also`."""
+    return _PURCHASABLE.add_columns(*also), _PURCHASABLES.add_columns(*also)
+
+
+def purchasable_of(row: Any) -> Purchasable:
     on_sale = row.status == ProductStatus.on_sale
     return Purchasable(
         sku_id=row.id,
@@ -168,4 +189,4 @@ async def sellable(session: AsyncSession, shop_id: int, *, limit: int = 300) -> 
         .limit(limit),
         {"shop_id": shop_id},
     )
-    return [_purchasable(row) for row in rows]
+    return [purchasable_of(row) for row in rows]

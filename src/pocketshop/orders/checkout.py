@@ -5,26 +5,24 @@ stock."""
 
 import hashlib
 import json
-import math
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, func, null, select, union_all
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import clock, db
+from pocketshop import clock
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
 from pocketshop.catalog.service import spec_text
 from pocketshop.config import Settings
-from pocketshop.db import table_of
-from pocketshop.errors import Conflict, InvalidInput, TooManyRequests
+from pocketshop.errors import Conflict, InvalidInput
 from pocketshop.i18n import _
 from pocketshop.money import Money
-from pocketshop.orders import addresses, placement, shipping_fees
+from pocketshop.orders import addresses, limits, placement, shipping_fees
 from pocketshop.orders.models import (
     Address,
     CartItem,
@@ -232,98 +230,6 @@ async def _store(
     return None
 
 
-# --- limits on unpaid orders ------------------------------------------------------------------
-
-# `db.serialize`'s key space for one buyer's checkouts in one shop (accounts has 1 and 2).
-_LOCK_CHECKOUT = 3
-
-_orders = table_of(Order)
-_lines = table_of(OrderLine)
-_UNPAID = (
-    _orders.c.buyer_id == bindparam("buyer_id"),
-    _orders.c.shop_id == bindparam("shop_id"),
-    _orders.c.status == OrderStatus.pending_payment.value,
-)
-# What the buyer's unpaid orders in the shop hold, summed by the database, so the cost does not
-# grow with them: one row with sku_id NULL giving how many there are and the oldest one's
-# deadline, and one row per SKU of the new order that they hold, with its units (UNION ALL
-# promises no order: rows are told apart by sku_id). Built once (see placement).
-_UNPAID_HOLDINGS = union_all(
-    select(null().label("sku_id"), func.count().label("count"), func.min(_orders.c.pay_by)).where(
-        *_UNPAID
-    ),
-    select(_lines.c.sku_id, func.sum(_lines.c.quantity), null())
-    .join_from(_orders, _lines, _lines.c.order_id == _orders.c.id)
-    .where(*_UNPAID, _lines.c.sku_id.in_(bindparam("sku_ids", expanding=True)))
-    .group_by(_lines.c.sku_id),
-)
-
-
-async def _one_checkout_at_a_time(session: AsyncSession, buyer: User, shop: Shop) -> None:
-    """The buyer's checkouts in this shop wait for each other until commit: the limits count
-    orders, and two at once would both count one too few. Taken first, so a twin request with
-    the same Idempotency-Key waits, then finds the order and replays it."""
-    await db.serialize(session, _LOCK_CHECKOUT, f"{buyer.id}:{shop.id}")
-
-
-async def _within_unpaid_limits(
-    session: AsyncSession,
-    settings: Settings,
-    buyer: User,
-    shop: Shop,
-    units: list[tuple[stock.Purchasable, int]],
-) -> None:
-    """Refuse a new order beyond the limits on what one buyer's unpaid orders keep in one
-    shop (each holds its stock until paid or closed): too many orders (429, until the oldest
-    times out), too many units of one SKU, the new order's included (409)."""
-    rows = await session.execute(
-        _UNPAID_HOLDINGS,
-        {
-            "buyer_id": buyer.id,
-            "shop_id": shop.id,
-            "sku_ids": [item.sku_id for item, _quantity in units],
-        },
-    )
-    held: dict[int | None, tuple[int, datetime | None]] = {
-        sku_id: (amount, oldest) for sku_id, amount, oldest in rows
-    }
-    unpaid, oldest_pay_by = held.pop(None)
-    if unpaid >= settings.max_unpaid_orders_per_shop and oldest_pay_by is not None:
-        seconds = max(1, math.ceil((oldest_pay_by - clock.now()).total_seconds()))
-        raise TooManyRequests(
-            _(
-                "You have too many unpaid orders in this shop (at most %(max)s). Pay for or "
-                "cancel one of them to place a new order, or wait %(minutes)s min until the "
-                "oldest one closes.",
-                max=settings.max_unpaid_orders_per_shop,
-                minutes=math.ceil(seconds / 60),
-            ),
-            retry_after=seconds,
-            code="too_many_unpaid_orders",
-        )
-    most = settings.max_unpaid_units_per_sku
-    for item, quantity in units:
-        already = held.get(item.sku_id, (0, None))[0]
-        if already + quantity <= most:
-            continue
-        if already:
-            message = _(
-                "Your unpaid orders in this shop already hold %(held)s of “%(title)s”, and at "
-                "most %(max)s can wait for payment. Pay for or cancel one of them, or order "
-                "fewer.",
-                held=already,
-                title=item.title,
-                max=most,
-            )
-        else:
-            message = _(
-                "At most %(max)s of “%(title)s” can wait for payment at once: order fewer.",
-                title=item.title,
-                max=most,
-            )
-        raise Conflict(message, code="too_many_unpaid_units")
-
-
 def _created(stored: placement.Stored) -> CreatedOrder:
     return CreatedOrder(
         order=stored.order, replayed=False, lines=stored.lines, events=[stored.event]
@@ -350,7 +256,7 @@ async def create(
     an error (a page showing it) runs this in a savepoint (`session.begin_nested()`); the
     API lets the error roll the whole request back.
     """
-    await _one_checkout_at_a_time(session, buyer, shop)
+    await limits.one_checkout_at_a_time(session, buyer, shop)
     request_hash = None
     if idempotency_key is not None:
         # The request as sent: a cart checkout names no lines, so its retry still replays
@@ -365,7 +271,9 @@ async def create(
     clean_note = _clean_note(note)
     destination = await _destination(session, buyer, address, address_id)
 
-    found = await stock.purchasables(session, shop.id, [line.sku_id for line in merged])
+    found, held = await limits.priced_and_held(
+        session, buyer, shop, [line.sku_id for line in merged]
+    )
     priced = []
     for line in merged:
         item = found.get(line.sku_id)
@@ -413,7 +321,7 @@ async def create(
         }
         for position, (item, quantity) in enumerate(priced)
     ]
-    await _within_unpaid_limits(session, settings, buyer, shop, priced)
+    limits.check(settings, held, priced)
     stored = await _store(session, shop, order, line_rows, _first_event(order, buyer))
     if stored is None:
         if idempotency_key is not None and request_hash is not None:
@@ -455,7 +363,7 @@ async def create_for_amount(
     """An order of one line for an amount the merchant typed (a payment request): no
     product, no stock, no shipping fee; otherwise an order like any other."""
     check_amount(amount)
-    await _one_checkout_at_a_time(session, buyer, shop)
+    await limits.one_checkout_at_a_time(session, buyer, shop)
     clean_note = _clean_note(note)
     destination = await _destination(session, buyer, address, address_id)
     order = _order_row(
@@ -483,7 +391,7 @@ async def create_for_amount(
         "shipped_quantity": 0,
         "position": 0,
     }
-    await _within_unpaid_limits(session, settings, buyer, shop, [])
+    limits.check(settings, await limits.orders_held(session, buyer, shop), [])
     stored = await _store(session, shop, order, [line], _first_event(order, buyer))
     if stored is None:
         raise Conflict(_("Please try again."), code="try_again")

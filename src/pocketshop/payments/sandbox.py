@@ -19,6 +19,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from fastapi.responses import JSONResponse, Response
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.config import Settings
-from pocketshop.db import Database, insert_new, table_of
+from pocketshop.db import Database, table_of
 from pocketshop.payments.models import SandboxRefund, SandboxTransaction
 from pocketshop.payments.providers import (
     Channel,
@@ -122,8 +123,7 @@ class SandboxProvider:
         self.db = db
 
     async def prepay(self, request: PayRequest) -> Prepay:
-        async with self.db.transaction() as session:
-            await open_transaction(session, request)
+        await self.db.insert_alone(table_of(SandboxTransaction), _new_transaction(request))
         return Prepay(redirect_url=f"/sandbox/pay/{request.out_trade_no}")
 
     async def parse_notice(self, headers: Mapping[str, str], body: bytes) -> Notice:
@@ -252,24 +252,21 @@ async def _expired(session: AsyncSession, out_trade_no: str) -> SandboxTransacti
     return transaction
 
 
-async def open_transaction(session: AsyncSession, request: PayRequest) -> None:
-    """The provider's order for this payment (kept as it was when asked again)."""
-    await session.execute(
-        insert_new(session, table_of(SandboxTransaction)),
-        {
-            "out_trade_no": request.out_trade_no,
-            "transaction_id": f"SB{secrets.token_hex(14).upper()}",
-            "description": request.description[:128],
-            "amount": request.amount,
-            "currency": request.currency,
-            "notify_url": request.notify_url,
-            "return_url": request.return_url,
-            "state": "NOTPAY",
-            "created_at": clock.now(),
-            "expires_at": request.expires_at,
-            "notify_attempts": 0,
-        },
-    )
+def _new_transaction(request: PayRequest) -> dict[str, Any]:
+    """The provider's order for this payment (one already there is kept as it was)."""
+    return {
+        "out_trade_no": request.out_trade_no,
+        "transaction_id": f"SB{secrets.token_hex(14).upper()}",
+        "description": request.description[:128],
+        "amount": request.amount,
+        "currency": request.currency,
+        "notify_url": request.notify_url,
+        "return_url": request.return_url,
+        "state": "NOTPAY",
+        "created_at": clock.now(),
+        "expires_at": request.expires_at,
+        "notify_attempts": 0,
+    }
 
 
 async def buyer_acts(
