@@ -235,3 +235,46 @@ async def test_the_provider_clearing_account_is_not_locked_by_postings(
         )
         # Still open: another shop's capture does not wait for it.
         await asyncio.wait_for(capture(shops[1], "event:2"), timeout=5)
+
+
+def escrow(order_id: int, shop_id: int) -> Account:
+    return Account.of_order(AccountKind.order_escrow, order_id, shop_id)
+
+
+async def test_an_account_a_posting_opens_starts_with_its_money(app: FastAPI, db: Database) -> None:
+    """A payment's capture opens its order's escrow account: made with the money in it, no
+    UPDATE after (the account, then the transaction with its postings: two statements on
+    PostgreSQL, three on SQLite). Found again, an account is moved as usual."""
+    shop = (await make_merchant(app)).shop.id
+    earlier = [(ledger.clearing("sandbox"), Money(-100)), (escrow(9, shop), Money(100))]
+    async with db.transaction() as session:  # the clearing account made and remembered
+        assert await ledger.post(session, kind="test", reference="capture:0", legs=earlier)
+    paid = [(ledger.clearing("sandbox"), Money(-9900)), (escrow(1, shop), Money(9900))]
+    with statements_run(db) as statements:
+        async with db.transaction() as session:
+            assert await ledger.post(session, kind="test", reference="capture:1", legs=paid)
+    written = [sql for sql in statements if not sql.startswith(("BEGIN", "SELECT"))]
+    assert not [sql for sql in written if sql.startswith("UPDATE")], written
+    assert len(written) == (2 if is_postgres() else 3), written
+    again = [(ledger.clearing("sandbox"), Money(-100)), (escrow(1, shop), Money(100))]
+    async with db.transaction() as session:
+        assert await ledger.post(session, kind="test", reference="capture:2", legs=again)
+    async with db.transaction(write=False) as session:
+        assert await ledger.balance(session, escrow(1, shop)) == Money(10000)
+        assert await ledger.check(session) == []
+
+
+async def test_a_reference_posted_before_cannot_open_an_account(app: FastAPI, db: Database) -> None:
+    """The first posting of a reference opens its accounts; a second one naming a new account
+    is a mistake in the caller, refused whole (never a balance without its postings)."""
+    shop = (await make_merchant(app)).shop.id
+    first = [(ledger.clearing("sandbox"), Money(-500)), (escrow(1, shop), Money(500))]
+    other = [(ledger.clearing("sandbox"), Money(-500)), (escrow(2, shop), Money(500))]
+    async with db.transaction() as session:
+        assert await ledger.post(session, kind="test", reference="capture:1", legs=first)
+    with pytest.raises(RuntimeError, match="posted before"):
+        async with db.transaction() as session:
+            await ledger.post(session, kind="test", reference="capture:1", legs=other)
+    async with db.transaction(write=False) as session:
+        assert await ledger.balance(session, escrow(2, shop)) == Money(0)
+        assert await ledger.check(session) == []

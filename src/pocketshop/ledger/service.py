@@ -19,7 +19,7 @@ Accounts (balance = sum of postings; positive is money held there):
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -137,17 +137,26 @@ async def post(
     order, so two transactions never wait on each other in a circle), then the transaction,
     its postings and the balance moves are written."""
     _check_balanced(legs)
-    ids = await _account_ids(session, [(account, money.currency) for account, money in legs])
+    # What each account with a cached balance gains or gives.
+    gains: dict[tuple[Account, str], int] = defaultdict(int)
+    for account, money in legs:
+        if account.kind not in UNCACHED:  # no balance to keep, and no row lock to queue on
+            gains[account, money.currency] += money.amount
+    refusable = any(
+        account.kind in GUARDED and amount < 0 for (account, _currency), amount in gains.items()
+    )
+    # When nothing can refuse the posting, an account it opens starts with its gain (no
+    # UPDATE after the INSERT); otherwise at zero, so a refusal leaves no balance behind.
+    ids, opened = await _account_ids(
+        session, [(account, money.currency) for account, money in legs], {} if refusable else gains
+    )
     moves: dict[int, int] = defaultdict(int)
     taking: set[int] = set()
-    for account, money in legs:
-        if account.kind in UNCACHED:  # no balance to keep, and no row lock to queue on
-            continue
-        account_id = ids[account, money.currency]
-        moves[account_id] += money.amount
-        if account.kind in GUARDED:
+    for (account, currency), amount in gains.items():
+        account_id = ids[account, currency]
+        moves[account_id] += amount - opened.get(account_id, 0)
+        if account.kind in GUARDED and amount < 0:
             taking.add(account_id)
-    taking = {account_id for account_id in taking if moves[account_id] < 0}
     if taking and not await _covered(session, taking, moves):
         if await session.scalar(_POSTED, {"reference": reference}) is not None:
             return False  # posted before: nothing to refuse
@@ -181,6 +190,8 @@ async def post(
         link="transaction_id",
     )
     if transaction_id is None:
+        if opened:  # the first posting of a reference opens its accounts: cannot be
+            raise RuntimeError(f"{reference} was posted before, yet opened an account")
         return False
     changed = [
         {"account_id": account_id, "amount": amount}
@@ -215,23 +226,35 @@ def _check_balanced(legs: Sequence[tuple[Account, Money]]) -> None:
 
 
 async def _account_ids(
-    session: AsyncSession, wanted: Sequence[tuple[Account, str]]
-) -> dict[tuple[Account, str], int]:
-    """The accounts' ids, creating the missing ones (a parallel creator is not an error)."""
+    session: AsyncSession,
+    wanted: Sequence[tuple[Account, str]],
+    gains: Mapping[tuple[Account, str], int],
+) -> tuple[dict[tuple[Account, str], int], dict[int, int]]:
+    """The accounts' ids, creating the missing ones (a parallel creator is not an error); and
+    the balances the ones created start with, by id: their `gains` when positive."""
     known = _known_ids(session)
     ids = {}
+    opened = {}
     for account, currency in dict.fromkeys(wanted):
         key = (account.kind, account.owner, currency)
         account_id = known.get(key)
         if account_id is None:
-            account_id = await _find_or_create(session, account, currency, known)
+            opening = max(gains.get((account, currency), 0), 0)
+            account_id, made = await _find_or_create(session, account, currency, known, opening)
+            if made and opening:
+                opened[account_id] = opening
         ids[account, currency] = account_id
-    return ids
+    return ids, opened
 
 
 async def _find_or_create(
-    session: AsyncSession, account: Account, currency: str, known: dict[tuple[str, str, str], int]
-) -> int:
+    session: AsyncSession,
+    account: Account,
+    currency: str,
+    known: dict[tuple[str, str, str], int],
+    opening: int,
+) -> tuple[int, bool]:
+    """The account's id, and whether this call created it (with `opening` as its balance)."""
     key = {"kind": account.kind.value, "owner": account.owner, "currency": currency}
     found: int | None
     if account.kind not in PER_ORDER:
@@ -240,24 +263,24 @@ async def _find_or_create(
             if (account.kind, account.owner, currency) not in _created(session):
                 # Committed by an earlier transaction (this one did not make it): for good.
                 known[account.kind, account.owner, currency] = int(found)
-            return int(found)
+            return int(found), False
     made: int | None = await session.scalar(
         insert_new(session, _accounts),
         {
             **key,
             "shop_id": account.shop_id,
             "guarded": account.kind in GUARDED,
-            "balance": None if account.kind in UNCACHED else 0,
+            "balance": None if account.kind in UNCACHED else opening,
             "created_at": clock.now(),
         },
     )
     if made is not None:
         _created(session).add((account.kind, account.owner, currency))
-        return made
+        return made, True
     found = await session.scalar(_FIND_ACCOUNT, key)  # made meanwhile by another transaction
     if found is None:
         raise RuntimeError(f"ledger account {key} conflicted on insert and is not there")
-    return int(found)
+    return int(found), False
 
 
 def _known_ids(session: AsyncSession) -> dict[tuple[str, str, str], int]:
