@@ -1,6 +1,6 @@
 """The ledger: the only writer of balances. Every movement of money is one transaction whose
 postings sum to zero per currency; it is posted once per business event (its reference), and
-an account that must not go negative is guarded in the same conditional UPDATE that moves it.
+an account that must not go negative is locked and checked before anything of it is written.
 
 Accounts (balance = sum of postings; positive is money held there):
 - provider_clearing/<provider>: money at the payment provider. Goes negative as buyers pay.
