@@ -68,12 +68,9 @@ async def priced_and_held(
 ) -> tuple[dict[str, stock.Purchasable], Holdings]:
     """The shop's SKUs by public id (as `stock.purchasables`) and, in the same statement,
     what the buyer's unpaid orders hold. Call it after `one_checkout_at_a_time`."""
+    # The subqueries' `shop_id` is the SKU read's own parameter: the same shop.
     rows = await stock.purchasable_rows(
-        session,
-        shop.id,
-        sku_public_ids,
-        also=_HOLDINGS,
-        params={"buyer_id": buyer.id, "shop_id": shop.id},
+        session, shop.id, sku_public_ids, also=_HOLDINGS, params={"buyer_id": buyer.id}
     )
     found = {}
     units = {}
