@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import jobs, media
 from pocketshop.accounts import service as accounts
+from pocketshop.accounts.deps import SESSION_COOKIE, cookie_signer
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import SessionKind
 from pocketshop.catalog import photos
@@ -310,3 +311,12 @@ async def stage_photos(
         stored = [photos.stage(files, photo) for photo in prepared]
         async with db.transaction() as session:
             await catalog.add_images(session, shop, public_id, stored)
+
+
+async def web_login(app: FastAPI, client: httpx.AsyncClient, user: User) -> None:
+    """A browser's session cookie for a user made by the builders (no SMS round trip)."""
+    db: Database = app.state.db
+    settings: Settings = app.state.settings
+    async with db.transaction() as session:
+        token, _auth = await accounts.start_session(session, settings, user, SessionKind.web)
+    client.cookies.set(SESSION_COOKIE, cookie_signer(settings).sign(token).decode())

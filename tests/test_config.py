@@ -1,6 +1,7 @@
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -116,6 +117,55 @@ def test_a_real_provider_needs_its_keys_and_a_public_url(
 ) -> None:
     with pytest.raises(ValidationError, match=refusal):
         Settings(payment_providers=[provider], **given)
+
+
+WECHATPAY: dict[str, Any] = {
+    "payment_providers": ["wechatpay"],
+    "wechatpay_mchid": "1900000109",
+    "wechatpay_appid": "wxd678efh567hg6787",
+    "wechatpay_merchant_serial": "3775B6A45ACD588826D15E583A95F5DD00000000",
+    "wechatpay_private_key": "(PEM)",
+    "wechatpay_apiv3_key": "0" * 32,
+    "wechatpay_public_key": "(PEM)",
+    "wechatpay_public_key_id": "PUB_KEY_ID_0114232134912410000000000000",
+}
+
+
+def test_production_refuses_provider_callbacks_over_plain_http() -> None:
+    """The notify URLs are built from the public URL: in production it must be https."""
+    production: dict[str, Any] = {
+        "env": Environment.production,
+        "secret_key": "s",
+        "data_key": "d",
+        "payout_backend": "manual",
+        "cookie_secure": True,
+        **WECHATPAY,
+    }
+    for url in ("http://shop.example.com", "shop.example.com", "https://"):
+        with pytest.raises(ValidationError, match="https"):
+            Settings(**production, public_base_url=url)
+    secure = Settings(**production, public_base_url="HTTPS://shop.example.com")
+    assert secure.public_url_is_https
+    # Outside production a local address works (the fakes and a developer's tunnel).
+    local = Settings(**WECHATPAY, public_base_url="http://127.0.0.1:8000")
+    assert not local.public_url_is_https
+
+
+@pytest.mark.parametrize(
+    "seller_id", ["", "2021000117667788", "208810217784688", "x2088102177846880"]
+)
+def test_alipay_needs_the_pid_of_the_account_paid(seller_id: str) -> None:
+    """Alipay's notices name the account paid (seller_id, a 2088… PID): it is checked."""
+    alipay: dict[str, Any] = {
+        "payment_providers": ["alipay"],
+        "public_base_url": "https://p.example",
+        "alipay_appid": "2021000117667788",
+        "alipay_app_private_key": "(PEM)",
+        "alipay_public_key": "(PEM)",
+    }
+    with pytest.raises(ValidationError, match="POCKETSHOP_ALIPAY_SELLER_ID"):
+        Settings(**alipay, alipay_seller_id=seller_id)
+    assert Settings(**alipay, alipay_seller_id="2088102177846880").alipay_seller_id
 
 
 def test_the_limits_on_unpaid_orders_come_from_the_environment(

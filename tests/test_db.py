@@ -265,8 +265,9 @@ async def test_a_row_inserted_alone_commits_by_itself_and_keeps_a_clashing_one(
 ) -> None:
     """The sandbox provider's books: written outside our transactions, one statement each
     (autocommit on PostgreSQL), a row already there kept as it was."""
-    await db.insert_alone(_users, a_user("+8613800000021"))
-    await db.insert_alone(_users, {**a_user("+8613800000021"), "public_id": "other"})
+    first = await db.insert_alone(_users, a_user("+8613800000021"))
+    assert first is not None
+    assert await db.insert_alone(_users, {**a_user("+8613800000021"), "public_id": "x"}) is None
     async with db.transaction() as session:
         with pytest.raises(NestedTransaction):
             await db.insert_alone(_users, a_user("+8613800000022"))

@@ -30,7 +30,7 @@ from pocketshop.payments import sandbox_pages
 from pocketshop.runtime import build
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
-from pocketshop.web import errors, page_cache
+from pocketshop.web import errors, headers, page_cache
 from pocketshop.web import pages as web_pages
 from pocketshop.web.templating import PACKAGE_DIR
 
@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added first, so it runs inside LocaleMiddleware and knows the visitor's language.
     app.add_middleware(page_cache.CachedPages, login_cookie=SESSION_COOKIE)
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
+    # Added last: the outermost, so cached pages get the security headers too.
+    app.add_middleware(headers.SecurityHeaders, settings=settings)
 
     settings.media_path.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "web" / "static"), name="static")

@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 import secrets
 import time
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from pydantic import Field, model_validator
@@ -35,7 +37,14 @@ WECHATPAY_REQUIRED = (
 )
 
 
-ALIPAY_REQUIRED = ("alipay_appid", "alipay_app_private_key", "alipay_public_key")
+ALIPAY_REQUIRED = (
+    "alipay_appid",
+    "alipay_seller_id",
+    "alipay_app_private_key",
+    "alipay_public_key",
+)
+# An Alipay account's PID (合作伙伴身份), what its notices name as seller_id.
+ALIPAY_PID = re.compile(r"2088\d{12}")
 DEFAULT_OWN_URL = "http://127.0.0.1:8000"
 
 
@@ -72,6 +81,12 @@ class Settings(BaseSettings):
     sms_resend_seconds: int = 60
     sms_hourly_cap_per_phone: int = 5
     sms_hourly_cap_per_ip: int = 20
+    # Lookups by order, payment or payment-request number that find nothing, per window:
+    # a buyer mistypes a number now and then; a guesser needs thousands. Many buyers can
+    # share one address (a carrier's NAT), so an IP gets more than a user.
+    lookup_window_seconds: int = Field(default=600, ge=1)
+    lookup_misses_per_user: int = Field(default=20, ge=1)
+    lookup_misses_per_ip: int = Field(default=100, ge=1)
 
     logo_max_bytes: int = 2 * 1024 * 1024
     # Whole request bodies, checked before anything is parsed: a few phone photos and the
@@ -146,9 +161,14 @@ class Settings(BaseSettings):
     wechatpay_apiv3_key: str = ""
     wechatpay_public_key: str = ""
     wechatpay_public_key_id: str = ""
+    # While moving from platform certificates to the public key, WeChat Pay signs callbacks
+    # with either for a week: the platform certificates (PEM, one or several) verify the rest.
+    wechatpay_platform_certificates: str = ""
     wechatpay_gateway: str = "https://api.mch.weixin.qq.com"
-    # Alipay (RSA2). PEM keys as text: the app's private key, Alipay's public key.
+    # Alipay (RSA2). PEM keys as text: the app's private key, Alipay's public key. The seller
+    # id is the PID (2088 and 12 digits) of the account paid: notices name it.
     alipay_appid: str = ""
+    alipay_seller_id: str = ""
     alipay_app_private_key: str = ""
     alipay_public_key: str = ""
     alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
@@ -171,6 +191,13 @@ class Settings(BaseSettings):
         if real and not self.public_base_url:
             # Their notifications (refunds' too, sent from a worker) need an address to reach.
             raise ValueError(f"{' and '.join(real)} need POCKETSHOP_PUBLIC_BASE_URL")
+        if real and self.env is Environment.production and not self.public_url_is_https:
+            # Their notify URLs are built from it: WeChat Pay takes https ones only, and over
+            # plain http what providers tell us could be read or changed on the way.
+            raise ValueError(
+                f"{' and '.join(real)} call back over https only: POCKETSHOP_PUBLIC_BASE_URL "
+                "must be an https:// address in production"
+            )
         if "wechatpay" in self.payment_providers:
             missing = [
                 f"POCKETSHOP_{name.upper()}"
@@ -187,7 +214,17 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"alipay needs {', '.join(missing)}")
+            if not ALIPAY_PID.fullmatch(self.alipay_seller_id):
+                raise ValueError(
+                    "POCKETSHOP_ALIPAY_SELLER_ID must be the account's PID: 2088 and 12 digits"
+                )
         return self
+
+    @property
+    def public_url_is_https(self) -> bool:
+        """Whether the public URL (of links and callbacks) is an https one."""
+        parts = urlsplit(self.public_base_url)
+        return parts.scheme.lower() == "https" and bool(parts.netloc)
 
     @property
     def is_production(self) -> bool:

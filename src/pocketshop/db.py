@@ -7,18 +7,22 @@ SQLite the embedded server serialises write transactions with one lock, so concu
 queue instead of failing with "database is locked".
 
 Where SQL must differ between PostgreSQL and SQLite, it does so here, in a named helper:
-`insert_new`, `insert_new_with`, `update_with`, `for_update`, `serialize`.
+`insert_new`, `insert_or_add`, `insert_new_with`, `update_with`, `for_update`,
+`serialize`.
 """
 
 import asyncio
+import contextlib
 import contextvars
 import functools
-from collections.abc import AsyncIterator, Mapping, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import (
     ARRAY,
     CTE,
@@ -38,7 +42,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -155,6 +160,22 @@ def _insert_new(dialect_name: str, table: Table) -> Insert:
     if dialect_name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
     return sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
+def insert_or_add(session: AsyncSession, table: Table, counter: str) -> Insert:
+    """`INSERT … ON CONFLICT (primary key) DO UPDATE SET counter = counter + the new row's`:
+    a counter kept per key in one statement, without reading it first."""
+    return _insert_or_add(session.get_bind().dialect.name, table, counter)
+
+
+@functools.cache
+def _insert_or_add(dialect_name: str, table: Table, counter: str) -> Insert:
+    statement = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={counter: table.c[counter] + statement.excluded[counter]},
+    )
+    return upsert
 
 
 async def insert_new_with(
@@ -372,6 +393,50 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# What a connection that the server dropped (a restart, a failover, an operator's
+# pg_terminate_backend) raises, and what a connection left half-way through an operation by
+# that raises next; connecting to a server that is down raises ConnectionError/TimeoutError.
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.InternalClientError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or went away under this work, or SQLite stayed
+    locked by another process past its busy timeout: a fault to answer 503 and try again
+    (the work was rolled back, or never reached the database), not a bug."""
+    for cause in _causes(exc):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, _CONNECTION_LOST):
+            return True
+        if isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause):
+            return True
+    return False
+
+
+def _lost_connection(context: ExceptionContext) -> None:
+    """Tell SQLAlchemy a connection is gone when asyncpg says so in ways its dialect does not
+    recognise (an AdminShutdownError before the socket is seen closed, a protocol left
+    mid-operation): the connection is then discarded, and every other connection the pool
+    holds from before is replaced on its next checkout, so the pool recovers by itself."""
+    if not context.is_disconnect and unavailable(context.original_exception):
+        context.is_disconnect = True
+
+
 class Database:
     """The engine and session factory of one app (or CLI command)."""
 
@@ -384,6 +449,8 @@ class Database:
             # instead, and one that died with a server restart fails one request only.
             engine_args.update(pool_size=20, max_overflow=20, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **engine_args)
+        if not self.is_sqlite:
+            event.listen(self.engine.sync_engine, "handle_error", _lost_connection)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -422,19 +489,22 @@ class Database:
         finally:
             _IN_TRANSACTION.reset(token)
 
-    async def insert_alone(self, table: Table, row: Mapping[str, Any]) -> None:
-        """`insert_new` of one row as a transaction of its own, outside any of ours: the
-        sandbox provider's books, kept as a remote provider keeps them on its side.
+    async def insert_alone(self, table: Table, row: Mapping[str, Any]) -> int | None:
+        """`insert_new` of one row as a transaction of its own, outside any of ours: the new
+        row's id, or None when it clashed with a row there before. For what must be kept
+        before anything else happens, whatever else waits: a provider's notice before it is
+        answered, the sandbox provider's books (kept as a remote provider keeps them).
         PostgreSQL: the statement commits by itself (autocommit: one round trip, not BEGIN,
         INSERT and COMMIT); SQLite: a write transaction like any other (its one writer)."""
         outside_transaction("a statement of its own")
         if self.is_sqlite:
             async with self.transaction() as session:
-                await session.execute(insert_new(session, table), row)
-            return
+                new_id: int | None = await session.scalar(insert_new(session, table), row)
+            return new_id
         async with self.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(_insert_new("postgresql", table), row)
+            inserted = await autocommit.execute(_insert_new("postgresql", table), row)
+            return inserted.scalar()
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -448,6 +518,10 @@ class Database:
                 pass
             elif getattr(exc, "keep_changes", False):
                 await session.commit()  # nothing a page shows: no cache tags to drop
+            elif unavailable(exc):
+                # The connection is gone (and discarded): nothing to roll back on it.
+                with contextlib.suppress(Exception):
+                    await session.rollback()
             else:
                 await session.rollback()
             raise

@@ -10,6 +10,7 @@ from pocketshop.catalog.models import (
     StockAdjustment,
 )
 from pocketshop.db import Base
+from pocketshop.guessing.models import LookupMiss
 from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
 from pocketshop.orders.models import (
     Address,
@@ -45,6 +46,7 @@ __all__ = [
     "LedgerAccount",
     "LedgerPosting",
     "LedgerTransaction",
+    "LookupMiss",
     "MerchantIdentity",
     "MoneyEvent",
     "Order",

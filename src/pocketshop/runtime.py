@@ -13,6 +13,7 @@ from pocketshop.accounts.sms import SmsSender, make_sender
 from pocketshop.catalog import service as catalog
 from pocketshop.config import Settings
 from pocketshop.db import Database
+from pocketshop.guessing import jobs as guessing_jobs
 from pocketshop.orders import jobs as order_jobs
 from pocketshop.payments import jobs as payment_jobs
 from pocketshop.payments import sandbox
@@ -86,7 +87,11 @@ def build(settings: Settings, *, caching: bool = True) -> Runtime:
         sms=sms,
         payments=payments,
         http=httpx.AsyncClient(timeout=10.0),
-        sweeps=[*order_jobs.sweeps(settings), *payment_jobs.sweeps(payments)],
+        sweeps=[
+            *order_jobs.sweeps(settings),
+            *payment_jobs.sweeps(payments),
+            *guessing_jobs.sweeps(settings),
+        ],
     )
 
     async def send_sms(payload: dict[str, object]) -> None:

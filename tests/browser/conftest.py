@@ -22,7 +22,7 @@ from pocketshop.config import Environment, Settings
 from tests.servers import serving
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,6 +41,14 @@ PHONE: dict[str, Any] = {
     "locale": "zh-CN",
 }
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Runs before the page's own scripts (and, injected by the browser's tools, outside its CSP):
+# every violation of the Content-Security-Policy becomes a console error.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  console.error("Content Security Policy violation: " + event.effectiveDirective + " blocked "
+    + (event.blockedURI || "inline code") + " at " + event.sourceFile + ":" + event.lineNumber);
+});
+"""
 
 
 def browser_required() -> bool:
@@ -132,13 +140,32 @@ def browser(playwright: "Playwright") -> Iterator["Browser"]:
 
 
 @pytest.fixture
-def context(browser: "Browser", live_server: LiveServer) -> Iterator["BrowserContext"]:
-    """A phone: 390x844 CSS pixels at 2x, touch, Chinese; fresh cookies for every test."""
+def csp_violations() -> list[str]:
+    """What the Content-Security-Policy blocked during a test (the `context` fixture fails
+    a test that leaves any here)."""
+    return []
+
+
+@pytest.fixture
+def context(
+    browser: "Browser", live_server: LiveServer, csp_violations: list[str]
+) -> Iterator["BrowserContext"]:
+    """A phone: 390x844 CSS pixels at 2x, touch, Chinese; fresh cookies for every test.
+    Whatever the test does, a page whose CSP blocks anything fails it: a blocked script or
+    handler is a feature that silently stopped working."""
     options: dict[str, Any] = {**PHONE, "base_url": live_server.url}
     context = browser.new_context(**options)
     context.set_default_timeout(10_000)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+
+    def note(message: "ConsoleMessage") -> None:
+        if "Content Security Policy" in message.text:
+            csp_violations.append(f"{message.page.url if message.page else ''}: {message.text}")
+
+    context.on("console", note)
     yield context
     context.close()
+    assert csp_violations == [], "\n".join(csp_violations)
 
 
 @pytest.fixture

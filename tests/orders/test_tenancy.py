@@ -152,7 +152,9 @@ async def test_buyer_cannot_reach_another_buyers_orders(
         ]:
             api_error(response, 404, "order_not_found")
     # The merchant's routes are not a way round it either: x has no shop.
-    api_error(await client.get(f"/api/v1/me/shop/orders/{two.y_order}", headers=x), 404, "no_shop")
+    api_error(
+        await client.get(f"/api/v1/me/shop/orders/{two.y_order}", headers=x), 403, "not_a_merchant"
+    )
     assert await row_counts(app) == before
     mine = await client.get(f"/api/v1/orders/{two.y_order}", headers=two.y.auth)
     assert mine.json()["status"] == "pending_payment"

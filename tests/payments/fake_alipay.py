@@ -10,7 +10,10 @@ and it behaves as Alipay's documentation says (opendocs.alipay.com):
   (TRADE_CLOSED) and cannot be paid;
 - close refuses a trade that is not waiting for payment (ACQ.TRADE_STATUS_ERROR);
 - a refund asked again with the same out_request_no answers fund_change N and refunds once;
-  the refund query answers 10000 without refund_status when it has no such refund.
+  the refund query answers 10000 without refund_status when it has no such refund;
+- a notification names the app (app_id) and the account paid (seller_id, its 2088… PID), and
+  is sent again, with the same notify_id, until it is answered "success" (for about 25 h);
+- a trade query's answer names neither app nor seller.
 """
 
 import base64
@@ -105,6 +108,7 @@ class FakeAlipay:
     def settings(self, gateway: str) -> dict[str, Any]:
         return {
             "alipay_appid": APP_ID,
+            "alipay_seller_id": SELLER_ID,
             "alipay_app_private_key": self.app_key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
@@ -246,7 +250,7 @@ class FakeAlipay:
         trade.trade_no = f"2026113022001{secrets.randbelow(10**15):015d}"
         return trade
 
-    def refund_notification(self, trade: Trade, out_request_no: str) -> bytes:
+    def refund_notification(self, trade: Trade, out_request_no: str, **changes: str) -> bytes:
         """What Alipay posts after a refund: the trade, its refunds so far, this one's id."""
         refunded = sum(
             paid for trade_no, paid in self.refunds.values() if trade_no == trade.out_trade_no
@@ -259,11 +263,15 @@ class FakeAlipay:
             gmt_refund=clock.now()
             .astimezone(ZoneInfo("Asia/Shanghai"))
             .strftime("%Y-%m-%d %H:%M:%S.000"),
+            **changes,
         )
 
-    def notification(self, trade: Trade, **changes: str) -> bytes:
+    def notification(
+        self, trade: Trade, *, leave_out: tuple[str, ...] = (), **changes: str
+    ) -> bytes:
         """A notification as Alipay posts it (form-encoded, RSA2-signed without sign and
-        sign_type); `changes` override fields before signing."""
+        sign_type); `changes` override fields, and fields named in `leave_out` are left out,
+        before signing."""
         now = clock.now().astimezone(ZoneInfo("Asia/Shanghai"))
         params = {
             "notify_time": now.strftime("%Y-%m-%d %H:%M:%S"),
@@ -280,5 +288,6 @@ class FakeAlipay:
             "gmt_payment": datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S"),
             **changes,
         }
+        params = {name: value for name, value in params.items() if name not in leave_out}
         signed = {**params, "sign_type": "RSA2", "sign": _sign(self.alipay_key, _content(params))}
         return urlencode(signed).encode()

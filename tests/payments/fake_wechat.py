@@ -3,9 +3,13 @@
 Keys are made here: the merchant's RSA key (the fake checks every request's Authorization
 signature with its public half), WeChat Pay's platform RSA key (the fake signs every answer
 and notification with it; the adapter knows the public half and its id), and the APIv3 key
-that encrypts notification resources (AES-256-GCM). It keeps its own books of trades and
-refunds, like the real one, and behaves as WeChat Pay's documentation says (pay.weixin.qq.com
-/doc/v3/merchant, 普通商户):
+that encrypts notification resources (AES-256-GCM). For a merchant moving from platform
+certificates to the public key, it also has platform certificates (self-signed here): during
+the move WeChat Pay signs each callback with the public key or with a certificate's key, at
+random, naming the certificate's serial number (hex) in Wechatpay-Serial. It keeps its own
+books of trades and refunds, like the real one, and behaves as WeChat Pay's documentation says
+(pay.weixin.qq.com/doc/v3/merchant, 普通商户):
+- H5 prepay needs the buyer's address (`scene_info.payer_client_ip`, IPv4 or IPv6);
 - a trade is given a deadline (`time_expire`, RFC 3339); unpaid by then it cannot be paid;
 - close answers 204 No Content, for a trade it does not know too (as merchants report);
   closing a closed one answers 400 ORDER_CLOSED, and a paid one is not closed;
@@ -17,17 +21,20 @@ refunds, like the real one, and behaves as WeChat Pay's documentation says (pay.
 """
 
 import base64
+import ipaddress
 import json
 import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -73,6 +80,45 @@ def _sign(key: rsa.RSAPrivateKey, message: str) -> str:
     ).decode()
 
 
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@dataclass(frozen=True)
+class PlatformCertificate:
+    """A platform certificate (WeChat Pay's are issued by Tenpay.com's CA; this one signs
+    itself) and its private key, which signs what WeChat Pay signs with it."""
+
+    key: rsa.RSAPrivateKey = field(default_factory=_key)
+    serial_number: int = field(default_factory=x509.random_serial_number)
+
+    @property
+    def serial(self) -> str:
+        """As Wechatpay-Serial names it: the serial number in upper-case hex."""
+        return f"{self.serial_number:040X}"
+
+    def pem(self) -> str:
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA"),
+            ]
+        )
+        now = datetime.now(UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(self.serial_number)
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=5 * 365))
+            .sign(self.key, hashes.SHA256())
+        )
+        return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
 @dataclass
 class Trade:
     out_trade_no: str
@@ -83,6 +129,9 @@ class Trade:
     time_expire: str = ""
     state: str = "NOTPAY"
     transaction_id: str = ""
+    payer_client_ip: str = ""
+    # The app it was paid in: ours, unless a test says otherwise.
+    appid: str = APPID
 
     def expired(self) -> bool:
         deadline = datetime.fromisoformat(self.time_expire) if self.time_expire else None
@@ -96,6 +145,10 @@ class FakeWeChatPay:
     )
     platform_key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    # The merchant's platform certificates, still in use while it moves to the public key.
+    certificates: tuple[PlatformCertificate, ...] = field(
+        default_factory=lambda: (PlatformCertificate(), PlatformCertificate())
     )
     apiv3_key: str = field(default_factory=lambda: secrets.token_hex(16))
     trades: dict[str, Trade] = field(default_factory=dict)
@@ -116,19 +169,31 @@ class FakeWeChatPay:
             "wechatpay_apiv3_key": self.apiv3_key,
             "wechatpay_public_key": _pem_public(self.platform_key.public_key()),
             "wechatpay_public_key_id": PUBLIC_KEY_ID,
+            "wechatpay_platform_certificates": "".join(
+                certificate.pem() for certificate in self.certificates
+            ),
             "wechatpay_gateway": gateway,
         }
 
     # --- signatures ---------------------------------------------------------------------
 
-    def signed_headers(self, body: str, *, timestamp: int | None = None) -> dict[str, str]:
+    def signed_headers(
+        self,
+        body: str,
+        *,
+        timestamp: int | None = None,
+        certificate: PlatformCertificate | None = None,
+    ) -> dict[str, str]:
+        """Signed with the platform public key's private half, or with a platform
+        certificate's key, naming the key it was signed with."""
         stamp = str(timestamp if timestamp is not None else int(time.time()))
         nonce = secrets.token_hex(16)
+        key = certificate.key if certificate is not None else self.platform_key
         return {
             "Wechatpay-Timestamp": stamp,
             "Wechatpay-Nonce": nonce,
-            "Wechatpay-Signature": _sign(self.platform_key, f"{stamp}\n{nonce}\n{body}\n"),
-            "Wechatpay-Serial": PUBLIC_KEY_ID,
+            "Wechatpay-Signature": _sign(key, f"{stamp}\n{nonce}\n{body}\n"),
+            "Wechatpay-Serial": certificate.serial if certificate is not None else PUBLIC_KEY_ID,
             "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
         }
 
@@ -209,6 +274,12 @@ class FakeWeChatPay:
         deadline = str(data.get("time_expire", ""))
         if deadline and not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", deadline):
             return self._answer(400, {"code": "PARAM_ERROR", "message": "time_expire"})
+        payer_ip = str(data.get("scene_info", {}).get("payer_client_ip", ""))
+        if kind == "h5":
+            try:
+                ipaddress.ip_address(payer_ip)
+            except ValueError:
+                return self._answer(400, {"code": "PARAM_ERROR", "message": "payer_client_ip"})
         if existing is None:
             self.trades[number] = Trade(
                 out_trade_no=number,
@@ -217,6 +288,7 @@ class FakeWeChatPay:
                 notify_url=data["notify_url"],
                 kind=kind,
                 time_expire=deadline,
+                payer_client_ip=payer_ip,
             )
         elif existing.amount != int(data["amount"]["total"]):
             return self._answer(400, {"code": "INVALID_REQUEST", "message": "changed order"})
@@ -295,7 +367,7 @@ class FakeWeChatPay:
     def resource(self, trade: Trade, **changes: Any) -> dict[str, Any]:
         resource = {
             "mchid": MCHID,
-            "appid": APPID,
+            "appid": trade.appid,
             "out_trade_no": trade.out_trade_no,
             "transaction_id": trade.transaction_id,
             "trade_type": trade.kind.upper(),
@@ -335,9 +407,11 @@ class FakeWeChatPay:
         event_type: str = "TRANSACTION.SUCCESS",
         key: str | None = None,
         timestamp: int | None = None,
+        certificate: PlatformCertificate | None = None,
     ) -> tuple[bytes, dict[str, str]]:
         """A notification as WeChat Pay sends it: the resource encrypted under the APIv3 key
-        (or another `key`), the whole body signed with the platform key."""
+        (or another `key`), the whole body signed with the platform public key's private half
+        (or with a platform `certificate`'s key)."""
         nonce = secrets.token_hex(6)
         associated = "transaction"
         ciphertext = AESGCM((key or self.apiv3_key).encode()).encrypt(
@@ -360,4 +434,4 @@ class FakeWeChatPay:
             }
         )
         when = timestamp if timestamp is not None else int(clock.now().timestamp())
-        return body.encode(), self.signed_headers(body, timestamp=when)
+        return body.encode(), self.signed_headers(body, timestamp=when, certificate=certificate)

@@ -1,7 +1,9 @@
 """The WeChat Pay adapter (API v3 through `wechatpayv3`), against a local fake of WeChat Pay
-with keys made in the test: prepay for Native, H5 and JSAPI; notifications verified,
-decrypted and acted on once; every kind of forged or stale notification refused; queries,
-refunds and closes signed both ways."""
+with keys made in the test: prepay for Native, H5 and JSAPI; notifications verified (signed
+with the platform public key or, while a merchant moves to it, a platform certificate),
+decrypted and acted on once; every kind of forged or stale notification refused, and ones for
+another merchant or app kept for the operator; queries, refunds and closes signed both
+ways."""
 
 import asyncio
 import base64
@@ -18,12 +20,20 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from pocketshop import clock
-from pocketshop.config import Settings
+from pocketshop.config import ConfigurationError, Settings
 from pocketshop.db import Database
 from pocketshop.ledger.models import LedgerTransaction
 from pocketshop.payments.models import Payment, PaymentAnomaly, ProviderNotice, Refund
+from pocketshop.payments.wechatpay import WeChatPayProvider
 from tests.commerce import one_sku_and_buyer, order_row, ordered, run_jobs
-from tests.payments.fake_wechat import APPID, TAKEN_ANSWER_LOST, FakeWeChatPay
+from tests.conftest import BASE_URL
+from tests.payments.fake_wechat import (
+    APPID,
+    MCHID,
+    TAKEN_ANSWER_LOST,
+    FakeWeChatPay,
+    PlatformCertificate,
+)
 from tests.payments.invariants import problems
 from tests.payments.money import money_counts
 from tests.servers import serving
@@ -185,6 +195,116 @@ async def test_a_notification_that_does_not_match_is_an_anomaly(
     async with db.transaction(write=False) as session:
         kinds = sorted(await session.scalars(select(PaymentAnomaly.kind)))
     assert kinds == ["amount_mismatch", "merchant_mismatch"]
+
+
+@pytest.mark.parametrize("changes", [{"appid": "wx0000000000000001"}, {"mchid": "1900000999"}])
+async def test_a_notice_for_another_app_or_merchant_is_never_paid(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    db: Database,
+    fake: FakeWeChatPay,
+    changes: dict[str, str],
+) -> None:
+    """Signed by WeChat Pay and sealed under our APIv3 key, amount and currency right, but
+    paid in another app or to another merchant: stored (WeChat may stop sending it), the
+    operator told, the order still unpaid."""
+    _merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    body, headers = fake.notification(fake.resource(trade, **changes))
+    assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+    assert (await order_row(app, number)).status == "pending_payment"
+    assert await captures(db) == 0
+    async with db.transaction(write=False) as session:
+        [anomaly] = list(await session.scalars(select(PaymentAnomaly)))
+    assert anomaly.kind == "merchant_mismatch"
+    assert anomaly.details["identity"] == {"mchid": MCHID, "appid": APPID} | changes
+
+
+async def test_a_query_answer_for_another_app_is_never_paid(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    """Our own signed question, but the answer names an app not ours: told, not paid."""
+    _merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    trade.appid = "wx0000000000000001"
+    clock.advance(timedelta(minutes=5))
+    await run_jobs(app)
+    assert (await order_row(app, number)).status == "pending_payment"
+    assert await captures(db) == 0
+    assert await anomalies(db) == ["merchant_mismatch"]
+
+
+@pytest.mark.parametrize("which", [0, 1])
+async def test_a_notice_signed_with_a_platform_certificate_pays(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay, which: int
+) -> None:
+    """While the merchant moves to the platform public key, WeChat Pay signs callbacks with
+    either at random: one signed with any configured platform certificate, named by its
+    serial number, is verified with that certificate's key."""
+    _merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    certificate = fake.certificates[which]
+    body, headers = fake.notification(fake.resource(trade), certificate=certificate)
+    assert headers["Wechatpay-Serial"] == certificate.serial
+    answer = await client.post(NOTIFY, content=body, headers=headers)
+    assert answer.status_code == 204, answer.text
+    assert (await order_row(app, number)).status == "paid"
+    assert await captures(db) == 1
+
+
+@pytest.mark.parametrize("forgery", ["unknown_certificate", "serial_of_another_key"])
+async def test_a_notice_of_an_unknown_certificate_is_refused_without_asking_wechat(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay, forgery: str
+) -> None:
+    """A serial we were not configured with is refused outright: no certificate is fetched
+    from WeChat Pay in the callback (the library would, for a serial it does not know). A
+    configured serial on a notice signed with another key does not verify."""
+    _merchant, buyer, number = await unpaid_order(app, client)
+    trade = fake.pay(await started_trade(app, client, buyer, number))
+    if forgery == "unknown_certificate":
+        body, headers = fake.notification(fake.resource(trade), certificate=PlatformCertificate())
+    else:
+        body, headers = fake.notification(fake.resource(trade))
+        headers["Wechatpay-Serial"] = fake.certificates[0].serial
+    asked = len(fake.requests)
+    answer = await client.post(NOTIFY, content=body, headers=headers)
+    assert answer.status_code == 401, answer.text
+    assert fake.requests[asked:] == []
+    assert (await order_row(app, number)).status == "pending_payment"
+    async with db.transaction(write=False) as session:
+        assert await session.scalar(select(func.count()).select_from(ProviderNotice)) == 0
+
+
+@pytest.mark.parametrize(
+    "pem",
+    [
+        "not a certificate",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    ],
+)
+def test_unreadable_platform_certificates_are_refused_at_start_up(
+    settings: Settings, pem: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="POCKETSHOP_WECHATPAY_PLATFORM_CERTIFICATES"):
+        WeChatPayProvider(settings.model_copy(update={"wechatpay_platform_certificates": pem}))
+
+
+async def test_h5_from_an_ipv6_buyer_gives_wechat_the_whole_address(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    """payer_client_ip is the buyer's own address (WeChat Pay H5 checks it against the
+    buyer's), not the /64 block rate limits count by."""
+    _merchant, buyer, number = await unpaid_order(app, client)
+    address = "2408:8207:2482:6a30:1c5d:9f0e:25a1:7b3c"
+    transport = httpx.ASGITransport(app=app, client=(address, 52011))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as phone:
+        h5 = await start(phone, buyer, number, "h5")
+    assert h5.status_code == 201, h5.text
+    async with db.transaction(write=False) as session:
+        out_trade_no = await session.scalar(
+            select(Payment.out_trade_no).where(Payment.public_id == h5.json()["payment"]["id"])
+        )
+    assert fake.trades[str(out_trade_no)].payer_client_ip == address
 
 
 async def test_reconciliation_queries_a_payment_whose_notice_was_lost(

@@ -118,7 +118,7 @@ async def test_api_b_sees_only_their_own_onboarding(
 async def test_api_me_shop_is_the_callers(
     client: httpx.AsyncClient, app: FastAPI, db: Database, a: Merchant, b: dict[str, str]
 ) -> None:
-    api_error(await client.get("/api/v1/me/shop", headers=b), 404, "no_shop")
+    api_error(await client.get("/api/v1/me/shop", headers=b), 403, "not_a_merchant")
     assert (await client.get("/api/v1/me/shop", headers=a.auth)).json()["name"] == A_SHOP
 
     assert (await api_identity(client, b, B_NAME)).status_code == 200

@@ -114,17 +114,26 @@ async def log_out(request: Request, session: Session, settings: AppSettings) -> 
     if token:
         await service.end_session(session, token)
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=settings.cookie_secure
+    )
     return response
 
 
 @router.post("/language")
 async def choose_language(
-    lang: Annotated[str, Form()] = "", next: Annotated[str, Form()] = ""
+    settings: AppSettings, lang: Annotated[str, Form()] = "", next: Annotated[str, Form()] = ""
 ) -> Response:
     response = RedirectResponse(safe_next(next, default="/"), status_code=303)
     if lang in SUPPORTED_LOCALES:
-        response.set_cookie(LOCALE_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+        response.set_cookie(
+            LOCALE_COOKIE,
+            lang,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+        )
     return response
 
 

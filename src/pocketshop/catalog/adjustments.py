@@ -11,7 +11,7 @@ from pocketshop.catalog.service import STOCK_MAX, get_or_404
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.shops.models import Shop
-from pocketshop.text import clean_line
+from pocketshop.text import clean_line, too_long
 
 ADJUSTMENT_NOTE_MAX = 200
 
@@ -63,7 +63,7 @@ async def adjust_stock(
             field="delta",
         )
     cleaned_note = clean_line(note)
-    if len(cleaned_note) > ADJUSTMENT_NOTE_MAX:
+    if too_long(cleaned_note, ADJUSTMENT_NOTE_MAX):
         raise InvalidInput(
             _("The note can have at most %(max)s characters.", max=ADJUSTMENT_NOTE_MAX),
             code="note_too_long",

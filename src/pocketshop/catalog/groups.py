@@ -8,7 +8,7 @@ from pocketshop.catalog.models import PlatformCategory, Product, ProductGroup
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.shops.models import Shop
-from pocketshop.text import clean_line, fold
+from pocketshop.text import clean_line, fold, too_long
 
 GROUP_NAME_MAX = 20
 MAX_GROUPS = 50
@@ -26,7 +26,7 @@ async def list_groups(session: AsyncSession, shop: Shop) -> list[ProductGroup]:
 
 def _validate_group_name(name: str) -> str:
     cleaned = clean_line(name)
-    if not cleaned or len(cleaned) > GROUP_NAME_MAX:
+    if not cleaned or too_long(cleaned, GROUP_NAME_MAX):
         raise InvalidInput(
             _("A group name needs 1 to %(max)s characters.", max=GROUP_NAME_MAX),
             code="invalid_group_name",

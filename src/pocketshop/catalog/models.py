@@ -43,7 +43,7 @@ class ProductGroup(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(80))
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -62,9 +62,9 @@ class Product(Base):
         ForeignKey("product_groups.id", ondelete="SET NULL")
     )
     category_id: Mapped[int | None] = mapped_column(ForeignKey("platform_categories.id"))
-    title: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(240))
     # Lower-cased title, so search is case-insensitive on both databases with a plain LIKE.
-    title_folded: Mapped[str] = mapped_column(String(60))
+    title_folded: Mapped[str] = mapped_column(String(240))
     description_html: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16))
     # [{"name": "颜色", "values": ["红", "蓝"]}, ...]: up to 3 dimensions make the SKU matrix.
@@ -110,11 +110,11 @@ class Sku(Base):
     )
     # The chosen value of each dimension, in dimension order; "" key for a product without specs.
     spec_values: Mapped[list[str]] = mapped_column(JSON, default=list)
-    spec_key: Mapped[str] = mapped_column(String(200))
+    spec_key: Mapped[str] = mapped_column(String(250))
     price: Mapped[int] = mapped_column(Integer)
     list_price: Mapped[int | None] = mapped_column(Integer)
     stock: Mapped[int] = mapped_column(Integer, default=0)
-    code: Mapped[str] = mapped_column(String(40), default="")
+    code: Mapped[str] = mapped_column(String(160), default="")
     position: Mapped[int] = mapped_column(Integer, default=0)
     # False once the spec value it stands for was removed: kept for old order lines.
     active: Mapped[bool] = mapped_column(default=True)
@@ -131,6 +131,6 @@ class StockAdjustment(Base):
     delta: Mapped[int] = mapped_column(Integer)
     stock_after: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(16))
-    note: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(String(800), default="")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

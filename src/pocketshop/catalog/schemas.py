@@ -3,43 +3,61 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field
 
-from pocketshop.accounts.schemas import StrictModel
-from pocketshop.catalog.adjustments import ADJUSTMENT_REASONS, AdjustmentReason
-from pocketshop.catalog.service import ProductStatus
+from pocketshop.accounts.schemas import StrictModel, WholeNumber
+from pocketshop.catalog.adjustments import (
+    ADJUSTMENT_NOTE_MAX,
+    ADJUSTMENT_REASONS,
+    AdjustmentReason,
+)
+from pocketshop.catalog.groups import GROUP_NAME_MAX
+from pocketshop.catalog.service import (
+    MAX_DIMENSIONS,
+    MAX_SKUS,
+    MAX_VALUES,
+    PRICE_MAX,
+    SKU_CODE_MAX,
+    SPEC_NAME_MAX,
+    SPEC_VALUE_MAX,
+    STOCK_MAX,
+    TITLE_MAX,
+    ProductStatus,
+)
+from pocketshop.web import contract
 
-Fen = Annotated[StrictInt, Field(ge=0, le=10**9, description="amount in fen (1/100 yuan)")]
+Price = Annotated[WholeNumber, Field(ge=1, le=PRICE_MAX, description="amount in fen (1/100 yuan)")]
+SpecValue = Annotated[str, contract.text(SPEC_VALUE_MAX)]
 
 
 class SpecIn(StrictModel):
-    name: str = Field(max_length=40, examples=["颜色"])
-    values: list[Annotated[str, Field(max_length=40)]] = Field(
-        max_length=40, examples=[["红", "蓝"]]
-    )
+    name: str = contract.text(SPEC_NAME_MAX, examples=["颜色"])
+    values: list[SpecValue] = Field(min_length=1, max_length=MAX_VALUES, examples=[["红", "蓝"]])
 
 
 class SkuIn(StrictModel):
-    spec: list[Annotated[str, Field(max_length=40)]] = Field(
-        default_factory=list, max_length=3, description="one value per spec, in spec order"
+    spec: list[SpecValue] = Field(
+        default_factory=list,
+        max_length=MAX_DIMENSIONS,
+        description="one value per spec, in spec order",
     )
-    price: Fen
-    list_price: Fen | None = None
-    stock: Annotated[StrictInt, Field(ge=0, le=1_000_000)] = Field(
+    price: Price
+    list_price: Price | None = Field(default=None, description="not below the price")
+    stock: Annotated[WholeNumber, Field(ge=0, le=1_000_000)] = Field(
         default=0,
         description="initial stock of a new SKU; existing SKUs change stock only "
         "through stock adjustments",
     )
-    code: str = Field(default="", max_length=60)
+    code: str = contract.text(SKU_CODE_MAX, optional=True)
 
 
 class ProductIn(StrictModel):
-    title: str = Field(max_length=200)
+    title: str = contract.text(TITLE_MAX)
     description: str = Field(default="", max_length=20_000, description="HTML; cleaned")
     group_id: str | None = Field(default=None, max_length=32)
     category: str | None = Field(default=None, max_length=32, description="platform category code")
-    specs: list[SpecIn] = Field(default_factory=list, max_length=3)
-    skus: list[SkuIn] = Field(min_length=1, max_length=400)
+    specs: list[SpecIn] = Field(default_factory=list, max_length=MAX_DIMENSIONS)
+    skus: list[SkuIn] = Field(min_length=1, max_length=MAX_SKUS)
 
 
 class StatusIn(StrictModel):
@@ -47,13 +65,21 @@ class StatusIn(StrictModel):
 
 
 class StockAdjustmentIn(StrictModel):
-    delta: Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000)]
+    delta: Annotated[
+        WholeNumber,
+        Field(
+            ge=-STOCK_MAX,
+            le=STOCK_MAX,
+            description="not 0",
+            json_schema_extra={"not": {"const": 0}},
+        ),
+    ]
     reason: AdjustmentReason = Field(description=", ".join(r.value for r in ADJUSTMENT_REASONS))
-    note: str = Field(default="", max_length=400)
+    note: str = contract.text(ADJUSTMENT_NOTE_MAX, optional=True)
 
 
 class GroupIn(StrictModel):
-    name: str = Field(max_length=60)
+    name: str = contract.text(GROUP_NAME_MAX)
 
 
 class GroupOrderIn(StrictModel):

@@ -22,9 +22,10 @@ from pocketshop.catalog.models import (
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.shops.models import Shop
-from pocketshop.text import clean_line, fold, like_pattern
+from pocketshop.text import clean_line, code_point_cap, fold, like_pattern, too_long
 
 TITLE_MAX = 60
+TITLE_FOLDED_MAX = code_point_cap(TITLE_MAX)  # the column's size
 DESCRIPTION_MAX = 20_000
 MAX_IMAGES = 9
 MAX_DIMENSIONS = 3
@@ -121,7 +122,7 @@ def _validate_title(title: str) -> str:
     cleaned = clean_line(title)
     if not cleaned:
         raise InvalidInput(_("Enter a product title."), code="title_required", field="title")
-    if len(cleaned) > TITLE_MAX:
+    if too_long(cleaned, TITLE_MAX):
         raise InvalidInput(
             _("The title can have at most %(max)s characters.", max=TITLE_MAX),
             code="title_too_long",
@@ -141,7 +142,7 @@ def _validate_specs(specs: tuple[SpecDimension, ...]) -> tuple[SpecDimension, ..
     for dimension in specs:
         name = clean_line(dimension.name)
         values = tuple(clean_line(value) for value in dimension.values)
-        if not name or len(name) > SPEC_NAME_MAX:
+        if not name or too_long(name, SPEC_NAME_MAX):
             raise InvalidInput(
                 _("A spec needs a name of at most %(max)s characters.", max=SPEC_NAME_MAX),
                 code="invalid_spec",
@@ -153,7 +154,7 @@ def _validate_specs(specs: tuple[SpecDimension, ...]) -> tuple[SpecDimension, ..
                 code="invalid_spec",
                 field="specs",
             )
-        if any(not value or len(value) > SPEC_VALUE_MAX for value in values):
+        if any(not value or too_long(value, SPEC_VALUE_MAX) for value in values):
             raise InvalidInput(
                 _("A spec value must have 1 to %(max)s characters.", max=SPEC_VALUE_MAX),
                 code="invalid_spec",
@@ -212,7 +213,7 @@ def _validate_skus(specs: tuple[SpecDimension, ...], skus: tuple[SkuInput, ...])
                 field="skus",
             )
         code = clean_line(sku.code)
-        if len(code) > SKU_CODE_MAX:
+        if too_long(code, SKU_CODE_MAX):
             raise InvalidInput(
                 _("A SKU code can have at most %(max)s characters.", max=SKU_CODE_MAX),
                 code="invalid_sku",
@@ -274,7 +275,7 @@ async def create(
         group_id=await groups.group_id_of(session, shop, data.group_id),
         category_id=await groups.category_id_of(session, data.category_code),
         title=title,
-        title_folded=fold(title)[:TITLE_MAX],
+        title_folded=fold(title)[:TITLE_FOLDED_MAX],
         description_html=description,
         status=ProductStatus.draft.value,
         specs=[{"name": d.name, "values": list(d.values)} for d in specs],
@@ -352,7 +353,7 @@ async def edit(session: AsyncSession, shop: Shop, public_id: str, data: ProductI
         if key not in wanted:
             row.active = False
     product.title = title
-    product.title_folded = fold(title)[:TITLE_MAX]
+    product.title_folded = fold(title)[:TITLE_FOLDED_MAX]
     product.description_html = description
     product.group_id = group_id
     product.category_id = category_id
@@ -512,10 +513,9 @@ async def list_for_shop(
     statement = select(Product).where(Product.shop_id == shop.id)
     if status is not None:
         statement = statement.where(Product.status == status.value)
-    if query.strip():
-        statement = statement.where(
-            Product.title_folded.like(like_pattern(fold(query.strip())[:TITLE_MAX]), escape="\\")
-        )
+    if clean_line(query):  # as titles are stored; and PostgreSQL refuses a NUL in text
+        searched = fold(clean_line(query))[:TITLE_FOLDED_MAX]
+        statement = statement.where(Product.title_folded.like(like_pattern(searched), escape="\\"))
     rows = list(
         await session.scalars(
             statement.order_by(Product.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)

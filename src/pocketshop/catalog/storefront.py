@@ -20,7 +20,7 @@ from pocketshop.catalog.service import (
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.shops.models import Shop
-from pocketshop.text import fold, like_pattern
+from pocketshop.text import clean_line, fold, like_pattern
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ async def grid(
     ).where(Product.shop_id == shop.id, Product.status == ProductStatus.on_sale.value)
     if group is not None:
         statement = statement.where(Product.group_id == group.id)
-    if query.strip():
-        pattern = like_pattern(fold(query.strip())[:TITLE_MAX])
+    if clean_line(query):  # as titles are stored; and PostgreSQL refuses a NUL in text
+        pattern = like_pattern(fold(clean_line(query))[:TITLE_MAX])
         statement = statement.where(Product.title_folded.like(pattern, escape="\\"))
     rows = (
         await session.execute(

@@ -12,7 +12,7 @@ from pocketshop.accounts.service import normalise_phone
 from pocketshop.errors import AppError, Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.orders.models import Address, Order
-from pocketshop.text import clean_line
+from pocketshop.text import clean_line, too_long
 
 MAX_ADDRESSES = 20
 FIELD_LIMITS = {
@@ -41,7 +41,7 @@ def clean(text: str) -> str:
 def validate(data: AddressInput, region: str = "CN") -> AddressInput:
     cleaned = {name: clean(getattr(data, name)) for name in FIELD_LIMITS}
     for name, (limit, message) in FIELD_LIMITS.items():
-        if not cleaned[name] or len(cleaned[name]) > limit:
+        if not cleaned[name] or too_long(cleaned[name], limit):
             raise InvalidInput(_(message, max=limit), code="invalid_address", field=name)
     try:
         phone = normalise_phone(data.phone, region)

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import ApiUser
 from pocketshop.accounts.models import User
+from pocketshop.guessing.deps import LimitMisses
 from pocketshop.orders import (
     actions,
     addresses,
@@ -40,11 +41,13 @@ from pocketshop.orders.service import OrderSource, OrderStatus
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import MerchantShop
 from pocketshop.shops.models import Shop
+from pocketshop.web import contract
 from pocketshop.web.routing import AppSettings, Session, api_router, clean_idempotency_key
 
 router = api_router(prefix="/api/v1", tags=["orders"])
 
 Page = Annotated[int, Query(ge=1, le=10_000)]
+ORDER_NUMBER = {"number": "$response.body#/number"}
 
 
 def address_out(address: Address) -> AddressOut:
@@ -240,7 +243,17 @@ async def remove_cart_item(slug: str, sku_id: str, session: Session, user: ApiUs
 # --- the buyer's orders -----------------------------------------------------------------------
 
 
-@router.post("/orders", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=contract.links(
+        201,
+        PayOrder=("pay_order_api_v1_orders__number__payments_post", ORDER_NUMBER),
+        GetOrder=("get_my_order_api_v1_orders__number__get", ORDER_NUMBER),
+        CancelOrder=("cancel_my_order_api_v1_orders__number__cancel_post", ORDER_NUMBER),
+        ShopOrder=("get_shop_order_api_v1_me_shop_orders__number__get", ORDER_NUMBER),
+    ),
+)
 async def create_order(
     body: OrderIn,
     response: Response,
@@ -294,13 +307,13 @@ async def _buyer_order_out(session: AsyncSession, order: Order) -> OrderOut:
     return await order_out(session, order, shop.slug)
 
 
-@router.get("/orders/{number}")
+@router.get("/orders/{number}", dependencies=[LimitMisses])
 async def get_my_order(number: str, session: Session, user: ApiUser) -> OrderOut:
     order = await service.get_for_buyer_or_404(session, user, number)
     return await _buyer_order_out(session, order)
 
 
-@router.post("/orders/{number}/cancel")
+@router.post("/orders/{number}/cancel", dependencies=[LimitMisses])
 async def cancel_my_order(
     number: str, session: Session, settings: AppSettings, user: ApiUser
 ) -> OrderOut:
@@ -310,7 +323,7 @@ async def cancel_my_order(
     return await _buyer_order_out(session, order)
 
 
-@router.post("/orders/{number}/confirm-receipt")
+@router.post("/orders/{number}/confirm-receipt", dependencies=[LimitMisses])
 async def confirm_receipt(
     number: str, session: Session, settings: AppSettings, user: ApiUser
 ) -> OrderOut:
@@ -349,13 +362,13 @@ async def export_shop_orders(
     return await export.csv_response(session, shop, status=status_filter, query=q)
 
 
-@router.get("/me/shop/orders/{number}")
+@router.get("/me/shop/orders/{number}", dependencies=[LimitMisses])
 async def get_shop_order(number: str, session: Session, shop: MerchantShop) -> OrderOut:
     order = await service.get_for_shop_or_404(session, shop, number)
     return await order_out(session, order, shop.slug)
 
 
-@router.post("/me/shop/orders/{number}/cancel")
+@router.post("/me/shop/orders/{number}/cancel", dependencies=[LimitMisses])
 async def cancel_shop_order(
     number: str, session: Session, settings: AppSettings, shop: MerchantShop
 ) -> OrderOut:
@@ -364,7 +377,11 @@ async def cancel_shop_order(
     return await order_out(session, order, shop.slug)
 
 
-@router.post("/me/shop/orders/{number}/shipments", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/me/shop/orders/{number}/shipments",
+    dependencies=[LimitMisses],
+    status_code=status.HTTP_201_CREATED,
+)
 async def ship_order(
     number: str, body: ShipmentIn, session: Session, settings: AppSettings, shop: MerchantShop
 ) -> OrderOut:

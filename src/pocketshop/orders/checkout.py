@@ -41,6 +41,7 @@ from pocketshop.orders.service import (
     OrderStatus,
 )
 from pocketshop.shops.models import Shop
+from pocketshop.text import too_long
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ async def _destination(
 
 def _clean_note(note: str) -> str:
     clean = addresses.clean(note)
-    if len(clean) > NOTE_MAX:
+    if too_long(clean, NOTE_MAX):
         raise InvalidInput(
             _("The note can have at most %(max)s characters.", max=NOTE_MAX),
             code="note_too_long",

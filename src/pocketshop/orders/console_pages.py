@@ -15,6 +15,7 @@ from pocketshop import i18n, media
 from pocketshop.catalog.console_pages import nav_context, parse_count, redirect_done
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
+from pocketshop.guessing.deps import LimitMisses
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen, parse_yuan, yuan_text
 from pocketshop.orders import actions, export, queries, service, shipping, shipping_fees
@@ -224,14 +225,14 @@ async def order_page(
     )
 
 
-@router.get("/orders/{number}")
+@router.get("/orders/{number}", dependencies=[LimitMisses])
 async def order_detail(
     number: str, request: Request, session: Session, shop: ConsoleShop
 ) -> Response:
     return await order_page(request, session, shop, number)
 
 
-@router.post("/orders/{number}/ship")
+@router.post("/orders/{number}/ship", dependencies=[LimitMisses])
 async def ship_order(
     number: str, request: Request, session: Session, settings: AppSettings, shop: ConsoleShop
 ) -> Response:
@@ -276,7 +277,7 @@ async def ship_order(
     return redirect_done(f"/console/orders/{number}", "shipped")
 
 
-@router.post("/orders/{number}/cancel")
+@router.post("/orders/{number}/cancel", dependencies=[LimitMisses])
 async def cancel_order(
     number: str, session: Session, settings: AppSettings, shop: ConsoleShop
 ) -> Response:

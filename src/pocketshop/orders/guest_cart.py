@@ -37,7 +37,7 @@ def read(request: Request) -> GuestCart:
 def write(request: Request, response: Response, guest: GuestCart) -> None:
     settings = _settings(request)
     if not guest:
-        response.delete_cookie(CART_COOKIE)
+        _forget(response, settings)
         return
     response.set_cookie(
         CART_COOKIE,
@@ -56,4 +56,12 @@ async def merge_at_login(
     if CART_COOKIE not in request.cookies:
         return
     await cart.merge_guest(session, user, read(request))
-    response.delete_cookie(CART_COOKIE)
+    _forget(response, _settings(request))
+
+
+def _forget(response: Response, settings: Settings) -> None:
+    # With the attributes it was set with: a browser may refuse to let a plain answer
+    # overwrite a Secure cookie.
+    response.delete_cookie(
+        CART_COOKIE, httponly=True, samesite="lax", secure=settings.cookie_secure
+    )

@@ -24,6 +24,7 @@ from pocketshop.catalog import storefront
 from pocketshop.catalog.pages import common, product_page
 from pocketshop.db import attempt
 from pocketshop.errors import AppError
+from pocketshop.guessing.deps import LimitMisses
 from pocketshop.i18n import _
 from pocketshop.money import format_fen
 from pocketshop.orders import (
@@ -471,13 +472,13 @@ def _close_reason(reason: str | None) -> str:
         return ""
 
 
-@router.get("/me/orders/{number}")
+@router.get("/me/orders/{number}", dependencies=[LimitMisses])
 async def my_order(number: str, request: Request, session: Session, user: PageUser) -> HTMLResponse:
     order = await service.get_for_buyer_or_404(session, user, number)
     return await order_page(request, session, user, order)
 
 
-@router.post("/me/orders/{number}/cancel")
+@router.post("/me/orders/{number}/cancel", dependencies=[LimitMisses])
 async def cancel_my_order(
     number: str, request: Request, session: Session, settings: AppSettings, user: PageUser
 ) -> Response:
@@ -490,7 +491,7 @@ async def cancel_my_order(
     return _redirect(f"/me/orders/{number}")
 
 
-@router.post("/me/orders/{number}/confirm")
+@router.post("/me/orders/{number}/confirm", dependencies=[LimitMisses])
 async def confirm_my_order(
     number: str, request: Request, session: Session, settings: AppSettings, user: PageUser
 ) -> Response:

@@ -10,7 +10,7 @@ from pocketshop.accounts.models import User
 from pocketshop.orders.models import Order, OrderLine
 from pocketshop.orders.service import AWAITING_SHIPMENT, OrderStatus, StatusFilter
 from pocketshop.shops.models import Shop
-from pocketshop.text import like_pattern
+from pocketshop.text import clean_line, like_pattern
 
 PAGE_SIZE = 20
 
@@ -44,7 +44,9 @@ def _shop_filter(shop: Shop, status: StatusFilter, query: str) -> list[Any]:
         conditions.append(Order.status == status.value)
     elif status:
         conditions.append(Order.status.in_([one.value for one in status]))
-    text = query.strip()
+    # Cleaned as stored text is: it matches what was stored, and no NUL reaches PostgreSQL
+    # (which refuses it in text: 500).
+    text = clean_line(query)
     if text:
         digits = "".join(ch for ch in text if ch.isdigit())
         pattern = like_pattern(digits or text)

@@ -1,25 +1,32 @@
 """JSON shapes of the orders API. Amounts are integers in fen; a client never sends one."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictBool
 
-from pocketshop.accounts.schemas import StrictModel
-from pocketshop.orders.addresses import AddressInput
-from pocketshop.orders.service import MAX_LINES, MAX_QUANTITY, OrderSource, OrderStatus
-from pocketshop.orders.shipping_fees import RuleKind
+from pocketshop.accounts.schemas import StrictModel, WholeNumber
+from pocketshop.orders.addresses import FIELD_LIMITS, AddressInput
+from pocketshop.orders.service import (
+    MAX_LINES,
+    MAX_QUANTITY,
+    NOTE_MAX,
+    OrderSource,
+    OrderStatus,
+)
+from pocketshop.orders.shipping_fees import FEE_MAX, THRESHOLD_MAX, RuleKind
+from pocketshop.web import contract
 
-Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+Quantity = Annotated[WholeNumber, Field(ge=1, le=MAX_QUANTITY)]
 
 
 class AddressIn(StrictModel):
-    recipient: str = Field(max_length=60, examples=["李雷"])
-    phone: str = Field(max_length=32, examples=["13900139000"])
-    province: str = Field(max_length=40, examples=["浙江省"])
-    city: str = Field(max_length=40, examples=["杭州市"])
-    district: str = Field(max_length=40, examples=["西湖区"])
-    detail: str = Field(max_length=200, examples=["文三路 90 号 3 单元 201"])
+    recipient: str = contract.text(FIELD_LIMITS["recipient"][0], examples=["李雷"])
+    phone: str = contract.phone(examples=["13900139000"])
+    province: str = contract.text(FIELD_LIMITS["province"][0], examples=["浙江省"])
+    city: str = contract.text(FIELD_LIMITS["city"][0], examples=["杭州市"])
+    district: str = contract.text(FIELD_LIMITS["district"][0], examples=["西湖区"])
+    detail: str = contract.text(FIELD_LIMITS["detail"][0], examples=["文三路 90 号 3 单元 201"])
 
     def as_input(self) -> AddressInput:
         return AddressInput(
@@ -33,7 +40,7 @@ class AddressIn(StrictModel):
 
 
 class AddressBookIn(AddressIn):
-    is_default: bool = False
+    is_default: StrictBool = False
 
 
 class AddressOut(BaseModel):
@@ -63,11 +70,11 @@ class OrderIn(StrictModel):
     )
     address_id: str | None = Field(default=None, max_length=32)
     address: AddressIn | None = None
-    note: str = Field(default="", max_length=400)
+    note: str = contract.text(NOTE_MAX, optional=True)
 
 
 class CartItemIn(StrictModel):
-    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)] = Field(
+    quantity: Annotated[WholeNumber, Field(ge=0, le=MAX_QUANTITY)] = Field(
         description="0 removes the item"
     )
 
@@ -168,10 +175,30 @@ class CarrierOut(BaseModel):
     name: str
 
 
-class ShippingRuleIn(StrictModel):
-    kind: RuleKind
-    fee: Annotated[StrictInt, Field(ge=0, le=10**8)] = 0
-    free_above: Annotated[StrictInt, Field(ge=0, le=10**9)] | None = None
+Fee = Annotated[WholeNumber, Field(ge=1, le=FEE_MAX, description="fen")]
+Threshold = Annotated[WholeNumber, Field(ge=1, le=THRESHOLD_MAX, description="fen")]
+
+
+class FreeShippingIn(StrictModel):
+    kind: Literal[RuleKind.free]
+    fee: Annotated[WholeNumber, Field(ge=0, le=FEE_MAX)] = Field(0, description="ignored")
+    free_above: Threshold | None = Field(None, description="ignored")
+
+
+class FlatFeeIn(StrictModel):
+    kind: Literal[RuleKind.flat]
+    fee: Fee
+    free_above: Threshold | None = Field(None, description="ignored")
+
+
+class FreeAboveIn(StrictModel):
+    kind: Literal[RuleKind.free_above]
+    fee: Fee
+    free_above: Threshold = Field(description="items total from which shipping is free")
+
+
+# One shape per kind, so the schema says which fields each kind needs.
+ShippingRuleIn = Annotated[FreeShippingIn | FlatFeeIn | FreeAboveIn, Field(discriminator="kind")]
 
 
 class ShippingRuleOut(BaseModel):

@@ -1,8 +1,8 @@
-"""What the operator must look at: a notice for an amount or merchant that is not the
-payment's, a payment returned (late, twice, of no order we know), a refund the provider
-refused or changed its mind about, an operation still not final after many tries. The
-operator looks (`pocketshop payments anomalies`; a shop's own on its money page), puts it
-right with the provider or the shop, and marks it resolved."""
+"""What the operator must look at: a notice for an amount that is not the payment's, or for
+a merchant or app that is not ours; a payment returned (late, twice, of no order we know); a
+refund the provider refused or changed its mind about; an operation still not final after
+many tries. The operator looks (`pocketshop payments anomalies`; a shop's own on its money
+page), puts it right with the provider or the shop, and marks it resolved."""
 
 from dataclasses import dataclass
 from typing import Any

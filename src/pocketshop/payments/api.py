@@ -9,11 +9,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import ApiUser, api_user_in, bearer_scheme
 from pocketshop.db import Database
+from pocketshop.guessing.deps import LimitMisses
 from pocketshop.ledger import service as ledger
 from pocketshop.ledger.service import AccountKind
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
-from pocketshop.payments import calls, escrow, refunds, requests, service, withdrawals
+from pocketshop.payments import (
+    calls,
+    escrow,
+    notices,
+    refunds,
+    requests,
+    service,
+    withdrawals,
+)
 from pocketshop.payments.models import Payment, PaymentRequest, Refund, Withdrawal
 from pocketshop.payments.providers import NoticeRejected, provider_of
 from pocketshop.payments.schemas import (
@@ -39,16 +48,18 @@ from pocketshop.payments.setup import Payments
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import MerchantShop
 from pocketshop.shops.models import Shop
+from pocketshop.web import contract
 from pocketshop.web.routing import (
     AppSettings,
     Session,
     api_router,
     clean_idempotency_key,
-    client_ip,
+    client_address,
     get_settings,
     outside_router,
     public_base_url,
     read_body,
+    run_after,
     unit,
 )
 
@@ -121,7 +132,22 @@ def withdrawal_out(withdrawal: Withdrawal) -> WithdrawalOut:
 @outside.post(
     "/orders/{number}/payments",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[Depends(bearer_scheme)],
+    dependencies=[Depends(bearer_scheme), LimitMisses],
+    openapi_extra=contract.links(
+        201,
+        RefundOrder=(
+            "refund_order_api_v1_me_shop_orders__number__refunds_post",
+            {"number": "$response.body#/payment/order"},
+        ),
+        RefreshPayment=(
+            "refresh_payment_api_v1_payments__payment_id__refresh_post",
+            {"payment_id": "$response.body#/payment/id"},
+        ),
+        Receipt=(
+            "receipt_api_v1_orders__number__receipt_get",
+            {"number": "$response.body#/payment/order"},
+        ),
+    ),
 )
 async def pay_order(number: str, body: PayIn, request: Request) -> StartedOut:
     """Pay an unpaid order: the amount is the order's total. Follow `next`."""
@@ -137,7 +163,7 @@ async def pay_order(number: str, body: PayIn, request: Request) -> StartedOut:
             number,
             provider_name=body.provider,
             channel=body.channel,
-            client_ip=client_ip(request),
+            client_ip=client_address(request),
             openid=body.openid,
         )
     prepay = await calls.prepay(providers, opened)
@@ -147,7 +173,7 @@ async def pay_order(number: str, body: PayIn, request: Request) -> StartedOut:
     )
 
 
-@outside.post("/payments/{payment_id}/refresh", dependencies=[Depends(bearer_scheme)])
+@outside.post("/payments/{payment_id}/refresh", dependencies=[Depends(bearer_scheme), LimitMisses])
 async def refresh_payment(payment_id: str, request: Request) -> PaymentOut:
     """Ask the provider how the payment stands now (after the buyer comes back)."""
     settings = get_settings(request)
@@ -165,7 +191,7 @@ async def refresh_payment(payment_id: str, request: Request) -> PaymentOut:
     return payment_out(payment, number)
 
 
-@router.get("/orders/{number}/receipt")
+@router.get("/orders/{number}/receipt", dependencies=[LimitMisses])
 async def receipt(number: str, session: Session, user: ApiUser) -> ReceiptOut:
     order = await orders.get_for_buyer_or_404(session, user, number)
     return await receipt_out(session, order)
@@ -224,13 +250,17 @@ async def statement(session: Session, shop: MerchantShop, page: Page = 1) -> Pos
     )
 
 
-@router.get("/me/shop/orders/{number}/payments")
+@router.get("/me/shop/orders/{number}/payments", dependencies=[LimitMisses])
 async def order_payments(number: str, session: Session, shop: MerchantShop) -> list[PaymentOut]:
     order = await orders.get_for_shop_or_404(session, shop, number)
     return [payment_out(payment, number) for payment in await service.of_order(session, order)]
 
 
-@router.post("/me/shop/orders/{number}/refunds", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/me/shop/orders/{number}/refunds",
+    dependencies=[LimitMisses],
+    status_code=status.HTTP_201_CREATED,
+)
 async def refund_order(
     number: str,
     body: RefundIn,
@@ -255,7 +285,7 @@ async def refund_order(
     return refund_out(refund, number)
 
 
-@router.get("/me/shop/orders/{number}/refunds")
+@router.get("/me/shop/orders/{number}/refunds", dependencies=[LimitMisses])
 async def order_refunds(number: str, session: Session, shop: MerchantShop) -> list[RefundOut]:
     order = await orders.get_for_shop_or_404(session, shop, number)
     return [refund_out(refund, number) for refund in await refunds.of_order(session, order.id)]
@@ -297,9 +327,9 @@ async def get_withdrawal(withdrawal_id: str, session: Session, shop: MerchantSho
 
 @callbacks.post("/payments/{provider_name}/notify", include_in_schema=False)
 async def notify(provider_name: str, request: Request) -> Response:
-    """A provider's notification. Verified, then stored and acted on; when acting fails, stored
-    alone for a job to act on; answered 5xx only when it could not be stored, so the provider
-    tries again."""
+    """A provider's notification. Verified, kept (committed), answered; acted on after the
+    answer has gone (payments.notices). Answered 5xx only when it could not be kept, so the
+    provider sends it again."""
     payments = payments_of(request)
     provider = provider_of(payments.providers, provider_name)
     await read_body(request, request.app.state.settings.max_request_bytes)
@@ -311,21 +341,19 @@ async def notify(provider_name: str, request: Request) -> Response:
         return provider.refuse(rejected.reason, rejected.status_code)
     db: Database = request.app.state.db
     try:
-        async with db.transaction() as session:
-            await service.receive(
-                session, payments.settings, payments.providers, provider.name, notice, body
-            )
+        notice_id = await notices.keep(db, provider.name, notice, body)
     except Exception:
-        log.exception("payments: acting on a %s notice failed; kept for a job", provider_name)
-        try:
-            async with db.transaction() as session:
-                await service.store_notice(session, provider.name, notice, body)
-        except Exception:
-            log.exception("payments: could not store a %s notice", provider_name)
-            return provider.refuse("not stored", status.HTTP_503_SERVICE_UNAVAILABLE)
-    if session.info.get("outbox_queued"):
-        await request.app.state.dispatch_outbox()
-    return provider.acknowledge()
+        log.exception("payments: could not keep a %s notice", provider_name)
+        return provider.refuse("not stored", status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    async def act() -> None:
+        acted = await notices.act_on(db, payments.settings, payments.providers, notice_id)
+        if acted.outbox_queued:
+            await request.app.state.dispatch_outbox()
+
+    answer = provider.acknowledge()
+    run_after(answer, act)
+    return answer
 
 
 # --- payment requests -------------------------------------------------------------------
@@ -403,7 +431,7 @@ async def list_payment_requests(
     return await requests_out(request, session, shop, await requests.of_shop(session, shop))
 
 
-@router.get("/me/shop/payment-requests/{request_id}")
+@router.get("/me/shop/payment-requests/{request_id}", dependencies=[LimitMisses])
 async def get_payment_request(
     request_id: str, request: Request, session: Session, shop: MerchantShop
 ) -> PaymentRequestOut:
@@ -411,7 +439,7 @@ async def get_payment_request(
     return await request_out(request, session, shop, found)
 
 
-@router.post("/me/shop/payment-requests/{request_id}/cancel")
+@router.post("/me/shop/payment-requests/{request_id}/cancel", dependencies=[LimitMisses])
 async def cancel_payment_request(
     request_id: str, request: Request, session: Session, user: ApiUser, shop: MerchantShop
 ) -> PaymentRequestOut:
@@ -420,7 +448,7 @@ async def cancel_payment_request(
     return await request_out(request, session, shop, cancelled)
 
 
-@router.get("/shops/{slug}/payment-requests/{request_id}")
+@router.get("/shops/{slug}/payment-requests/{request_id}", dependencies=[LimitMisses])
 async def read_payment_request(
     slug: str, request_id: str, request: Request, session: Session
 ) -> PaymentRequestOut:
@@ -430,7 +458,11 @@ async def read_payment_request(
     return await request_out(request, session, shop, found, for_shop=False)
 
 
-@router.post("/shops/{slug}/payment-requests/{request_id}/orders", status_code=201)
+@router.post(
+    "/shops/{slug}/payment-requests/{request_id}/orders",
+    dependencies=[LimitMisses],
+    status_code=201,
+)
 async def take_payment_request(
     slug: str,
     request_id: str,

@@ -10,6 +10,7 @@ from pocketshop.accounts.deps import PageUser
 from pocketshop.catalog.console_pages import nav_context, redirect_done
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
+from pocketshop.guessing.deps import LimitMisses
 from pocketshop.i18n import N_, _
 from pocketshop.ledger import service as ledger
 from pocketshop.ledger.service import AccountKind
@@ -161,7 +162,7 @@ async def withdraw(
     return redirect_done("/console/finance", "withdrawn")
 
 
-@router.post("/orders/{number}/refunds")
+@router.post("/orders/{number}/refunds", dependencies=[LimitMisses])
 async def refund(
     number: str,
     request: Request,

@@ -6,8 +6,8 @@ cap, is shown to the operator and tried daily: nothing is ever given up in silen
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.db import Database
-from pocketshop.jobs import AnySweep, CallSweep, Sweep, log
-from pocketshop.payments import calls, escrow, refunds, service, withdrawals
+from pocketshop.jobs import AnySweep, CallSweep, Sweep
+from pocketshop.payments import calls, escrow, notices, refunds, service, withdrawals
 from pocketshop.payments.setup import Payments
 
 
@@ -23,16 +23,8 @@ def sweeps(payments: Payments) -> list[AnySweep]:
     async def advance_withdrawal(db: Database, withdrawal_id: int) -> bool:
         return await calls.advance_withdrawal(db, settings, payments.payouts, withdrawal_id)
 
-    async def process_notice(db: Database, notice_id: int) -> bool:
-        try:
-            async with db.transaction() as session:
-                return bool(await service.process_notice(session, settings, providers, notice_id))
-        except Exception as exc:
-            # Rolled back whole; the failed try is counted in a transaction of its own.
-            log.exception("acting on stored notice %s failed", notice_id)
-            async with db.transaction() as session:
-                await service.notice_failed(session, notice_id, repr(exc))
-            return False
+    async def act_on_notice(db: Database, notice_id: int) -> bool:
+        return bool((await notices.act_on(db, settings, providers, notice_id)).outcome)
 
     async def settle(session: AsyncSession, settlement_id: int) -> bool:
         return await escrow.settle(session, settlement_id)
@@ -42,5 +34,5 @@ def sweeps(payments: Payments) -> list[AnySweep]:
         CallSweep("advance_payments", service.payments_due, advance_payment),
         CallSweep("advance_refunds", refunds.due, advance_refund),
         CallSweep("advance_withdrawals", withdrawals.due, advance_withdrawal),
-        CallSweep("process_stored_notices", service.notices_due, process_notice),
+        CallSweep("process_stored_notices", notices.due, act_on_notice),
     ]

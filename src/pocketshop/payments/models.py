@@ -291,7 +291,7 @@ class PaymentRequest(Base):
     # [{"sku_id": public id, "quantity": n}], or empty with an amount.
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     amount: Mapped[int | None] = mapped_column(Integer)
-    note: Mapped[str] = mapped_column(String(60), default="")
+    note: Mapped[str] = mapped_column(String(240), default="")
     status: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The order that paid it, and its buyer.

@@ -12,6 +12,7 @@ from pocketshop.accounts.deps import PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
 from pocketshop.errors import AppError
+from pocketshop.guessing.deps import LimitMisses
 from pocketshop.money import format_fen
 from pocketshop.orders import service as orders
 from pocketshop.orders.pages import local_time, order_page
@@ -22,7 +23,7 @@ from pocketshop.payments.states import refund_status
 from pocketshop.shops import service as shops
 from pocketshop.web.routing import (
     Session,
-    client_ip,
+    client_address,
     get_settings,
     outside_page_router,
     page_router,
@@ -35,7 +36,7 @@ router = page_router()
 outside = outside_page_router()
 
 
-@outside.post("/me/orders/{number}/pay")
+@outside.post("/me/orders/{number}/pay", dependencies=[LimitMisses])
 async def pay(
     number: str, request: Request, provider: Annotated[str, Form(max_length=16)] = ""
 ) -> Response:
@@ -77,7 +78,7 @@ async def open_with(
         number,
         provider_name=chosen.name,
         channel=channel_for(chosen, request.headers.get("user-agent", "")),
-        client_ip=client_ip(request),
+        client_ip=client_address(request),
     )
 
 
@@ -98,7 +99,7 @@ def prepay_response(request: Request, opened: Opened, prepay: Prepay) -> Respons
     )
 
 
-@outside.get("/me/orders/{number}/return")
+@outside.get("/me/orders/{number}/return", dependencies=[LimitMisses])
 async def back_from_the_provider(
     number: str,
     request: Request,
@@ -118,7 +119,7 @@ async def back_from_the_provider(
     return RedirectResponse(f"/me/orders/{number}", status_code=303)
 
 
-@router.get("/me/orders/{number}/receipt")
+@router.get("/me/orders/{number}/receipt", dependencies=[LimitMisses])
 async def receipt(number: str, request: Request, session: Session, user: PageUser) -> HTMLResponse:
     order = await orders.get_for_buyer_or_404(session, user, number)
     payment = await service.paid_payment(session, order)

@@ -88,8 +88,18 @@ class Notice:
     transaction_id: str = ""
     amount: int | None = None
     currency: str = ""
-    merchant: str = ""
+    # Every field naming whom it is for that the provider sent, as sent (WeChat Pay: mchid,
+    # and appid on payments; Alipay: app_id and seller_id): each must be ours.
+    identity: Mapping[str, str] = field(default_factory=dict)
     out_refund_no: str = ""
+    # The provider's id of this message, the same on each resend (Alipay's notify_id).
+    message_id: str = ""
+
+    def for_us(self, ours: Mapping[str, str]) -> bool:
+        """Whether it names someone, and every field naming whom it is for is ours."""
+        return bool(self.identity) and all(
+            ours.get(name) == value for name, value in self.identity.items()
+        )
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -100,13 +110,17 @@ class Notice:
             "transaction_id": self.transaction_id,
             "amount": self.amount,
             "currency": self.currency,
-            "merchant": self.merchant,
+            "identity": dict(self.identity),
             "out_refund_no": self.out_refund_no,
+            "message_id": self.message_id,
         }
 
     @classmethod
     def from_facts(cls, facts: Mapping[str, Any]) -> "Notice":
-        return cls(**{**facts, "state": NoticeState(facts["state"])})
+        # Only the fields it has now: a notice stored by an older version, with no identity,
+        # is for nobody we know, and goes to the operator.
+        known = {name: facts[name] for name in cls.__dataclass_fields__ if name in facts}
+        return cls(**{**known, "state": NoticeState(facts["state"])})
 
 
 @dataclass(frozen=True)
@@ -213,8 +227,8 @@ class RefundRequest:
 
 class Provider(Protocol):
     name: str
-    # The merchant id its notices must name (WeChat mchid, Alipay app id).
-    merchant: str
+    # Who we are to it: each identity field its notices may name, and our value of it.
+    identity: Mapping[str, str]
     channels: tuple[Channel, ...]
 
     async def prepay(self, request: PayRequest) -> Prepay: ...

@@ -131,7 +131,7 @@ async def apply_notice(
     elif (
         payment.provider != provider.name
         or payment.out_trade_no != notice.out_trade_no
-        or notice.merchant != provider.merchant
+        or not notice.for_us(provider.identity)
         or (notice.amount is not None and notice.amount != made.amount)
     ):
         kind = "refund_mismatch"

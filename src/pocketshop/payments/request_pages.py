@@ -15,6 +15,7 @@ from pocketshop.catalog.console_pages import nav_context, redirect_done
 from pocketshop.catalog.pages import common
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
+from pocketshop.guessing.deps import LimitMisses
 from pocketshop.i18n import _
 from pocketshop.money import format_fen, parse_yuan
 from pocketshop.orders import addresses
@@ -79,7 +80,7 @@ async def _store_page(
     )
 
 
-@router.get("/s/{slug}/pay/{request_id}")
+@router.get("/s/{slug}/pay/{request_id}", dependencies=[LimitMisses])
 async def open_request(
     slug: str, request_id: str, request: Request, session: Session, user: OptionalPageUser
 ) -> HTMLResponse:
@@ -88,7 +89,7 @@ async def open_request(
     return await _store_page(request, session, user, shop, made)
 
 
-@outside.post("/s/{slug}/pay/{request_id}")
+@outside.post("/s/{slug}/pay/{request_id}", dependencies=[LimitMisses])
 async def pay_request(slug: str, request_id: str, request: Request) -> Response:
     """The buyer's order from the request (new, or the one they opened before), paid with
     the provider chosen; the request's page with the reason when it cannot be."""
@@ -126,7 +127,7 @@ async def pay_request(slug: str, request_id: str, request: Request) -> Response:
     return prepay_response(request, opened, prepay)
 
 
-@router.get("/s/{slug}/pay/{request_id}/qr.svg")
+@router.get("/s/{slug}/pay/{request_id}/qr.svg", dependencies=[LimitMisses])
 async def request_qr(slug: str, request_id: str, request: Request, session: Session) -> Response:
     shop = await shops.get_by_slug_or_404(session, slug)
     made = await requests.get_for_shop_or_404(session, shop, request_id)
@@ -218,7 +219,7 @@ async def make_request(
     return RedirectResponse(f"/console/payment-requests/{made.public_id}", status_code=303)
 
 
-@router.get("/console/payment-requests/{request_id}")
+@router.get("/console/payment-requests/{request_id}", dependencies=[LimitMisses])
 async def console_request(
     request_id: str,
     request: Request,
@@ -243,7 +244,7 @@ async def console_request(
     return render(request, "payments/console_request.html", context)
 
 
-@router.post("/console/payment-requests/{request_id}/cancel")
+@router.post("/console/payment-requests/{request_id}/cancel", dependencies=[LimitMisses])
 async def cancel_request(
     request_id: str, session: Session, user: PageUser, shop: ConsoleShop
 ) -> Response:

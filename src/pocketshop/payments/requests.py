@@ -30,6 +30,7 @@ from pocketshop.orders.service import OrderSource, OrderStatus
 from pocketshop.payments import escrow
 from pocketshop.payments.models import PaymentRequest, PaymentRequestOrder
 from pocketshop.shops.models import Shop
+from pocketshop.text import too_long
 
 # After a request is paid or cancelled: its orders still waiting for payment are closed.
 CLOSE_ORDERS_TOPIC = "payments.request_orders_close"
@@ -94,7 +95,7 @@ async def create(
     """Refused (422): both products and an amount, or neither; a product not on sale in
     this shop; an amount or quantity out of range; a note too long."""
     clean_note = addresses.clean(note)
-    if len(clean_note) > NOTE_MAX:
+    if too_long(clean_note, NOTE_MAX):
         raise InvalidInput(
             _("The note can have at most %(max)s characters.", max=NOTE_MAX),
             code="note_too_long",

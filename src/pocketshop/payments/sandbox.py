@@ -115,12 +115,12 @@ class SandboxProvider:
     outside any transaction of ours, like the others."""
 
     name = NAME
-    merchant = MERCHANT
     channels: tuple[Channel, ...] = (Channel.page,)
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
+        self.identity: Mapping[str, str] = {"mchid": MERCHANT}
 
     async def prepay(self, request: PayRequest) -> Prepay:
         await self.db.insert_alone(table_of(SandboxTransaction), _new_transaction(request))
@@ -146,7 +146,7 @@ class SandboxProvider:
                 transaction_id=str(resource["transaction_id"]),
                 amount=int(resource["amount"]["total"]),
                 currency=str(resource["amount"]["currency"]),
-                merchant=str(resource["mchid"]),
+                identity={"mchid": str(resource["mchid"])},
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise NoticeRejected("unreadable notice", status_code=400) from exc
@@ -164,7 +164,7 @@ class SandboxProvider:
             transaction_id=transaction.transaction_id,
             amount=transaction.amount,
             currency=transaction.currency,
-            merchant=MERCHANT,
+            identity={"mchid": MERCHANT},
         )
 
     async def close(self, out_trade_no: str) -> None:

@@ -2,12 +2,14 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field
 
-from pocketshop.accounts.schemas import StrictModel
+from pocketshop.accounts.schemas import StrictModel, WholeNumber
 from pocketshop.orders.schemas import AddressIn
 from pocketshop.payments.providers import Channel
+from pocketshop.payments.requests import NOTE_MAX
 from pocketshop.payments.states import PaymentStatus, RefundStatus, WithdrawalStatus
+from pocketshop.web import contract
 
 
 class PayIn(StrictModel):
@@ -44,7 +46,7 @@ class StartedOut(BaseModel):
 
 
 class RefundIn(StrictModel):
-    amount: StrictInt = Field(gt=0, le=10**9, description="fen", examples=[1990])
+    amount: WholeNumber = Field(gt=0, le=10**9, description="fen", examples=[1990])
     reason: str = Field(default="", max_length=200)
 
 
@@ -99,7 +101,7 @@ class PostingListOut(BaseModel):
 
 
 class WithdrawalIn(StrictModel):
-    amount: StrictInt = Field(gt=0, le=10**10, description="fen", examples=[10000])
+    amount: WholeNumber = Field(gt=0, le=10**10, description="fen", examples=[10000])
 
 
 class WithdrawalOut(BaseModel):
@@ -116,16 +118,16 @@ class WithdrawalOut(BaseModel):
 
 class RequestItemIn(StrictModel):
     sku_id: str = Field(max_length=32)
-    quantity: StrictInt = Field(ge=1, le=999)
+    quantity: WholeNumber = Field(ge=1, le=999)
 
 
 class PaymentRequestIn(StrictModel):
     """Products, or an amount with a note saying what it is for (not both)."""
 
     items: list[RequestItemIn] = Field(default=[], max_length=50)
-    amount: StrictInt | None = Field(default=None, gt=0, le=10**9, description="fen")
-    note: str = Field(default="", max_length=200)
-    expires_in_hours: StrictInt = Field(default=72, ge=1, le=720)
+    amount: WholeNumber | None = Field(default=None, gt=0, le=10**9, description="fen")
+    note: str = contract.text(NOTE_MAX, optional=True)
+    expires_in_hours: WholeNumber = Field(default=72, ge=1, le=720)
 
 
 class RequestLineOut(BaseModel):

@@ -1,23 +1,21 @@
 """Paying for orders: opening a payment with a provider, and acting once on what the provider
 says (its notifications, or our queries), the money moving through the money path (escrow).
 
-A provider's word is stored and acted on in one transaction (`receive`), or, when acting
-fails, stored alone (`store_notice`) for a job to act on (`process_notice`, claimed by one
-conditional UPDATE). The same notice arriving ten times at once is stored and acted on once.
-Calls to the provider itself happen between transactions (payments.calls).
+A provider's word is kept and answered first, then acted on (payments.notices); what acting
+does is `apply`. Calls to the provider itself happen between transactions (payments.calls).
 """
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, outbox
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.db import for_update, insert_new, table_of
+from pocketshop.db import for_update
 from pocketshop.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
 from pocketshop.i18n import _
 from pocketshop.orders import service as orders
@@ -25,7 +23,7 @@ from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderSource, OrderStatus
 from pocketshop.payments import anomalies, escrow, refunds, requests, retries, states
 from pocketshop.payments.escrow import Captured
-from pocketshop.payments.models import Payment, ProviderNotice, Refund, new_public_id
+from pocketshop.payments.models import Payment, Refund, new_public_id
 from pocketshop.payments.providers import (
     Channel,
     Notice,
@@ -95,7 +93,8 @@ async def open_payment(
 ) -> Opened:
     """Open (or reopen) a payment of the buyer's unpaid order with a provider; the amount is
     the order's total, never the client's word, and its deadline the order's. The provider
-    is asked after this transaction commits (payments.calls.prepay)."""
+    is asked after this transaction commits (payments.calls.prepay). `client_ip` is the
+    buyer's own address, whole (web.routing.client_address): WeChat Pay H5 is told it."""
     provider = provider_of(providers, provider_name)
     if channel not in provider.channels:
         raise InvalidInput(_("This way of paying is not offered."), code="channel_not_offered")
@@ -187,119 +186,7 @@ def next_query(settings: Settings, deadline: datetime | None) -> datetime:
     return first if deadline is None else min(first, deadline + LAST_MINUTE)
 
 
-# --- what providers say -------------------------------------------------------------------------
-
-_notices = table_of(ProviderNotice)
-_NOTICE_ID = select(_notices.c.id).where(
-    _notices.c.provider == bindparam("provider"), _notices.c.event_key == bindparam("event_key")
-)
-_CLAIM_NOTICE = (
-    update(_notices)
-    .where(_notices.c.id == bindparam("notice_id"), _notices.c.processed_at.is_(None))
-    .values(processed_at=bindparam("at"))
-)
-_NOTICE_DONE = (
-    update(_notices)
-    .where(_notices.c.id == bindparam("notice_id"))
-    .values(processed_at=bindparam("at"), outcome=bindparam("outcome"))
-)
-
-
-async def receive(
-    session: AsyncSession,
-    settings: Settings,
-    providers: Providers,
-    provider: str,
-    notice: Notice,
-    body: bytes,
-) -> str:
-    """A verified notice: stored and acted on once, in one transaction. When acting fails,
-    the caller rolls back and stores the notice alone (`store_notice`), for a job to act on.
-    The outcome; "" when the notice came before and another worker has it."""
-    notice_id, new = await store_notice(session, provider, notice, body)
-    if not new:  # a retry: act on it only if nobody has yet
-        return await process_notice(session, settings, providers, notice_id)
-    outcome = await apply(session, settings, providers, provider, notice, notice_id=notice_id)
-    await session.execute(
-        _NOTICE_DONE, {"notice_id": notice_id, "at": clock.now(), "outcome": outcome}
-    )
-    return outcome
-
-
-async def store_notice(
-    session: AsyncSession, provider: str, notice: Notice, body: bytes
-) -> tuple[int, bool]:
-    """Keep a verified notice (once: the provider's retries are the same event); its id, and
-    whether this call stored it."""
-    event_key = notice.event_key[:96]
-    notice_id: int | None = await session.scalar(
-        insert_new(session, _notices),
-        {
-            "provider": provider,
-            "event_key": event_key,
-            "kind": notice.kind,
-            "body": body.decode("utf-8", "replace"),
-            "facts": notice.facts(),
-            "received_at": clock.now(),
-            "outcome": "",
-            "attempts": 0,
-            "next_try_at": None,
-        },
-    )
-    if notice_id is not None:
-        return notice_id, True
-    notice_id = await session.scalar(_NOTICE_ID, {"provider": provider, "event_key": event_key})
-    if notice_id is None:
-        raise RuntimeError("a notice that conflicted on insert is not there")
-    return notice_id, False
-
-
-async def process_notice(
-    session: AsyncSession, settings: Settings, providers: Providers, notice_id: int
-) -> str:
-    """Act on a stored notice, once; the outcome ("" when another worker has it)."""
-    claimed = await session.execute(_CLAIM_NOTICE, {"notice_id": notice_id, "at": clock.now()})
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return ""
-    row = await session.get_one(ProviderNotice, notice_id)
-    notice = Notice.from_facts(row.facts)
-    outcome = await apply(session, settings, providers, row.provider, notice, notice_id=notice_id)
-    row.outcome = outcome
-    return outcome
-
-
-async def notice_failed(session: AsyncSession, notice_id: int, error: str) -> None:
-    """Acting on a stored notice failed (and was rolled back): try again later; past the cap
-    the operator is told."""
-    row = await session.get_one(ProviderNotice, notice_id)
-    if retries.tried(row, due="next_try_at"):
-        await anomalies.record(
-            session,
-            provider=row.provider,
-            kind="notice_overdue",
-            notice_id=row.id,
-            details={**row.facts, "error": error[:500], "attempts": row.attempts},
-        )
-
-
-async def notices_due(session: AsyncSession, now: datetime, limit: int) -> list[int]:
-    """Stored notices not acted on: failed half-way a while ago, or due again."""
-    fresh_until = now - retries.FIRST
-    return list(
-        await session.scalars(
-            select(ProviderNotice.id)
-            .where(
-                ProviderNotice.processed_at.is_(None),
-                (
-                    (ProviderNotice.next_try_at.is_(None))
-                    & (ProviderNotice.received_at <= fresh_until)
-                )
-                | (ProviderNotice.next_try_at <= now),
-            )
-            .order_by(ProviderNotice.received_at)
-            .limit(limit)
-        )
-    )
+# --- what providers say (kept and claimed in payments.notices) -----------------------------------
 
 
 async def apply(
@@ -312,13 +199,13 @@ async def apply(
     notice_id: int | None = None,
 ) -> str:
     """What a provider said, done: a payment captured (into escrow, or returned), failed or
-    closed; a refund finished. What does not match our books is recorded for the operator,
-    never acted on."""
+    closed; a refund finished. What does not match our books (an amount, a currency, a
+    merchant or app id not ours) is recorded for the operator, never acted on."""
     provider = provider_of(providers, provider_name)
     if notice.kind == "refund":
         return await refunds.apply_notice(session, settings, provider, notice, notice_id=notice_id)
     payment = await _locked_by_trade(session, provider.name, notice.out_trade_no)
-    if notice.merchant != provider.merchant:
+    if not notice.for_us(provider.identity):  # another merchant's or another app's
         return await anomaly(
             session, provider.name, "merchant_mismatch", notice, notice_id, payment
         )

@@ -1,30 +1,45 @@
 """WeChat Pay (API v3), through the `wechatpayv3` package, with the platform public key.
 
-Prepay for JSAPI (inside WeChat: the buyer's openid), H5 (a phone browser) and Native (a QR
-code); order queries, closes and refunds (`out_refund_no` is WeChat's idempotency key).
+Prepay for JSAPI (inside WeChat: the buyer's openid), H5 (a phone browser, with the buyer's
+own address as payer_client_ip) and Native (a QR code); order queries, closes and refunds
+(`out_refund_no` is WeChat's idempotency key).
 
 Every trade is given its order's deadline (`time_expire`): WeChat Pay's own default is days.
 Refund outcomes come from the refund query (`GET /v3/refund/domestic/refunds/{no}`), as
 WeChat Pay asks: a refund's POST answers only whether it was taken.
 
 A notification is refused (401, nothing stored) unless: it is not a signature probe
-(`WECHATPAY/SIGNTEST/`), its serial is our configured platform public-key id, its timestamp is
-within five minutes, and the library verifies its RSA signature and decrypts its resource
-(AES-256-GCM under the APIv3 key). Any exception from the library is a refusal too.
+(`WECHATPAY/SIGNTEST/`); its Wechatpay-Serial is our platform public-key id, or the serial
+number of a platform certificate we were configured with (while a merchant moves from
+certificates to the public key, WeChat Pay signs callbacks with either, at random, for a
+week); its timestamp is within five minutes; its RSA-SHA256 signature of
+"timestamp\nnonce\nbody\n" verifies with that key; and its resource decrypts (AES-256-GCM
+under the APIv3 key). We verify it ourselves, with the keys loaded at start-up: the library
+would fetch certificates over the network for a serial it does not know. A payment notice and
+a query answer name our mchid and appid, a refund notice our mchid: anything else is for
+someone else, and goes to the operator (payments.service).
 """
 
+import base64
 import json
 import secrets
+import string
 import time
 from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi.responses import JSONResponse, Response
 from wechatpayv3.async_ import AsyncWeChatPay, SignType, WeChatPayType
+from wechatpayv3.utils import load_public_key
 
 from pocketshop import db
-from pocketshop.config import Settings
+from pocketshop.config import ConfigurationError, Settings
 from pocketshop.payments.providers import (
     Channel,
     Notice,
@@ -41,6 +56,7 @@ from pocketshop.payments.providers import (
 
 NAME = "wechatpay"
 PROBE = "WECHATPAY/SIGNTEST/"
+SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 TRADE_STATES = {
     "SUCCESS": NoticeState.paid,
     "PAYERROR": NoticeState.failed,
@@ -84,10 +100,18 @@ class WeChatPayProvider:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.merchant = settings.wechatpay_mchid
-        # Signs and verifies without the network (keys read once, a bad one refused at
-        # start-up); a call to WeChat gets a client of its own (`_call`).
+        self.identity: Mapping[str, str] = {
+            "mchid": settings.wechatpay_mchid,
+            "appid": settings.wechatpay_appid,
+        }
+        # Keys read once, a bad one refused at start-up: notices are verified with these,
+        # without the network. A call to WeChat gets a client of its own (`_call`).
+        self.certificates = platform_certificates(settings.wechatpay_platform_certificates)
         self.signer = self._client()
+        public_key = load_public_key(settings.wechatpay_public_key)
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise ConfigurationError("POCKETSHOP_WECHATPAY_PUBLIC_KEY must be an RSA key")
+        self.public_key = public_key
 
     def _client(self) -> AsyncWeChatPay:
         client = AsyncWeChatPay(
@@ -103,6 +127,8 @@ class WeChatPayProvider:
         )
         # The library has no option for its gateway; ours is a setting (a test's local fake).
         client._core._gate_way = self.settings.wechatpay_gateway.rstrip("/")
+        # An answer signed with a platform certificate verifies without fetching them.
+        client._core._certificates = list(self.certificates.values())
         return client
 
     async def _call(self, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
@@ -164,22 +190,52 @@ class WeChatPayProvider:
 
     async def parse_notice(self, headers: Mapping[str, str], body: bytes) -> Notice:
         lowered = {key.lower(): value for key, value in headers.items()}
-        if lowered.get("wechatpay-signature", "").startswith(PROBE):
+        signature = lowered.get("wechatpay-signature", "")
+        if signature.startswith(PROBE):
             raise NoticeRejected("signature probe")
-        if lowered.get("wechatpay-serial") != self.settings.wechatpay_public_key_id:
+        key = self._key_of(lowered.get("wechatpay-serial", ""))
+        if key is None:
             raise NoticeRejected("unknown serial")
-        if not fresh(lowered.get("wechatpay-timestamp", "")):
+        timestamp = lowered.get("wechatpay-timestamp", "")
+        if not fresh(timestamp):
             raise NoticeRejected("stale timestamp")
+        if lowered.get("wechatpay-signature-type") != SIGNATURE_TYPE:
+            raise NoticeRejected("unknown signature type")
+        signed = f"{timestamp}\n{lowered.get('wechatpay-nonce', '')}\n".encode() + body + b"\n"
+        if not _verifies(key, signed, signature):
+            raise NoticeRejected("bad signature")
         try:
-            found = self.signer.callback(lowered, body)
-        except Exception as exc:  # the library's own refusals: answered 401, not 500
-            raise NoticeRejected(f"not verified: {exc}") from exc
-        if not found:
-            raise NoticeRejected("bad signature or resource")
+            found = json.loads(body)
+            found["resource"] = self._decrypted(found["resource"])
+        except InvalidTag as exc:  # not sealed under our APIv3 key
+            raise NoticeRejected("resource not decrypted") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NoticeRejected("unreadable notice", status_code=400) from exc
         try:
             return self._notice(found)
         except (KeyError, TypeError, ValueError) as exc:
             raise NoticeRejected("unreadable resource", status_code=400) from exc
+
+    def _key_of(self, serial: str) -> rsa.RSAPublicKey | None:
+        """The key a notice says it is signed with: our platform public key by its id, or a
+        configured platform certificate's by its serial number (hex); None for any other."""
+        if serial == self.settings.wechatpay_public_key_id:
+            return self.public_key
+        if not serial or len(serial) > 64 or not set(serial) <= set(string.hexdigits):
+            return None
+        certificate = self.certificates.get(int(serial, 16))
+        return _rsa_key(certificate) if certificate is not None else None
+
+    def _decrypted(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        if resource["algorithm"] != "AEAD_AES_256_GCM":
+            raise ValueError(f"unknown algorithm {resource['algorithm']}")
+        plain = AESGCM(self.settings.wechatpay_apiv3_key.encode()).decrypt(
+            str(resource["nonce"]).encode(),
+            base64.b64decode(str(resource["ciphertext"]), validate=True),
+            str(resource.get("associated_data") or "").encode(),
+        )
+        found: dict[str, Any] = json.loads(plain)
+        return found
 
     def _notice(self, found: Mapping[str, Any]) -> Notice:
         resource = found["resource"]
@@ -192,7 +248,8 @@ class WeChatPayProvider:
                 transaction_id=str(resource.get("transaction_id", "")),
                 amount=int(resource["amount"]["refund"]),
                 currency="CNY",
-                merchant=str(resource["mchid"]),
+                # A refund notice names our merchant id only (it has no appid).
+                identity={"mchid": str(resource["mchid"])},
                 out_refund_no=str(resource["out_refund_no"]),
             )
         return self._trade(resource)
@@ -208,7 +265,8 @@ class WeChatPayProvider:
             transaction_id=str(resource.get("transaction_id", "")),
             amount=int(amount["total"]) if "total" in amount else None,
             currency=str(amount.get("currency", "")),
-            merchant=str(resource["mchid"]),
+            # Payment notices and query answers alike name both.
+            identity={"mchid": str(resource["mchid"]), "appid": str(resource["appid"])},
         )
 
     async def query(self, out_trade_no: str) -> Notice | None:
@@ -264,3 +322,41 @@ class WeChatPayProvider:
 
     def refuse(self, reason: str, status_code: int) -> Response:
         return JSONResponse({"code": "FAIL", "message": reason}, status_code=status_code)
+
+
+def platform_certificates(pem: str) -> dict[int, x509.Certificate]:
+    """WeChat Pay's platform certificates we were given, by serial number; a bad one refused
+    at start-up."""
+    if not pem.strip():
+        return {}
+    try:
+        certificates = x509.load_pem_x509_certificates(pem.encode())
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"POCKETSHOP_WECHATPAY_PLATFORM_CERTIFICATES holds no readable certificate: {exc}"
+        ) from exc
+    for certificate in certificates:
+        if _rsa_key(certificate) is None:
+            raise ConfigurationError(
+                "POCKETSHOP_WECHATPAY_PLATFORM_CERTIFICATES: certificate "
+                f"{certificate.serial_number:X} has no RSA key"
+            )
+    return {certificate.serial_number: certificate for certificate in certificates}
+
+
+def _rsa_key(certificate: x509.Certificate) -> rsa.RSAPublicKey | None:
+    key = certificate.public_key()
+    return key if isinstance(key, rsa.RSAPublicKey) else None
+
+
+def _verifies(key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool:
+    try:
+        key.verify(
+            base64.b64decode(signature, validate=True),
+            message,
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+    except (InvalidSignature, ValueError):  # ValueError: not base64
+        return False
+    return True

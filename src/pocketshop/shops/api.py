@@ -6,9 +6,8 @@ from pocketshop import media
 from pocketshop.accounts.deps import ApiUser, api_user_in, bearer_scheme
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
-from pocketshop.errors import NotFound
-from pocketshop.i18n import _
 from pocketshop.shops import logos, service
+from pocketshop.shops.deps import MerchantShop
 from pocketshop.shops.models import Shop
 from pocketshop.shops.schemas import (
     BankCardIn,
@@ -143,12 +142,7 @@ async def submit_shop(
 
 
 @router.get("/me/shop")
-async def my_shop(
-    request: Request, user: ApiUser, session: Session, settings: AppSettings
-) -> ShopOut:
-    shop = await service.get_for_owner(session, user)
-    if shop is None:
-        raise NotFound(_("You have not opened a shop yet."), code="no_shop")
+async def my_shop(request: Request, shop: MerchantShop, settings: AppSettings) -> ShopOut:
     return shop_out(request, settings, shop)
 
 

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import ApiUser, PageUser
 from pocketshop.accounts.models import User
-from pocketshop.errors import NotFound
+from pocketshop.errors import Forbidden
 from pocketshop.i18n import _
 from pocketshop.shops import service
 from pocketshop.shops.models import Shop
@@ -15,11 +15,12 @@ from pocketshop.web.routing import Session
 
 
 async def own_shop_in(session: AsyncSession, user: User) -> Shop:
-    """The user's own shop, or 404 `no_shop`: for a route that opens its own transactions."""
+    """The user's own shop, or 403 `not_a_merchant` (a buyer on a merchant's route): for a
+    route that opens its own transactions."""
     shop = await service.get_for_owner(session, user)
     if shop is None:
         # Pages turn this code into a redirect to the onboarding steps.
-        raise NotFound(_("You have not opened a shop yet."), code="no_shop")
+        raise Forbidden(_("You have not opened a shop yet."), code="not_a_merchant")
     return shop
 
 

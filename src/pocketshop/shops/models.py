@@ -43,7 +43,7 @@ class Shop(Base):
     )
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     slug: Mapped[str] = mapped_column(String(48), unique=True)
-    name: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
     logo_key: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))

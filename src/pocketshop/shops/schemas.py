@@ -3,15 +3,16 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from pocketshop.accounts.schemas import StrictModel
+from pocketshop.shops.service import REAL_NAME_MAX
 
 
 class IdentityIn(StrictModel):
-    real_name: str = Field(max_length=64, examples=["张三"])
+    real_name: str = Field(min_length=1, max_length=REAL_NAME_MAX, examples=["张三"])
     id_number: str = Field(max_length=32, examples=["11010519491231002X"])
 
 
 class BankCardIn(StrictModel):
-    holder_name: str = Field(max_length=64)
+    holder_name: str = Field(min_length=1, max_length=REAL_NAME_MAX)
     card_number: str = Field(max_length=32, examples=["6222 0210 0100 0000 009"])
     bank: str = Field(max_length=16, description="bank code, e.g. ICBC, CMB")
 

@@ -25,7 +25,7 @@ from pocketshop.db import Base, for_update
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.shops.models import BankCard, MerchantIdentity, Shop
-from pocketshop.text import clean_line
+from pocketshop.text import clean_line, too_long
 
 MIN_AGE = 18
 SHOP_NAME_MAX = 30
@@ -221,7 +221,7 @@ def validate_shop_name(name: str) -> str:
     cleaned = clean_line(name)
     if not cleaned:
         raise InvalidInput(_("Enter a shop name."), code="name_required", field="name")
-    if len(cleaned) > SHOP_NAME_MAX:
+    if too_long(cleaned, SHOP_NAME_MAX):
         raise InvalidInput(
             _("The shop name can have at most %(max)s characters.", max=SHOP_NAME_MAX),
             code="name_too_long",
@@ -233,7 +233,7 @@ def validate_shop_name(name: str) -> str:
 def validate_description(text: str) -> str:
     lines = [clean_line(line) for line in (text or "").strip().splitlines()]
     cleaned = "\n".join(lines).strip()
-    if len(cleaned) > DESCRIPTION_MAX:
+    if too_long(cleaned, DESCRIPTION_MAX):
         raise InvalidInput(
             _("The description can have at most %(max)s characters.", max=DESCRIPTION_MAX),
             code="description_too_long",

@@ -1,19 +1,27 @@
 """One way to answer errors: JSON `{"error": {"code", "message"}}` under /api, a page elsewhere.
 Never a stack trace to the client."""
 
+import functools
 import logging
+import re
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
+from pocketshop import db
 from pocketshop.errors import AppError
 from pocketshop.i18n import _
+from pocketshop.web.headers import secure_response
 from pocketshop.web.templating import render
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 2
 
 HTTP_CODES = {
     400: "bad_request",
@@ -35,6 +43,9 @@ def _is_api(request: Request) -> bool:
 
 def _status_message(status_code: int) -> str:
     messages = {
+        # Starlette's answer to a body it cannot decode (not UTF-8, not the declared type):
+        # the sender's mistake, not ours.
+        400: _("The request body could not be read: send JSON encoded as UTF-8."),
         401: _("Please log in."),
         403: _("You are not allowed to do that."),
         404: _("Page not found."),
@@ -59,7 +70,7 @@ def error_response(
         return JSONResponse({"error": body}, status_code=status_code, headers=headers)
     if code == "login_required":
         return RedirectResponse(f"/login?next={quote(_return_path(request))}", status_code=303)
-    if code == "no_shop":
+    if code == "not_a_merchant":  # a user without a shop, on a console page
         return RedirectResponse("/onboarding", status_code=303)
     response = render(
         request,
@@ -93,12 +104,32 @@ async def app_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, "error")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     return error_response(
-        request,
-        exc.status_code,
-        code,
-        _status_message(exc.status_code),
-        headers=dict(exc.headers or {}),
+        request, exc.status_code, code, _status_message(exc.status_code), headers=headers
+    )
+
+
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the address answers (RFC 9110 §15.5.6). Starlette names only those of the
+    first route that matched the path, and GET and POST of one path are two routes. An
+    address of the API has the methods its schema gives it; a page's, each method tried
+    against the routes as routing would."""
+    documented = _documented_methods(request)
+    if documented is not None:
+        return documented
+    routes = [route for route in request.app.router.routes if isinstance(route, BaseRoute)]
+    return ", ".join(
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
     )
 
 
@@ -115,13 +146,54 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 422, "invalid", _status_message(422), extra={"details": details})
 
 
+def _documented_methods(request: Request) -> str | None:
+    """The methods of the schema's path for this address; a literal path before a templated
+    one, as OpenAPI matches them (`/groups/order` is not `/groups/{group_id}`)."""
+    paths: dict[str, dict[str, object]] = request.app.openapi()["paths"]
+    matching = [path for path in paths if _path_pattern(path).fullmatch(request.url.path)]
+    if not matching:
+        return None
+    fewest = min(path.count("{") for path in matching)
+    methods = {
+        method.upper() for path in matching if path.count("{") == fewest for method in paths[path]
+    }
+    return ", ".join(sorted(methods))
+
+
+@functools.cache
+def _path_pattern(template: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)))
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """The database went away or could not be reached (the request's work was rolled back,
+    or never reached it): 503, try again shortly. Any other database error is a bug: 500."""
+    if not db.unavailable(exc):
+        return await server_error(request, exc)
+    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return error_response(
+        request,
+        503,
+        "database_unavailable",
+        _("The service is briefly unavailable. Please try again in a moment."),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request, 500, "internal_error", _status_message(500))
+    response = error_response(request, 500, "internal_error", _status_message(500))
+    # Starlette answers this outside the middleware stack, SecurityHeaders included.
+    secure_response(response, request.app.state.settings)
+    return response
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    # What losing the database raises; answered by ExceptionMiddleware, inside the middleware
+    # stack (the Exception handler below answers outside it, and the error propagates).
+    for raised in (DBAPIError, ConnectionError, TimeoutError):
+        app.add_exception_handler(raised, database_error)
     app.add_exception_handler(Exception, server_error)

@@ -1,6 +1,7 @@
 """The request transaction boundary, shared dependencies, and the API/page router factories."""
 
 import ipaddress
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -13,9 +14,11 @@ from starlette.background import BackgroundTask, BackgroundTasks
 
 from pocketshop.config import Settings
 from pocketshop.db import Database
-from pocketshop.errors import AppError, InvalidInput
+from pocketshop.errors import AppError, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.web.security import require_csrf
+
+log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -35,6 +38,7 @@ class TransactionalRoute(APIRoute):
 
         async def run_in_transaction(request: Request) -> Response:
             db: Database = request.app.state.db
+            refuse_nul_address(request)
             # The body is read before the transaction (and SQLite's write lock) starts, so a
             # slow or huge upload holds up nobody but its sender.
             await read_body(request, request.app.state.settings.max_request_bytes)
@@ -71,6 +75,7 @@ class OutsideRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def run_outside(request: Request) -> Response:
+            refuse_nul_address(request)
             await read_body(request, request.app.state.settings.max_request_bytes)
             if self.checks_csrf:
                 await require_csrf(request)
@@ -107,6 +112,13 @@ def outside_router(**kwargs: Any) -> APIRouter:
 def outside_page_router(**kwargs: Any) -> APIRouter:
     """HTML routes that open their own transactions (see OutsideRoute); CSRF-checked."""
     return APIRouter(route_class=OutsidePageRoute, include_in_schema=False, **kwargs)
+
+
+def refuse_nul_address(request: Request) -> None:
+    """No address has a NUL in it (%00): not found, before an id carrying one reaches
+    PostgreSQL, which refuses NUL in text (a 500)."""
+    if "\x00" in request.url.path:
+        raise NotFound(_("Page not found."))
 
 
 async def read_body(request: Request, limit: int) -> None:
@@ -151,8 +163,15 @@ def clean_idempotency_key(value: str | None) -> str | None:
     return key
 
 
+def client_address(request: Request) -> str:
+    """The client's own address, whole (IPv6 too): what a payment provider is told the
+    buyer's is (WeChat Pay H5's payer_client_ip)."""
+    return request.client.host if request.client else ""
+
+
 def client_ip(request: Request) -> str:
-    """The client's address; IPv6 by its /64, the block one subscriber usually holds."""
+    """The client's address for counting (rate limits); IPv6 by its /64, the block one
+    subscriber usually holds."""
     host = request.client.host if request.client else "unknown"
     try:
         address = ipaddress.ip_address(host)
@@ -170,12 +189,21 @@ def public_base_url(request: Request) -> str:
 
 
 def run_after(response: Response, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run `task` once the answer has gone (after the request's commit)."""
+    """Run `task` once the answer has gone (after the request's commit). A failure is logged:
+    the answer cannot change any more, and what the task does is also swept up later (the
+    outbox, a kept notice)."""
+
+    async def logged() -> None:
+        try:
+            await task()
+        except Exception:
+            log.exception("work after the answer to %s failed; its sweep takes it up", task)
+
     if response.background is None:
-        response.background = BackgroundTask(task)
+        response.background = BackgroundTask(logged)
     else:
         tasks = BackgroundTasks([response.background])
-        tasks.add_task(task)
+        tasks.add_task(logged)
         response.background = tasks
 
 
@@ -192,13 +220,17 @@ class ErrorEnvelope(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorEnvelope, "description": description}
     for status, description in {
+        400: "the body could not be read (not UTF-8, or not the declared type)",
         401: "not logged in",
+        403: "a merchant's route asked by someone without a shop (`not_a_merchant`)",
         404: "not found, or not yours",
         409: "not allowed in the current state",
         413: "request body too large",
         422: "invalid input",
         429: "too many requests; see Retry-After",
         502: "a payment provider did not answer; try again",
+        503: "the database is briefly unavailable; try again after Retry-After seconds "
+        "(with the same Idempotency-Key, where the operation takes one)",
     }.items()
 }
 
