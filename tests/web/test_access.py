@@ -205,8 +205,8 @@ def test_every_route_is_declared_and_every_declaration_is_a_route(app: FastAPI) 
 
 def login_asked(response: httpx.Response, api: bool) -> bool:
     if api:
-        return response.status_code == 401 and response.json()["error"]["code"] in (
-            "not_authenticated"
+        return (
+            response.status_code == 401 and response.json()["error"]["code"] == "not_authenticated"
         )
     return response.status_code == 303 and response.headers["location"].startswith("/login")
 

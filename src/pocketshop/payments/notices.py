@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.config import Settings
-from pocketshop.db import Database, table_of
+from pocketshop.db import Database, new_row, table_of
 from pocketshop.payments import anomalies, retries, service
 from pocketshop.payments.models import ProviderNotice
 from pocketshop.payments.providers import Notice, Providers
@@ -46,18 +46,19 @@ _OUTCOME = (
 
 def row(provider: str, notice: Notice, body: bytes) -> dict[str, Any]:
     """The row that keeps a verified notice: the raw body as received, and what it says."""
-    return {
-        "provider": provider,
-        "event_key": notice.event_key[:96],
-        "kind": notice.kind,
-        "body": body.decode("utf-8", "replace"),
-        "facts": notice.facts(),
-        "received_at": clock.now(),
-        "outcome": "",
-        "attempts": 0,
-        "next_try_at": None,
-        "processed_at": None,
-    }
+    return new_row(
+        _notices,
+        {
+            "provider": provider,
+            "event_key": notice.event_key[:96],
+            "kind": notice.kind,
+            "body": body.decode("utf-8", "replace"),
+            "facts": notice.facts(),
+            "received_at": clock.now(),
+            "outcome": "",
+            "attempts": 0,
+        },
+    )
 
 
 async def keep(db: Database, provider: str, notice: Notice, body: bytes) -> int:
