@@ -30,7 +30,7 @@ from pocketshop.payments import sandbox_pages
 from pocketshop.runtime import build
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
-from pocketshop.web import errors, headers, page_cache
+from pocketshop.web import contract, errors, headers, page_cache
 from pocketshop.web import pages as web_pages
 from pocketshop.web.templating import PACKAGE_DIR
 
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orders_console.router,
     ):
         app.include_router(router)
+    contract.state_deployment_rules(app, payments_api.deployment_rules(runtime.payments))
     return app
 
 

@@ -3,6 +3,7 @@ nothing are counted per user and per IP in the database (so every server process
 and past the limit every such lookup waits: 429 with Retry-After. A buyer opening their own
 order again and again is never held up. A buyer on a merchant's route is told 403."""
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from pocketshop import clock, jobs
 from pocketshop.app import create_app
+from pocketshop.cache import NotifyListener
 from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.guessing.deps import limit_misses
@@ -25,7 +27,9 @@ from tests.commerce import (
     sweep,
     web_login,
 )
-from tests.support import api_error
+from tests.conftest import is_postgres
+from tests.support import api_error, statements_run
+from tests.test_cache import eventually
 
 PER_USER, PER_IP = 3, 5
 GUESSES = [f"20261204{n:012d}" for n in range(12)]
@@ -145,22 +149,67 @@ async def test_merchant_routes_and_payments_count_too(
         assert_waits(paying)
 
 
+async def guess_in_another_process(settings: Settings, auth: dict[str, str]) -> None:
+    """Two apps on one database stand for two processes: this one uses up the user's misses."""
+    second = create_app(settings)
+    try:
+        transport = httpx.ASGITransport(app=second)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+            for guess in GUESSES[:PER_USER]:
+                answer = await other.get(f"/api/v1/orders/{guess}", headers=auth)
+                api_error(answer, 404, "order_not_found")
+    finally:
+        await second.state.runtime.close()
+
+
 async def test_the_counts_hold_for_every_server_process(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     """Two apps on one database stand for two processes: misses made on one count on the
     other."""
     buyer = await make_buyer(app)
-    second = create_app(settings)
-    try:
-        transport = httpx.ASGITransport(app=second)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
-            for guess in GUESSES[:PER_USER]:
-                answer = await other.get(f"/api/v1/orders/{guess}", headers=buyer.auth)
-                api_error(answer, 404, "order_not_found")
-    finally:
-        await second.state.runtime.close()
+    await guess_in_another_process(settings, buyer.auth)
     assert_waits(await client.get(f"/api/v1/orders/{GUESSES[0]}", headers=buyer.auth))
+
+
+@pytest.mark.skipif(not is_postgres(), reason="on SQLite one server process: nothing to tell")
+async def test_counts_a_process_keeps_go_when_another_counts_a_miss(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A buyer's counts (none) are read once and kept; misses counted by another process
+    drop them there at its commit (NOTIFY), and the next lookup here waits."""
+    db: Database = app.state.db
+    listening = NotifyListener([db.row_cache], db.url)  # what the app's lifespan starts
+    listening.start()
+    try:
+        await eventually(lambda: db.row_cache.connected)
+        await counts_dropped_by_another_process(app, client, settings)
+    finally:
+        await listening.stop()
+
+
+async def counts_dropped_by_another_process(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 1)])
+
+    async def look() -> tuple[httpx.Response, list[str]]:
+        with statements_run(app.state.db) as seen:
+            answer = await client.get(f"/api/v1/orders/{number}", headers=buyer.auth)
+        return answer, [statement for statement in seen if "lookup_misses" in statement]
+
+    assert (await look())[0].is_success
+    kept, reads = await look()
+    assert kept.is_success
+    assert reads == []  # kept
+    await guess_in_another_process(settings, buyer.auth)
+    for _ in range(50):  # the notification arrives within moments
+        answer, _reads = await look()
+        if answer.status_code == 429:
+            break
+        await asyncio.sleep(0.1)
+    assert_waits(answer)
 
 
 async def test_ended_windows_are_swept(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -139,6 +139,25 @@ async def test_a_notification_is_verified_decrypted_and_acted_on_once(
     assert receipt.json()["payment"]["transaction_id"] == trade.transaction_id
 
 
+async def test_the_schema_names_what_this_deployment_offers(client: httpx.AsyncClient) -> None:
+    """The served schema lists the providers configured here and their channels; JSAPI's
+    body needs the buyer's openid, as the service does (openid_required above)."""
+    served = (await client.get("/openapi.json")).json()
+    bodies = served["components"]["schemas"]["PayIn"]["oneOf"]
+    offered = {
+        (
+            body["properties"]["provider"]["const"],
+            tuple(body["properties"]["channel"]["enum"]),
+        ): body["required"]
+        for body in bodies
+    }
+    assert offered == {
+        ("wechatpay", ("h5", "native")): ["provider", "channel"],
+        ("wechatpay", ("jsapi",)): ["provider", "channel", "openid"],
+        ("sandbox", ("page",)): ["provider", "channel"],
+    }
+
+
 @pytest.mark.parametrize(
     "forgery",
     [

@@ -6,6 +6,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import schemathesis
 from fastapi import FastAPI
@@ -17,9 +18,10 @@ from pocketshop.accounts.sms import ConsoleSmsSender
 from pocketshop.text import clean_line, too_long
 from pocketshop.web.contract import PHONE_FORMAT, TEXT_FORMAT
 from tests.commerce import ADDRESS
-from tests.support import card_number, id_number_aged
+from tests.support import card_number, csrf_from, id_number_aged
 
 _phones = itertools.count(13600000000)
+PRICE = 1990  # fen; the shop ships for free, so an order of one is this much
 
 
 @dataclass
@@ -72,7 +74,7 @@ def cast(app: FastAPI) -> Cast:
         assert shop.status_code == 201, shop.text
         product = client.post(
             "/api/v1/me/shop/products",
-            json={"title": "帆布包", "skus": [{"price": 1990, "stock": 1000}]},
+            json={"title": "帆布包", "skus": [{"price": PRICE, "stock": 1000}]},
             headers=merchant,
         )
         assert product.status_code == 201, product.text
@@ -92,6 +94,26 @@ def cast(app: FastAPI) -> Cast:
             product_id=product.json()["id"],
             sku_id=product.json()["skus"][0]["id"],
         )
+
+
+def pay_in_sandbox(app: FastAPI, buyer: dict[str, str], started: dict[str, Any]) -> None:
+    """What the buyer does after `POST /orders/{number}/payments` through the sandbox: open
+    the hosted page `next` leads to, press Pay, and come back (our refresh asks the
+    provider), so the payment is paid when the call returns."""
+    with ASGIClient(app) as client:
+        page = client.get(started["next"]["redirect_url"])
+        assert page.status_code == 200, page.text
+        pressed = client.post(
+            f"{started['next']['redirect_url']}/pay",
+            data={"csrf_token": csrf_from(page.text)},
+            allow_redirects=False,
+        )
+        assert pressed.status_code == 303, pressed.text
+        refreshed = client.post(
+            f"/api/v1/payments/{started['payment']['id']}/refresh", headers=buyer
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        assert refreshed.json()["status"] == "paid", refreshed.text
 
 
 def _text_strategy(limit: int) -> st.SearchStrategy[str]:

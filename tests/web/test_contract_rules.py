@@ -4,6 +4,8 @@ enforces, errors say whose fault they are, 405 names every method."""
 import httpx
 from fastapi import FastAPI
 
+from pocketshop.app import create_app
+from pocketshop.config import Settings
 from tests.commerce import ADDRESS, make_buyer, make_merchant, make_product
 from tests.support import api_error
 
@@ -96,3 +98,25 @@ async def test_a_nul_in_a_search_or_an_id_is_no_server_error(
         "/api/v1/orders", json=body | {"address": ADDRESS}, headers=buyer.auth
     )
     assert ordered.status_code in (404, 422), ordered.text
+
+
+async def test_the_schema_states_this_deployments_payments_and_smallest_withdrawal(
+    settings: Settings,
+) -> None:
+    app = create_app(settings.model_copy(update={"withdrawal_min_fen": 500}))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        served = (await client.get("/openapi.json")).json()
+        merchant = await make_merchant(app, "起提小店")
+        too_little = await client.post(
+            "/api/v1/me/shop/withdrawals", json={"amount": 499}, headers=merchant.auth
+        )
+    await app.state.runtime.close()
+    models = served["components"]["schemas"]
+    assert models["WithdrawalIn"]["properties"]["amount"]["minimum"] == 500
+    api_error(too_little, 422, "invalid_amount")
+    # The sandbox alone (the test settings): its hosted page, nothing else.
+    (body,) = models["PayIn"]["oneOf"]
+    assert body["properties"]["provider"] == {"type": "string", "const": "sandbox"}
+    assert body["properties"]["channel"]["enum"] == ["page"]

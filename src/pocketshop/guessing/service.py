@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import db
+from pocketshop import cache, db
 from pocketshop.config import Settings
 from pocketshop.errors import TooManyRequests
 from pocketshop.guessing.models import LookupMiss
@@ -21,9 +21,11 @@ from pocketshop.i18n import _
 USER = "u:"
 IP = "ip:"
 
+# Two fixed parameters (an anonymous asker's address twice), not an expanding IN that is
+# rendered anew on every lookup.
 _MISSES = select(LookupMiss.asker, LookupMiss.misses).where(
     LookupMiss.window_start == bindparam("window_start"),
-    LookupMiss.asker.in_(bindparam("askers", expanding=True)),
+    LookupMiss.asker.in_([bindparam("asker"), bindparam("other_asker")]),
 )
 _TABLE = db.table_of(LookupMiss)
 _FORGET = delete(LookupMiss).where(LookupMiss.window_start == bindparam("window_start"))
@@ -41,14 +43,29 @@ def window_of(settings: Settings, now: datetime) -> int:
     return int(now.timestamp()) // length * length
 
 
+def _tag(asker: str) -> str:
+    return f"misses:{asker}"
+
+
 async def check(
     session: AsyncSession, settings: Settings, who: Sequence[str], now: datetime
 ) -> None:
     """Refuse (429, Retry-After until the window ends) when one of `who` has used up its
-    misses of the current window."""
+    misses of the current window. The counts are kept in the row cache until a miss of one
+    of `who` is counted (dropped in every process at that commit): a buyer's checkout looks
+    up their order several times and has no misses to read."""
     start = window_of(settings, now)
-    found = await session.execute(_MISSES, {"window_start": start, "askers": list(who)})
-    for asker, misses in found:
+    first, *others = who  # one or two: see `askers`
+
+    async def read() -> tuple[tuple[tuple[str, int], ...], list[str]]:
+        found = await session.execute(
+            _MISSES,
+            {"window_start": start, "asker": first, "other_asker": others[0] if others else first},
+        )
+        return tuple((asker, misses) for asker, misses in found), [_tag(a) for a in who]
+
+    counted = await cache.read_through(session, ("misses", start, *who), read) or ()
+    for asker, misses in counted:
         limit = (
             settings.lookup_misses_per_user
             if asker.startswith(USER)
@@ -71,6 +88,7 @@ async def count_miss(
     session: AsyncSession, settings: Settings, who: Sequence[str], now: datetime
 ) -> None:
     """One more miss for each of `who`: one upsert, no read."""
+    cache.invalidate(session, *(_tag(asker) for asker in who))
     start = window_of(settings, now)
     await session.execute(
         db.insert_or_add(session, _TABLE, "misses"),

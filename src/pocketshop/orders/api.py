@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import Header, Query, Response, status
+from fastapi import Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +42,7 @@ from pocketshop.shops import service as shops
 from pocketshop.shops.deps import MerchantShop
 from pocketshop.shops.models import Shop
 from pocketshop.web import contract
-from pocketshop.web.routing import AppSettings, Session, api_router, clean_idempotency_key
+from pocketshop.web.routing import AppSettings, IdempotencyKey, Session, api_router
 
 router = api_router(prefix="/api/v1", tags=["orders"])
 
@@ -260,13 +260,7 @@ async def create_order(
     session: Session,
     settings: AppSettings,
     user: ApiUser,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            max_length=200,
-            description="retry-safe creation: the same key and body give the same order",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     """Place an order awaiting payment; stock is reserved until it is paid or closed."""
     shop = await shops.get_by_slug_or_404(session, body.shop)
@@ -288,7 +282,7 @@ async def create_order(
         address=body.address.as_input() if body.address else None,
         address_id=body.address_id,
         note=body.note,
-        idempotency_key=clean_idempotency_key(idempotency_key),
+        idempotency_key=idempotency_key,
         from_cart=from_cart,
     )
     if created.replayed:

@@ -2,9 +2,9 @@
 withdraw; providers notify us."""
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import ApiUser, api_user_in, bearer_scheme
@@ -24,7 +24,7 @@ from pocketshop.payments import (
     withdrawals,
 )
 from pocketshop.payments.models import Payment, PaymentRequest, Refund, Withdrawal
-from pocketshop.payments.providers import NoticeRejected, provider_of
+from pocketshop.payments.providers import Channel, NoticeRejected, provider_of
 from pocketshop.payments.schemas import (
     BalancesOut,
     NextStep,
@@ -51,9 +51,9 @@ from pocketshop.shops.models import Shop
 from pocketshop.web import contract
 from pocketshop.web.routing import (
     AppSettings,
+    IdempotencyKey,
     Session,
     api_router,
-    clean_idempotency_key,
     client_address,
     get_settings,
     outside_router,
@@ -73,10 +73,39 @@ outside = outside_router(prefix="/api/v1", tags=["payments"])
 callbacks = APIRouter(prefix="/api/v1", tags=["payments"])
 
 Page = Annotated[int, Query(ge=1, le=10_000)]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(max_length=200, description="retry-safe: the same key and body give the same result"),
-]
+
+
+def deployment_rules(payments: Payments) -> contract.SchemaRule:
+    """What a payment and a withdrawal may be here: one body per provider offered, naming
+    its channels (JSAPI with the buyer's openid), and the smallest withdrawal."""
+
+    def body(provider: str, channels: list[str], openid: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["provider", "channel", *(["openid"] if openid.get("minLength") else [])],
+            "properties": {
+                "provider": {"type": "string", "const": provider},
+                "channel": {"type": "string", "enum": channels},
+                "openid": {"type": "string", "maxLength": 128, **openid},
+            },
+        }
+
+    def state(schema: dict[str, Any]) -> None:
+        models = schema["components"]["schemas"]
+        bodies = []
+        for name, provider in payments.providers.items():
+            plain = [channel.value for channel in provider.channels if channel is not Channel.jsapi]
+            if plain:
+                bodies.append(body(name, plain, {"default": ""}))
+            if Channel.jsapi in provider.channels:
+                bodies.append(body(name, [Channel.jsapi.value], {"minLength": 1}))
+        models["PayIn"] = {"title": "PayIn", "oneOf": bodies}
+        amount = models["WithdrawalIn"]["properties"]["amount"]
+        amount.pop("exclusiveMinimum", None)
+        amount["minimum"] = payments.settings.withdrawal_min_fen
+
+    return state
 
 
 def payments_of(request: Request) -> Payments:
@@ -280,7 +309,7 @@ async def refund_order(
         order,
         amount=body.amount,
         reason=body.reason,
-        idempotency_key=clean_idempotency_key(idempotency_key),
+        idempotency_key=idempotency_key,
     )
     return refund_out(refund, number)
 
@@ -307,7 +336,7 @@ async def withdraw(
         shop,
         user,
         body.amount,
-        idempotency_key=clean_idempotency_key(idempotency_key),
+        idempotency_key=idempotency_key,
     )
     return withdrawal_out(withdrawal)
 

@@ -290,7 +290,9 @@ async def refund(
     left = payment.amount - await refunded_so_far(session, payment.id)
     source, room = await _where(session, order)
     if amount > min(left, room):
-        raise InvalidInput(
+        # What is left depends on the order's state (earlier refunds): a conflict, not a
+        # malformed amount.
+        raise Conflict(
             _(
                 "At most %(left)s can be refunded.",
                 left=Money(max(min(left, room), 0), payment.currency).format(),

@@ -178,7 +178,8 @@ async def request(
         )
     available = await ledger.balance(session, available_of(shop.id))
     if amount > available.amount:
-        raise InvalidInput(
+        # What is available changes as money moves: a conflict, not a malformed amount.
+        raise Conflict(
             _("You can withdraw at most what is available."),
             code="insufficient_funds",
             field="amount",

@@ -14,8 +14,10 @@ Generators (schemathesis, scripts/contract-fuzz) register a strategy for each `t
 format, so the texts they send as valid are valid (tests/web/contract.py).
 """
 
+from collections.abc import Callable
 from typing import Any
 
+from fastapi import FastAPI
 from pydantic import Field
 
 from pocketshop.text import code_point_cap
@@ -63,3 +65,24 @@ def links(status: int, **targets: tuple[str, dict[str, str]]) -> dict[str, Any]:
             }
         }
     }
+
+
+# Changes a generated schema in place: `components.schemas` by model name, `paths`, ...
+SchemaRule = Callable[[dict[str, Any]], None]
+
+
+def state_deployment_rules(app: FastAPI, *rules: SchemaRule) -> None:
+    """Have the schema the app serves state rules that depend on how it is deployed (which
+    payment providers it offers, its smallest withdrawal), which models cannot say: applied
+    once, when FastAPI first generates the schema (its documented way of extending it)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()  # kept by FastAPI as app.openapi_schema
+        for rule in rules:
+            rule(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

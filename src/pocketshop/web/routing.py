@@ -2,11 +2,12 @@
 
 import ipaddress
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,10 +96,13 @@ class OutsidePageRoute(OutsideRoute):
 @asynccontextmanager
 async def unit(request: Request, *, write: bool = True) -> AsyncIterator[AsyncSession]:
     """One transaction of an OutsideRoute's handler: committed when the block ends, rolled
-    back when it raises."""
+    back when it raises. It starts with the checks the route's dependencies left for each
+    of its transactions (`request.state.unit_checks`: the limit on lookups by number)."""
     db: Database = request.app.state.db
     async with db.transaction(write=write) as session:
         request.state.session = session
+        for check in getattr(request.state, "unit_checks", ()):
+            await check(session)
         yield session
         if session.info.get("outbox_queued"):
             request.state.outbox_queued = True
@@ -147,20 +151,30 @@ def _too_large(limit: int) -> AppError:
     )
 
 
-IDEMPOTENCY_KEY_MAX = 64
+# 1 to 64 printable ASCII characters, no space at either end (HTTP drops those anyway).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]{0,62}[!-~])?$"
 
 
-def clean_idempotency_key(value: str | None) -> str | None:
-    """An Idempotency-Key header as given, or 422."""
-    if value is None:
-        return None
-    key = value.strip()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isascii() or not key.isprintable():
+async def _idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Retry-safe: the same key and body give the same result "
+            "(the same order, refund or withdrawal). 1 to 64 printable ASCII characters.",
+            json_schema_extra={"pattern": IDEMPOTENCY_KEY_PATTERN},
+        ),
+    ] = None,
+) -> str | None:
+    # Checked here rather than by the schema's validation, for a message that says what to send.
+    if idempotency_key is not None and not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key):
         raise InvalidInput(
             _("Idempotency-Key must be 1 to 64 printable ASCII characters."),
             code="invalid_idempotency_key",
         )
-    return key
+    return idempotency_key
+
+
+IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 
 def client_address(request: Request) -> str:
