@@ -28,6 +28,7 @@ from pocketshop.shops import service as shops
 from tests.browser.conftest import LiveServer, browser_required
 from tests.browser.test_console import log_in, shoot
 from tests.browser.test_storefront import seed_demo_shop
+from tests.support import tr
 
 try:
     from playwright.sync_api import Page, expect
@@ -80,9 +81,18 @@ def test_pay_read_the_receipt_and_see_the_money(
     page.goto(f"/console/orders/{number}")
     expect(page.locator("form.refund-form")).to_be_visible()
     page.locator("form.refund-form input[name=amount]").fill("1")
+    # A refund cannot be taken back: the console asks first. Dismissed, nothing is refunded.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator("form.refund-form button[type=submit]").click()
+    page.wait_for_timeout(300)
+    expect(page.locator(".refunds li")).to_have_count(0)
+    assert page.url.endswith(f"/console/orders/{number}")
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.locator("form.refund-form button[type=submit]").click()
     page.wait_for_url(re.compile(rf"/console/orders/{number}\?done=refunded"))
     expect(page.locator(".refunds li")).to_have_count(1)
+    assert asked == [tr("Refund this amount to the buyer? A refund cannot be taken back.")] * 2
     shoot(page, artifacts_dir, "console-order-money")
 
 

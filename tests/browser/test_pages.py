@@ -153,6 +153,8 @@ def test_open_a_shop_on_a_phone(
     page.wait_for_url("**/console?opened=1")
     expect(page.locator(".notice")).to_be_visible()
     expect(page.locator(".shop-name")).to_have_text(SHOP_NAME)
+    expect(page.locator(".today .figures > div")).to_have_count(4)  # the day so far: none yet
+    expect(page.locator(".today .figure-orders")).to_have_text("0")
     shop_url = f"{live_server.url}/s/{SHOP_SLUG}"
     expect(page.locator("#shop-url")).to_have_value(shop_url)
     qr = page.locator(".qr img")

@@ -20,6 +20,7 @@ from pocketshop.runtime import build
 from tests.browser.conftest import LiveServer, browser_required
 from tests.browser.test_pages import check_phone_layout
 from tests.commerce import ADDRESS
+from tests.support import tr
 
 try:
     from playwright.sync_api import Page, expect
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.browser
 
 BUYER_PHONE = "139 0013 9777"
 PRODUCT = "帆布托特包"  # two specs: 颜色 × 尺寸
+SOLD_OUT = "扎染方巾"  # the demo's product with no stock in any SKU
 
 
 def seed_demo_shop(live_server: LiveServer) -> demo.DemoShop:
@@ -101,6 +103,16 @@ def test_buy_on_a_phone(page: Page, live_server: LiveServer, artifacts_dir: Path
     assert images_loaded(page, ".product-grid li:nth-child(-n+2) img")
     expect(page.locator(".chips .chip[aria-current=page]")).to_have_count(1)
     shoot(page, artifacts_dir, "store-home")
+
+    # A product sold out in every SKU: marked on its card, and nothing to press on its page.
+    page.locator(".product-card", has_text=SOLD_OUT).click()
+    page.wait_for_url(re.compile(r"/p/[0-9a-f]+$"))
+    expect(page.locator("button.buy-now")).to_be_disabled()
+    expect(page.locator("button.add-to-cart")).to_be_disabled()
+    expect(page.locator("button.buy-now")).to_have_text(tr("Sold out"))
+    expect(page.locator("input[name=spec0]").first).to_be_disabled()  # no value leads anywhere
+    shoot(page, artifacts_dir, "store-product-sold-out")
+    page.goto(f"/s/{shop.slug}")
 
     # A group chip filters the grid.
     page.locator(".chips .chip").nth(2).click()

@@ -82,7 +82,9 @@ async def test_shop_home_lists_on_sale_products(app: FastAPI, client: httpx.Asyn
     for hidden in (draft, off, foreign):
         assert hidden.id not in page.text
     assert "¥12.00" in page.text
-    assert tr("%(price)s up", price="¥12.00") in page.text
+    assert tr("from %(price)s", price="¥12.00") in page.text  # ¥12.00 起
+    english = await client.get(f"/s/{merchant.shop.slug}", headers={"Accept-Language": "en"})
+    assert "from ¥12.00" in english.text
     card = page.text.split(sold_out.id, 1)[1].split("</li>", 1)[0]
     assert tr("Sold out") in card
     assert f'href="/s/{merchant.shop.slug}/cart"' in page.text
@@ -191,7 +193,7 @@ async def test_product_page(app: FastAPI, client: httpx.AsyncClient) -> None:
     page = await client.get(f"/s/{merchant.shop.slug}/p/{made.id}")
     assert page.status_code == 200, page.text
     html = page.text
-    assert tr("%(price)s up", price="¥99.00") in html
+    assert tr("from %(price)s", price="¥99.00") in html
     assert tr("Only %(count)s left", count=12) not in html  # 4 SKUs × 3 = 12 in stock
     assert tr("In stock") in html  # plenty: no number, so a sale does not drop the page
     assert '"stock": 3' in html  # each SKU is low: the picker shows its count
@@ -235,6 +237,25 @@ async def test_stock_states(app: FastAPI, client: httpx.AsyncClient) -> None:
     assert tr("Only %(count)s left", count=2) in low_page.text
     gone_page = await client.get(f"/s/{merchant.shop.slug}/p/{gone.id}")
     assert 'class="stock-state is-sold-out"' in gone_page.text
+    # Nothing to buy: both buttons off, the main one saying why.
+    assert buy_buttons(low_page.text) == [("", tr("Add to cart")), ("", tr("Buy now"))]
+    assert buy_buttons(gone_page.text) == [
+        ("disabled", tr("Add to cart")),
+        ("disabled", tr("Sold out")),
+    ]
+
+
+def buy_buttons(html: str) -> list[tuple[str, str]]:
+    """(disabled or "", label) of the buy bar's two buttons."""
+    return [
+        ("disabled" if " disabled" in attributes else "", label)
+        for attributes, label in BUY_BUTTON.findall(html)
+    ]
+
+
+BUY_BUTTON = re.compile(
+    r'<button type="submit" class="button[^"]*(?:add-to-cart|buy-now)"([^>]*)>([^<]*)</button>'
+)
 
 
 async def test_unsellable_products_are_a_friendly_404(

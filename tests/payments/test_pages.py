@@ -8,7 +8,14 @@ import re
 import httpx
 from fastapi import FastAPI
 
-from tests.commerce import make_buyer, make_merchant, one_sku_and_buyer, order_row, ordered
+from tests.commerce import (
+    make_buyer,
+    make_merchant,
+    one_sku_and_buyer,
+    order_row,
+    ordered,
+    pay,
+)
 from tests.orders.test_store_pages import log_in
 from tests.payments.money import balances, held, money_counts, received, settled
 from tests.support import csrf_for, csrf_from, other_client, page_alert, tr
@@ -56,6 +63,27 @@ async def test_a_buyer_pays_on_the_pages_and_reads_the_receipt(
         token = await csrf_for(stranger_client, "/me/orders")
         refused = await stranger_client.post(f"/me/orders/{number}/pay", data={"csrf_token": token})
         assert refused.status_code == 404
+
+
+async def test_what_cannot_be_undone_asks_first_on_the_console(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Refunding and cancelling ask before the form goes (console.js reads data-confirm; the
+    browser test answers the question)."""
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await ordered(client, buyer, merchant.shop, [(sku, 1)])
+    await log_in(app, client, merchant.user)
+
+    def asks(html: str, message: str) -> bool:
+        return f'data-confirm="{tr(message)}"' in html
+
+    unpaid = (await client.get(f"/console/orders/{number}")).text
+    assert asks(unpaid, "Cancel this order? This cannot be undone.")
+    await pay(app, number)
+    paid = (await client.get(f"/console/orders/{number}")).text
+    assert asks(paid, "Cancel this order and refund the buyer in full? This cannot be undone.")
+    assert asks(paid, "Refund this amount to the buyer? A refund cannot be taken back.")
+    assert "/static/console.js" in paid
 
 
 async def test_a_merchant_refunds_and_withdraws_on_the_console(

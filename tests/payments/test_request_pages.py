@@ -66,6 +66,11 @@ async def test_another_shop_cannot_open_or_cancel_it_on_the_console(
         headers=merchant.auth,
     )
     path = f"/console/payment-requests/{made.json()['id']}"
+    await log_in(app, client, merchant.user)
+    own = (await client.get(path)).text  # its cancel asks first (console.js)
+    message = tr("Cancel this payment request? Its link and QR code stop working.")
+    assert f'data-confirm="{message}"' in own
+    assert "/static/console.js" in own
     other = await make_merchant(app, "隔壁的店")
     await log_in(app, client, other.user)
     assert (await client.get(path)).status_code == 404

@@ -266,6 +266,7 @@ def page_routes(app: FastAPI) -> Iterator[str]:
 
 NOT_PAGES = {
     "/healthz",
+    "/favicon.ico",
     "/openapi.json",
     "/docs",  # FastAPI's, with their own policy: see above
     "/docs/oauth2-redirect",

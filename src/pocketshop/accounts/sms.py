@@ -30,7 +30,7 @@ class ConsoleSmsSender:
         self.sent: deque[SentSms] = deque(maxlen=keep)
 
     async def send(self, phone: str, text: str) -> None:
-        log.warning("SMS to %s: %s", phone, text)
+        log.info("SMS to %s: %s", phone, text)
         self.sent.appendleft(SentSms(phone=phone, text=text, sent_at=clock.now()))
 
 

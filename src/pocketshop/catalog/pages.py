@@ -37,7 +37,7 @@ GroupId = Annotated[str, Query(max_length=32)]
 
 def price_range(low: int, high: int) -> str:
     """One price, or the lowest with "from" (¥12.00 起) when the SKUs differ in price."""
-    return format_fen(low) if low == high else _("%(price)s up", price=format_fen(low))
+    return format_fen(low) if low == high else _("from %(price)s", price=format_fen(low))
 
 
 def absolute(request: Request, path: str) -> str:

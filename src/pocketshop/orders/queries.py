@@ -1,9 +1,10 @@
 """Reads of orders for lists, the console and exports: filtered, paged, without N+1."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.models import User
@@ -115,6 +116,34 @@ async def awaiting_shipment_count(session: AsyncSession, shop: Shop) -> int:
         )
     )
     return count or 0
+
+
+@dataclass(frozen=True)
+class Today:
+    """A shop's day so far, for the console's home."""
+
+    orders: int  # placed since the day began
+    paid: int  # fen paid since the day began, by orders placed any day
+    to_ship: int  # awaiting shipment now
+
+
+async def today(session: AsyncSession, shop: Shop, day_start: datetime) -> Today:
+    """The day's figures in one query (orders placed and paid since `day_start`, the shop's
+    local midnight, and those awaiting shipment)."""
+    awaiting = Order.status.in_([status.value for status in AWAITING_SHIPMENT])
+    placed, paid, to_ship = (
+        await session.execute(
+            select(
+                func.count().filter(Order.created_at >= day_start),
+                func.coalesce(func.sum(case((Order.paid_at >= day_start, Order.total))), 0),
+                func.count().filter(awaiting),
+            ).where(
+                Order.shop_id == shop.id,
+                or_(Order.created_at >= day_start, Order.paid_at >= day_start, awaiting),
+            )
+        )
+    ).one()
+    return Today(orders=int(placed), paid=int(paid), to_ship=int(to_ship))
 
 
 async def status_counts(session: AsyncSession, shop: Shop) -> dict[str, int]:

@@ -1,17 +1,22 @@
 import io
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from pocketshop import media
+from pocketshop import clock, media
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import display_phone
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import _
+from pocketshop.ledger import service as ledger
+from pocketshop.ledger.service import AccountKind
+from pocketshop.money import format_fen
+from pocketshop.orders import queries as order_queries
 from pocketshop.shops import logos, service
 from pocketshop.shops.service import Step
 from pocketshop.web.routing import (
@@ -162,11 +167,17 @@ async def console_home(
     shop = await service.get_for_owner(session, user)
     if shop is None:
         return RedirectResponse("/onboarding", status_code=303)
+    local = clock.now().astimezone(ZoneInfo(shop.timezone))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    held = await ledger.shop_balances(session, shop.id)
     return render(
         request,
         "shops/console_home.html",
         {
             "shop": shop,
+            "today": await order_queries.today(session, shop, midnight),
+            "available": held[AccountKind.merchant_available].amount,
+            "fen": format_fen,
             "shop_url": service.shop_url(public_base_url(request), shop),
             "logo_url": service.logo_url(shop),
             "just_opened": request.query_params.get("opened") == "1",

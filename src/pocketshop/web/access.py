@@ -35,6 +35,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/media"): Access.public,  # shop logos and product photos
     ("GET", "/"): Access.public,
     ("GET", "/healthz"): Access.public,
+    ("GET", "/favicon.ico"): Access.public,
     # --- payments: provider callbacks ---------------------------------------------------------
     ("POST", "/api/v1/payments/{provider_name}/notify"): Access.provider,
     # --- accounts -----------------------------------------------------------------------------

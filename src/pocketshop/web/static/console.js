@@ -2,6 +2,7 @@
 // 1. The product editor's SKU matrix follows the specs as they are typed.
 // 2. The nav's to-ship badge and the orders list's "new orders" banner update by polling.
 // 3. A tap on a link to share selects all of it, ready to copy.
+// 4. Forms that cannot be undone (a refund, a cancellation) ask first.
 (function () {
   "use strict";
 
@@ -120,4 +121,10 @@
 document.addEventListener("click", function (event) {
   var target = event.target;
   if (target instanceof HTMLInputElement && target.hasAttribute("data-select-all")) target.select();
+});
+
+// Forms that cannot be undone ask first (without JavaScript they simply submit).
+document.addEventListener("submit", function (event) {
+  var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) event.preventDefault();
 });

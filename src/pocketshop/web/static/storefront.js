@@ -52,7 +52,13 @@
     var sku = values.indexOf(null) === -1
       ? skus.filter(function (one) { return matches(one, values); })[0]
       : null;
-    buttons.forEach(function (button) { button.disabled = !!sku && sku.stock <= 0; });
+    buttons.forEach(function (button) {
+      // Off for a sold-out SKU, and while no SKU left in stock fits the choices so far.
+      button.disabled = sku ? sku.stock <= 0 : !inStock(values);
+      if (button.dataset.textSoldOut) {
+        button.textContent = button.disabled ? button.dataset.textSoldOut : button.dataset.textBuy;
+      }
+    });
     if (!sku) {
       if (price) price.textContent = initialPrice;
       return;
