@@ -110,6 +110,21 @@ def test_lru_bound() -> None:
     assert [pages.get((k,)) for k in ("a", "c")] == [None, b"c"]
 
 
+def test_what_it_remembers_of_changed_tags_is_bounded() -> None:
+    """Misses of a guesser from ever new addresses invalidate ever new tags: past a bound the
+    cache forgets them all, and refuses what a render begun before would store."""
+    rows = TaggedCache(max_entries=2)
+    assert rows.put(("kept",), b"x", ["shop:1"], rows.snapshot())
+    begun = rows.snapshot()
+    rows.invalidate([f"misses:ip:10.0.{n}.0" for n in range(cache.FORGET_AFTER * 2)])
+    assert rows.get(("kept",)) == b"x"  # at the bound: nothing forgotten yet
+    rows.invalidate(["misses:ip:10.1.0.0"])
+    assert rows.get(("kept",)) is None
+    assert not rows.put(("late",), b"y", ["misses:ip:10.0.0.0"], begun)
+    assert rows.put(("late",), b"y", ["misses:ip:10.0.0.0"], rows.snapshot())
+    assert len(rows._invalidated_at) == 0
+
+
 def test_disabled_or_disconnected_cache_serves_nothing() -> None:
     off = TaggedCache(enabled=False)
     assert not off.put(("a",), b"a", [], off.snapshot())

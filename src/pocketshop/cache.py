@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session, object_session
 log = logging.getLogger(__name__)
 
 CHANNEL = "pocketshop_cache"
+# A cache remembers when at most this many tags per entry it holds last changed.
+FORGET_AFTER = 4
 SESSION_KEY = "cache_tags"
 CACHE_KEY = "row_cache"
 SNAPSHOT_KEY = "row_cache_snapshot"
@@ -209,6 +211,12 @@ class TaggedCache:
             self._invalidated_at[tag] = self._sequence
             for key in list(self._by_tag.pop(tag, ())):
                 self._drop_key(key)
+        if len(self._invalidated_at) > FORGET_AFTER * self.max_entries:
+            # Tags come from outside too (a guesser's address per lookup that missed): when
+            # they last changed is forgotten, which is safe only if every render begun before
+            # is refused, as a new epoch does.
+            self.clear()
+            self._invalidated_at.clear()
 
     def clear(self) -> None:
         self._epoch += 1

@@ -19,13 +19,20 @@ def figures(html: str) -> dict[str, str]:
 
 
 async def test_the_home_shows_the_day_so_far(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The day begins at the shop's midnight (Asia/Shanghai, UTC+8), not UTC's: an order at
+    23:50 there is yesterday's, though the same UTC day as one at 00:10."""
     merchant, sku, buyer = await one_sku_and_buyer(app)
+    assert merchant.shop.timezone == "Asia/Shanghai"
+    now = clock.now()
+    evening = now.replace(hour=15, minute=50, second=0, microsecond=0) + timedelta(days=1)
+    clock.advance(evening - now)  # 23:50 in Shanghai
     yesterdays = await ordered(client, buyer, merchant.shop, [(sku, 1)])
     await pay(app, yesterdays)
-    clock.advance(timedelta(days=1))
+    clock.advance(timedelta(minutes=20))  # 00:10 in Shanghai, still 16:10 UTC of that day
     paid_today = await ordered(client, buyer, merchant.shop, [(sku, 2)])
     await pay(app, paid_today)
     await ordered(client, buyer, merchant.shop, [(sku, 1)])  # placed, not paid
+    clock.advance(timedelta(minutes=20))
 
     await log_in(app, client, merchant.user)
     home = await client.get("/console")

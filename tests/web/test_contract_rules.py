@@ -120,3 +120,14 @@ async def test_the_schema_states_this_deployments_payments_and_smallest_withdraw
     (body,) = models["PayIn"]["oneOf"]
     assert body["properties"]["provider"] == {"type": "string", "const": "sandbox"}
     assert body["properties"]["channel"]["enum"] == ["page"]
+
+
+async def test_with_no_provider_the_schema_has_no_empty_choice(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"payment_providers": []}))
+    try:
+        schema = app.openapi()
+    finally:
+        await app.state.runtime.close()
+    pay_in = schema["components"]["schemas"]["PayIn"]
+    assert "oneOf" not in pay_in  # JSON Schema wants at least one: the model's own stays
+    assert pay_in["required"] == ["provider", "channel"]

@@ -1,7 +1,7 @@
 """Reads of orders for lists, the console and exports: filtered, paged, without N+1."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
@@ -127,9 +127,14 @@ class Today:
     to_ship: int  # awaiting shipment now
 
 
-async def today(session: AsyncSession, shop: Shop, day_start: datetime) -> Today:
+async def today(
+    session: AsyncSession, shop: Shop, day_start: datetime, pay_within: timedelta
+) -> Today:
     """The day's figures in one query (orders placed and paid since `day_start`, the shop's
-    local midnight, and those awaiting shipment)."""
+    local midnight, and those awaiting shipment). An order is paid within `pay_within` of
+    being placed (its unpaid timeout, with a margin), so one paid today was placed since
+    `day_start - pay_within`: the read stays on the shop's recent orders (an index) and those
+    to ship, however many orders the shop has."""
     awaiting = Order.status.in_([status.value for status in AWAITING_SHIPMENT])
     placed, paid, to_ship = (
         await session.execute(
@@ -139,7 +144,7 @@ async def today(session: AsyncSession, shop: Shop, day_start: datetime) -> Today
                 func.count().filter(awaiting),
             ).where(
                 Order.shop_id == shop.id,
-                or_(Order.created_at >= day_start, Order.paid_at >= day_start, awaiting),
+                or_(Order.created_at >= day_start - pay_within, awaiting),
             )
         )
     ).one()

@@ -100,7 +100,8 @@ def deployment_rules(payments: Payments) -> contract.SchemaRule:
                 bodies.append(body(name, plain, {"default": ""}))
             if Channel.jsapi in provider.channels:
                 bodies.append(body(name, [Channel.jsapi.value], {"minLength": 1}))
-        models["PayIn"] = {"title": "PayIn", "oneOf": bodies}
+        if bodies:  # none with no provider configured: the model's own schema stays
+            models["PayIn"] = {"title": "PayIn", "oneOf": bodies}
         amount = models["WithdrawalIn"]["properties"]["amount"]
         amount.pop("exclusiveMinimum", None)
         amount["minimum"] = payments.settings.withdrawal_min_fen

@@ -272,8 +272,8 @@ async def refund(
 ) -> Refund:
     """Book a refund of the order's payment from wherever its money is now, and queue it for
     the provider. A whole refund of an order not yet received closes it (unless
-    `closes_order` is False: it was closed already). Refused: not a positive whole amount,
-    above what is left (422); nothing paid, or past the after-sales window (409)."""
+    `closes_order` is False: it was closed already). Refused: not a positive whole amount
+    (422); above what is left, nothing paid, or past the after-sales window (409)."""
     order = await orders.lock(session, order_id)
     if idempotency_key is not None:
         existing = await _with_key(session, order, idempotency_key, amount)

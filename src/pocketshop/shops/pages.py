@@ -1,4 +1,5 @@
 import io
+from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -175,7 +176,13 @@ async def console_home(
         "shops/console_home.html",
         {
             "shop": shop,
-            "today": await order_queries.today(session, shop, midnight),
+            "today": await order_queries.today(
+                session,
+                shop,
+                midnight,
+                # The unpaid timeout, and a day for a payment that beat a late close.
+                timedelta(minutes=settings.unpaid_timeout_minutes, days=1),
+            ),
             "available": held[AccountKind.merchant_available].amount,
             "fen": format_fen,
             "shop_url": service.shop_url(public_base_url(request), shop),
