@@ -6,6 +6,7 @@ import itertools
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum import luhn
 from stdnum.cn import ric
@@ -332,6 +333,13 @@ async def _bring_along(
                 await payments.refund_by_merchant(
                     session, settings, placed, amount=500, reason="少发赠品", idempotency_key=None
                 )
+
+
+async def shop_of_demo(session: AsyncSession) -> Shop | None:
+    """The demo's shop, once seeded: where the demo's home page leads."""
+    return await session.scalar(
+        select(Shop).join(User, User.id == Shop.owner_id).where(User.phone == DEMO_PHONE)
+    )
 
 
 async def seed(db: Database, settings: Settings, providers: Providers) -> DemoShop:

@@ -3,8 +3,11 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from pocketshop import demo
 from pocketshop.accounts.deps import OptionalPageUser
-from pocketshop.web.routing import page_router
+from pocketshop.accounts.service import display_phone
+from pocketshop.config import Environment
+from pocketshop.web.routing import AppSettings, Session, page_router
 from pocketshop.web.templating import render
 
 router = page_router()
@@ -14,8 +17,16 @@ FAVICON = Path(__file__).parent / "static" / "favicon.ico"
 
 
 @router.api_route("/", methods=["GET", "HEAD"])
-async def home(request: Request, user: OptionalPageUser) -> HTMLResponse:
-    return render(request, "web/home.html")
+async def home(
+    request: Request, session: Session, settings: AppSettings, user: OptionalPageUser
+) -> HTMLResponse:
+    # The demo's home leads into its shop and console too, not only to opening a shop.
+    shop = await demo.shop_of_demo(session) if settings.env == Environment.demo else None
+    return render(
+        request,
+        "web/home.html",
+        {"demo_shop": shop, "demo_phone": display_phone(demo.DEMO_PHONE)},
+    )
 
 
 @router.api_route("/healthz", methods=["GET", "HEAD"])
