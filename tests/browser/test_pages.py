@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pocketshop.accounts.service import display_phone
 from pocketshop.demo import demo_card_number, demo_id_number, demo_logo
 from tests.browser.conftest import PHONE, LiveServer, browser_required
 
@@ -63,10 +64,11 @@ def shoot(page: Page, artifacts: Path, name: str) -> None:
 
 
 def read_code_from_inbox(context: BrowserContext, e164: str, artifacts: Path | None) -> str:
-    """Switch to the dev SMS inbox in another tab, as a user switches to their messages."""
+    """Switch to the dev SMS inbox in another tab, as a user switches to their messages
+    (where phones are written as people write them: 138 0013 8001)."""
     inbox = context.new_page()
     try:
-        message = inbox.locator("article.sms", has_text=e164).first
+        message = inbox.locator("article.sms", has_text=display_phone(e164)).first
         for _attempt in range(50):
             inbox.goto("/dev/sms")
             if message.count():

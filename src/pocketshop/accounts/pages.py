@@ -1,4 +1,5 @@
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -143,4 +144,13 @@ async def dev_inbox(request: Request, settings: AppSettings) -> HTMLResponse:
     sender = request.app.state.sms
     if not settings.dev_inbox_enabled or not hasattr(sender, "sent"):
         raise NotFound(_("Page not found."))
-    return render(request, "accounts/dev_inbox.html", {"messages": list(sender.sent)})
+    zone = ZoneInfo(settings.default_timezone)  # the shops' own, unless one chose another
+    return render(
+        request,
+        "accounts/dev_inbox.html",
+        {
+            "messages": list(sender.sent),
+            "at": lambda moment: moment.astimezone(zone).strftime("%m-%d %H:%M:%S"),
+            "phone": service.display_phone,
+        },
+    )
