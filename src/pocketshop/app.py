@@ -13,12 +13,18 @@ from pocketshop import __version__, cache, jobs
 from pocketshop.accounts import api as accounts_api
 from pocketshop.accounts import pages as accounts_pages
 from pocketshop.accounts.deps import SESSION_COOKIE
+from pocketshop.aftersales import admin_pages as aftersales_admin
+from pocketshop.aftersales import api as aftersales_api
+from pocketshop.aftersales import console_pages as aftersales_console
+from pocketshop.aftersales import pages as aftersales_pages
 from pocketshop.catalog import api as catalog_api
 from pocketshop.catalog import console_groups as catalog_groups
 from pocketshop.catalog import console_pages as catalog_console
 from pocketshop.catalog import pages as catalog_pages
 from pocketshop.config import Settings
 from pocketshop.i18n import LocaleMiddleware
+from pocketshop.notifications import api as notifications_api
+from pocketshop.notifications import pages as notifications_pages
 from pocketshop.orders import api as orders_api
 from pocketshop.orders import console_pages as orders_console
 from pocketshop.orders import pages as orders_pages
@@ -30,7 +36,7 @@ from pocketshop.payments import sandbox_pages
 from pocketshop.runtime import build
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
-from pocketshop.web import contract, errors, headers, page_cache
+from pocketshop.web import contract, docs, errors, headers, page_cache
 from pocketshop.web import pages as web_pages
 from pocketshop.web.templating import PACKAGE_DIR
 
@@ -74,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Open API of Pocketshop. Authenticate with `Authorization: Bearer <token>` "
         "from `POST /api/v1/auth/tokens`.",
         lifespan=lifespan,
+        docs_url=None,  # web.docs serves them from a package's files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.runtime = runtime
@@ -92,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.media_path.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "web" / "static"), name="static")
     app.mount("/media", StaticFiles(directory=settings.media_path), name="media")
+    docs.install(app)
     # Routes are matched in order, one by one, at about a microsecond each. The API first: most
     # storefront page views are answered from the page cache before routing, while every API
     # call is routed. Payment notifications (one route) and order creation are the busiest.
@@ -121,6 +130,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog_console.outside,
         catalog_groups.router,
         orders_console.router,
+        aftersales_api.router,
+        aftersales_api.outside,
+        aftersales_pages.router,
+        aftersales_pages.outside,
+        aftersales_console.router,
+        aftersales_admin.router,
+        notifications_api.router,
+        notifications_pages.router,
     ):
         app.include_router(router)
     contract.state_deployment_rules(app, payments_api.deployment_rules(runtime.payments))

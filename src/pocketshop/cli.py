@@ -1,5 +1,5 @@
 """`pocketshop serve | demo | worker | migrate | makemigration | ledger check | payments
-anomalies | payments resolve | version`."""
+anomalies | payments resolve | payouts | operators | notifications failed | version`."""
 
 import argparse
 import asyncio
@@ -118,8 +118,10 @@ Pocketshop demo is running (database: {db_path})
   Open a shop  {base_url}/onboarding
   API docs     {base_url}/docs
   SMS inbox    {base_url}/dev/sms
+  Disputes     {base_url}/admin/disputes
 
-  Merchant login: phone 138 0013 8000; a buyer with orders: 139 0013 9000.
+  Merchant login: phone 138 0013 8000; a buyer with orders: 139 0013 9000;
+  the platform's operator (after-sales disputes): 136 0013 6000.
   Ask for a code on the login page, then read it in the SMS inbox.
   Press Ctrl-C to stop.
 """,
@@ -229,6 +231,44 @@ def cmd_payment_resolve(args: argparse.Namespace) -> int:
         print(f"payments: {refused.message}", file=sys.stderr)
         return 1
     print(f"payments: anomaly #{args.id} resolved")
+    return 0
+
+
+def cmd_operators(args: argparse.Namespace) -> int:
+    """Who decides after-sales disputes on /admin/disputes: add, remove or list them."""
+    from pocketshop.accounts import service as accounts
+    from pocketshop.errors import AppError
+
+    settings = _settings()
+
+    async def change(session: Any) -> list[str]:
+        if args.operators_command != "list":
+            phone = accounts.normalise_phone(args.phone, settings.default_phone_region)
+            await accounts.set_operator(session, phone, on=args.operators_command == "add")
+        return [user.phone for user in await accounts.operators(session)]
+
+    try:
+        phones = _run_in_transaction(settings, change)
+    except AppError as refused:
+        print(f"operators: {refused.message}", file=sys.stderr)
+        return 1
+    print("\n".join(phones) if phones else "operators: none")
+    return 0
+
+
+def cmd_notifications_failed(args: argparse.Namespace) -> int:
+    """Messages given up on (SMS, WeChat), newest first: what was not told, and why."""
+    from pocketshop.notifications import service as notifications
+
+    async def read(session: Any) -> list[str]:
+        return [
+            f"{delivery.id}\t{delivery.finished_at:%Y-%m-%d %H:%M}\t{event}\t{delivery.channel}"
+            f"\t{delivery.address}\t{delivery.attempts} tries\t{delivery.last_error}"
+            for delivery, event in await notifications.given_up(session, limit=args.limit)
+        ]
+
+    lines = _run_in_transaction(_settings(), read, write=False)
+    print("\n".join(lines) if lines else "notifications: none given up")
     return 0
 
 
@@ -354,12 +394,28 @@ def build_parser() -> argparse.ArgumentParser:
     failed.add_argument("id")
     failed.add_argument("--why", required=True)
     failed.set_defaults(run=cmd_payouts_record)
+    operators = commands.add_parser("operators", help="who decides after-sales disputes")
+    operator_commands = operators.add_subparsers(dest="operators_command", required=True)
+    for action, helped in (("add", "make a phone's user an operator"), ("remove", "no longer")):
+        changing = operator_commands.add_parser(action, help=helped)
+        changing.add_argument("phone")
+        changing.set_defaults(run=cmd_operators)
+    operator_commands.add_parser("list", help="the operators' phones").set_defaults(
+        run=cmd_operators
+    )
+    told = commands.add_parser("notifications", help="messages to users")
+    told_commands = told.add_subparsers(dest="notifications_command", required=True)
+    failed_list = told_commands.add_parser("failed", help="messages given up on, newest first")
+    failed_list.add_argument("--limit", type=int, default=100)
+    failed_list.set_defaults(run=cmd_notifications_failed)
     commands.add_parser("version", help="print the version").set_defaults(run=cmd_version)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # A line per outgoing call (the sandbox provider's every notification) drowns the rest.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)

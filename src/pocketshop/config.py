@@ -129,6 +129,19 @@ class Settings(BaseSettings):
     settlement_days: int = 1
     # Refunds stay possible this many days after receipt (China's 7-day no-reason returns).
     aftersales_days: int = 7
+    # After-sales timers (aftersales.jobs). A shop silent on a refund-only request before
+    # shipment agrees after these hours; on any other request after these days.
+    aftersales_silent_unshipped_hours: int = Field(default=48, ge=1)
+    aftersales_silent_days: int = Field(default=5, ge=1)
+    # A buyer who does not send the return (or answer the shop's offer) is closed after this.
+    aftersales_return_days: int = Field(default=7, ge=1)
+    # A shop that does not confirm a return's arrival refunds after this, counted from the
+    # buyer's dispatch (no courier tracking tells us the day it was delivered).
+    aftersales_confirm_days: int = Field(default=10, ge=1)
+    # After a refusal, the buyer may escalate to the platform this long.
+    aftersales_escalate_days: int = Field(default=7, ge=1)
+    # Applications per order line, over its life.
+    aftersales_max_per_line: int = Field(default=5, ge=1)
     # Reconciliation asks the provider about a payment or refund still open after this.
     reconcile_after_minutes: int = 5
     withdrawal_min_fen: int = 100
@@ -172,6 +185,16 @@ class Settings(BaseSettings):
     alipay_app_private_key: str = ""
     alipay_public_key: str = ""
     alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
+    # WeChat subscription messages (notifications): console (logs them; the demo's) or api
+    # (WeChat's server API with the app's id and secret). Templates: JSON, per event, e.g.
+    # {"order_paid": {"template_id": "…", "fields": {"character_string1": "number"}}}.
+    wechat_messages_backend: str = "console"
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_templates: str = ""
+    wechat_api_gateway: str = "https://api.weixin.qq.com"
+    # A notification's SMS or WeChat message is given up (marked failed) after this many tries.
+    notification_max_tries: int = Field(default=5, ge=1, le=8)
 
     @model_validator(mode="after")
     def _production_needs_public_url(self) -> "Settings":

@@ -128,13 +128,13 @@ def _left_out(table: Table) -> Mapping[str, Any]:
     """Columns a new row may leave out, with what they then hold: NULL, or a plain default."""
     values: dict[str, Any] = {}
     for column in table.c:
-        if column.primary_key or column.server_default is not None:
-            continue
         default = column.default
-        if default is None and column.nullable:
-            values[column.name] = None
-        elif isinstance(default, ScalarElementColumnDefault):
+        if column.primary_key:
+            continue
+        if isinstance(default, ScalarElementColumnDefault):
             values[column.name] = default.arg
+        elif default is None and column.nullable and column.server_default is None:
+            values[column.name] = None
     return MappingProxyType(values)
 
 

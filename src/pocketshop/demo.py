@@ -14,6 +14,8 @@ from stdnum.cn import ric
 from pocketshop import media
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
+from pocketshop.aftersales import service as aftersales
+from pocketshop.aftersales.states import Kind, Reason
 from pocketshop.catalog import groups as catalog_groups
 from pocketshop.catalog import photos
 from pocketshop.catalog import service as catalog
@@ -23,6 +25,7 @@ from pocketshop.db import Database
 from pocketshop.orders import actions, addresses, checkout, shipping, shipping_fees
 from pocketshop.orders import service as orders
 from pocketshop.orders.checkout import LineRequest
+from pocketshop.orders.models import OrderLine
 from pocketshop.orders.shipping_fees import RuleKind
 from pocketshop.payments import calls
 from pocketshop.payments import service as payments
@@ -35,6 +38,9 @@ DEMO_PHONE = "+8613800138000"
 DEMO_NAME = "王小明"
 DEMO_SHOP = "小明的手作铺"
 BUYER_PHONES = ("+8613900139000", "+8613700137000")
+# The platform's operator, who decides the demo's escalated after-sales case.
+OPERATOR_PHONE = "+8613600136000"
+RETURN_ADDRESS = "上海市徐汇区漕溪北路 88 号 小明的手作铺 收 13800138000"
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,7 @@ async def _open_shop(
     session: AsyncSession, settings: Settings, files: media.Files, logo: bytes | None
 ) -> Shop:
     user = await accounts.get_or_create_user(session, DEMO_PHONE)
+    logo_key = logos.stage(files, logo)
     await shops.verify_identity(
         session, settings, user, real_name=DEMO_NAME, id_number=demo_id_number()
     )
@@ -184,15 +191,17 @@ async def _open_shop(
         card_number=demo_card_number(),
         bank_code="CMB",
     )
-    return await shops.open_shop(
+    shop = await shops.open_shop(
         session,
         settings,
         user,
         name=DEMO_SHOP,
         description="手工皮具与布艺小物，每一件都是小明亲手做的。\n"
         "Handmade leather goods and fabric crafts.",
-        logo_key=logos.stage(files, logo),
+        logo_key=logo_key,
     )
+    shop.return_address = RETURN_ADDRESS
+    return shop
 
 
 async def _add_products(
@@ -243,6 +252,9 @@ async def _add_products(
     return on_sale_skus
 
 
+AFTERSALES = ("return_asked", "escalated")
+
+
 @dataclass(frozen=True)
 class _Planned:
     number: str
@@ -272,6 +284,10 @@ async def _add_orders(
         ("paid", [6]),
         ("pending_payment", [3]),
         ("closed", [1]),
+        # Received, then: a return asked for (waiting for the shop); a refund refused and
+        # escalated to the platform.
+        ("return_asked", [2]),
+        ("escalated", [4]),
     ]
     planned = []
     for index, (state, picks) in enumerate(plans):
@@ -317,7 +333,7 @@ async def _bring_along(
                 tracking_number=f"SF{1400000000000 + order.index}",
                 lines=[shipping.ShipLine(lines[0].public_id, lines[0].quantity)],
             )
-        elif order.state in ("shipped", "completed"):
+        elif order.state in ("shipped", "completed", *AFTERSALES):
             await shipping.ship(
                 session,
                 settings,
@@ -333,6 +349,47 @@ async def _bring_along(
                 await payments.refund_by_merchant(
                     session, settings, placed, amount=500, reason="少发赠品", idempotency_key=None
                 )
+            if order.state in AFTERSALES:
+                buyer = await session.get_one(User, order.buyer_id)
+                await actions.confirm_receipt(session, settings, buyer, order.number)
+                await _ask_aftersales(session, settings, shop, buyer, order, lines[0])
+
+
+async def _ask_aftersales(
+    session: AsyncSession,
+    settings: Settings,
+    shop: Shop,
+    buyer: User,
+    order: _Planned,
+    line: OrderLine,
+) -> None:
+    """The buyer asks to return the first line; for the escalated one, the shop refuses and
+    the buyer asks the platform."""
+    kind = Kind.return_refund if order.state == "return_asked" else Kind.refund_only
+    case = await aftersales.apply(
+        session,
+        settings,
+        buyer,
+        order.number,
+        aftersales.Application(
+            line_id=line.public_id,
+            kind=kind,
+            quantity=1,
+            reason=Reason.damaged if kind is Kind.return_refund else Reason.not_as_described,
+            description="收到时边角开线了" if kind is Kind.return_refund else "颜色和图片差很多",
+        ),
+    )
+    if order.state == "escalated":
+        owner = await session.get_one(User, shop.owner_id)
+        await aftersales.refuse(
+            session,
+            settings,
+            shop,
+            case.public_id,
+            user_id=owner.id,
+            reason="实物颜色与图片一致，详情页已注明手工染色有色差",
+        )
+        await aftersales.escalate(session, settings, buyer, case.public_id, note="请平台看看照片")
 
 
 async def shop_of_demo(session: AsyncSession) -> Shop | None:
@@ -359,6 +416,7 @@ async def seed(db: Database, settings: Settings, providers: Providers) -> DemoSh
             )
             skus = await _add_products(session, settings, shop, files, pictures)
             planned = await _add_orders(session, settings, shop, skus)
+            await accounts.set_operator(session, OPERATOR_PHONE, on=True)
     for order in planned:
         await _bring_along(db, settings, providers, shop, order)
     return DemoShop(phone=DEMO_PHONE, slug=shop.slug)

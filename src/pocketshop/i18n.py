@@ -5,7 +5,8 @@ services, schemas and templates translate with the plain `_()` below.
 """
 
 import io
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache, lru_cache
 from pathlib import Path
@@ -43,6 +44,16 @@ def get_locale() -> str:
 
 def set_locale(locale: str) -> None:
     _current.set(locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE)
+
+
+@contextmanager
+def using(locale: str) -> Iterator[None]:
+    """Translate in `locale` inside the block (a message for someone other than the asker)."""
+    token = _current.set(locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def gettext(message: str, **variables: Any) -> str:

@@ -1,6 +1,7 @@
 """Every domain's tables, imported so Base.metadata is complete (Alembic, tests)."""
 
 from pocketshop.accounts.models import AuthSession, SmsCode, User
+from pocketshop.aftersales.models import AftersalesCase, AftersalesEvent, AftersalesPhoto
 from pocketshop.catalog.models import (
     PlatformCategory,
     Product,
@@ -12,6 +13,7 @@ from pocketshop.catalog.models import (
 from pocketshop.db import Base
 from pocketshop.guessing.models import LookupMiss
 from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
+from pocketshop.notifications.models import Delivery, Notification, Preference, WeChatIdentity
 from pocketshop.orders.models import (
     Address,
     CartItem,
@@ -39,16 +41,21 @@ from pocketshop.shops.models import BankCard, MerchantIdentity, Shop
 
 __all__ = [
     "Address",
+    "AftersalesCase",
+    "AftersalesEvent",
+    "AftersalesPhoto",
     "AuthSession",
     "BankCard",
     "Base",
     "CartItem",
+    "Delivery",
     "LedgerAccount",
     "LedgerPosting",
     "LedgerTransaction",
     "LookupMiss",
     "MerchantIdentity",
     "MoneyEvent",
+    "Notification",
     "Order",
     "OrderEvent",
     "OrderLine",
@@ -57,6 +64,7 @@ __all__ = [
     "PaymentAnomaly",
     "PaymentRequest",
     "PlatformCategory",
+    "Preference",
     "Product",
     "ProductGroup",
     "ProductImage",
@@ -73,5 +81,6 @@ __all__ = [
     "SmsCode",
     "StockAdjustment",
     "User",
+    "WeChatIdentity",
     "Withdrawal",
 ]

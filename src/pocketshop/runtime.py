@@ -2,6 +2,7 @@
 the SMS sender, the payments, the outbox handlers, the timed sweeps and the other periodic
 work."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -10,10 +11,14 @@ import httpx
 from pocketshop import cache, jobs, media, outbox
 from pocketshop.accounts import service as accounts_service
 from pocketshop.accounts.sms import SmsSender, make_sender
+from pocketshop.aftersales import jobs as aftersales_jobs
+from pocketshop.aftersales import queries as aftersales
 from pocketshop.catalog import service as catalog
 from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.guessing import jobs as guessing_jobs
+from pocketshop.notifications import setup as notifications_setup
+from pocketshop.notifications.delivery import Senders
 from pocketshop.orders import jobs as order_jobs
 from pocketshop.payments import jobs as payment_jobs
 from pocketshop.payments import sandbox
@@ -31,10 +36,18 @@ class Runtime:
     # Calls to other services (the sandbox provider's notifications to our callback).
     http: httpx.AsyncClient
     handlers: dict[str, outbox.Handler] = field(default_factory=dict)
+    # How notifications leave (SMS, WeChat); set by `build`.
+    senders: Senders | None = None
+    _draining: asyncio.Lock = field(default_factory=asyncio.Lock)
     sweeps: list[jobs.AnySweep] = field(default_factory=list)
 
     async def drain_outbox(self) -> None:
-        await outbox.drain(self.db, self.handlers)
+        """Deliver what is due, until nothing is: one drain at a time in this process, so the
+        requests that each queued a message (a paid order's notification) do not all race to
+        claim the same rows; what a handler queues (a notification's deliveries) goes too."""
+        async with self._draining:
+            while await outbox.drain(self.db, self.handlers):
+                pass
 
     async def deliver_sandbox_notices(self) -> None:
         await sandbox.deliver_due(self.db, self.settings, self.http)
@@ -46,8 +59,10 @@ class Runtime:
         if not left:
             return
         async with self.db.transaction(write=False) as session:
-            named = await catalog.named_files(session, left) | await shops.named_files(
-                session, left
+            named = (
+                await catalog.named_files(session, left)
+                | await shops.named_files(session, left)
+                | await aftersales.named_files(session, left)
             )
         media.keep(self.settings, named)
         media.discard(self.settings, [key for key in left if key not in named])
@@ -89,6 +104,7 @@ def build(settings: Settings, *, caching: bool = True) -> Runtime:
         http=httpx.AsyncClient(timeout=10.0),
         sweeps=[
             *order_jobs.sweeps(settings),
+            *aftersales_jobs.sweeps(settings),
             *payment_jobs.sweeps(payments),
             *guessing_jobs.sweeps(settings),
         ],
@@ -97,8 +113,10 @@ def build(settings: Settings, *, caching: bool = True) -> Runtime:
     async def send_sms(payload: dict[str, object]) -> None:
         await sms.send(str(payload["phone"]), str(payload["text"]))
 
+    runtime.senders = notifications_setup.senders(settings, sms, runtime.http)
     runtime.handlers = {
         accounts_service.SMS_TOPIC: send_sms,
         **payments_setup.outbox_handlers(db, payments),
+        **notifications_setup.outbox_handlers(db, settings, runtime.senders),
     }
     return runtime

@@ -84,6 +84,8 @@ async def test_receipt_confirms_10_days_after_the_last_package(
     clock.advance(timedelta(days=7))
     assert await run_jobs(app) == NOTHING
     clock.advance(timedelta(days=3) - timedelta(minutes=1))
+    # A day before, the buyer was told (once) that receipt will be confirmed for them.
+    assert await run_jobs(app) == NOTHING | {"receipt_reminders": 1}
     assert await run_jobs(app) == NOTHING
     assert (await order_row(app, number)).status == "shipped"
 

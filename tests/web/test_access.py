@@ -5,7 +5,9 @@ anyone may call are called by a visitor who is not logged in, and must not ask f
 
 The world: shops A and B, buyers X and Y; A's product (with a SKU and a photo), group,
 payment request and withdrawal; X's address and X's order at A, paid (its payment and the
-sandbox trade), shipped, received and settled. Path parameters are filled with A's and X's.
+sandbox trade), shipped, received and settled, and X's after-sales case on it (a return,
+waiting for A). Path parameters are filled with A's and X's. Operators' routes are called by
+a visitor, by X and A (neither an operator) and by an operator.
 """
 
 import re
@@ -20,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import func, select
 
+from pocketshop.accounts import service as accounts
 from pocketshop.catalog import groups
 from pocketshop.config import Settings
 from pocketshop.db import Database
@@ -33,6 +36,7 @@ from tests.commerce import (
     make_buyer,
     make_merchant,
     make_product,
+    next_phone,
     ordered,
     ship,
     web_login,
@@ -54,9 +58,10 @@ SHOPS = frozenset(
         "group_id",
         "request_id",
         "withdrawal_id",
+        "case_id",
     }
 )
-BUYERS = frozenset({"number", "payment_id", "address_id"})
+BUYERS = frozenset({"number", "payment_id", "address_id", "case_id"})
 PHOTO = ("photo.png", image_bytes(), "image/png")
 # What a refused call sends, where an empty body would be refused before the route asks who
 # is calling or whose the resource is (the framework checks bodies first): valid requests.
@@ -80,7 +85,31 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/console/products/{public_id}/status"): {"data": {"status": "off_shelf"}},
     ("POST", "/console/products/{public_id}/images"): {"files": {"images": PHOTO}},
+    ("POST", "/api/v1/orders/{number}/aftersales"): {
+        "json": {"line_id": "nosuchline", "kind": "refund_only", "quantity": 1, "reason": "other"}
+    },
+    ("POST", "/api/v1/aftersales/{case_id}/photos"): {"files": {"images": PHOTO}},
+    ("POST", "/api/v1/aftersales/{case_id}/return-shipment"): {
+        "json": {"carrier": "SF", "tracking_number": "SF1234567890125"}
+    },
+    ("POST", "/api/v1/me/shop/aftersales/{case_id}/propose"): {"json": {"amount": 100}},
+    ("POST", "/api/v1/me/shop/aftersales/{case_id}/refuse"): {"json": {"reason": "不同意"}},
+    ("POST", "/me/orders/{number}/aftersales"): {
+        "data": {"line": "nosuchline", "kind": "refund_only", "quantity": "1", "reason": "other"}
+    },
+    ("POST", "/console/aftersales/{case_id}/{action}"): {
+        "data": {"return_address": "上海市黄浦区南京东路 1 号"}
+    },
+    ("POST", "/admin/disputes/{case_id}"): {"data": {"decision": "reject", "note": "不予退款"}},
 }
+# Parameters one route takes other values of than the world's (`action` is "cover" for a
+# product's photo): each a step the route offers, so a refusal is not a 404 for the step.
+OVERRIDES: dict[str, dict[str, str]] = {
+    "/me/aftersales/{case_id}/{action}": {"action": "withdraw"},
+    "/console/aftersales/{case_id}/{action}": {"action": "agree"},
+}
+# The query a route needs, filled as its path is.
+QUERIES = {"/me/orders/{number}/aftersales/new": "?line={line_id}"}
 
 
 @pytest.fixture
@@ -103,12 +132,15 @@ class World:
     csrf: dict[str, str] = field(default_factory=dict)
 
     def tokens(self, who: str) -> dict[str, str]:
-        party = {"a": self.a, "b": self.b, "x": self.x, "y": self.y}.get(who)
+        parties: dict[str, Merchant | Buyer] = {"a": self.a, "b": self.b, "x": self.x, "y": self.y}
+        party = parties.get(who)
         return party.auth if party is not None else {}
 
     async def call(self, who: str, method: str, template: str) -> httpx.Response:
-        """`template` called by `who` (a, b, x, y or nobody), its parameters filled."""
-        path = PARAM.sub(lambda found: self.params[found.group(1)], template)
+        """`template` called by `who` (a, b, x, y, an operator or nobody), its parameters
+        filled."""
+        params = self.params | OVERRIDES.get(template, {})
+        path = PARAM.sub(lambda found: params[found.group(1)], template + QUERIES.get(template, ""))
         body = BODIES.get((method, template), {})
         if path.startswith("/api/"):
             if method != "GET":
@@ -146,6 +178,16 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[World]
         "/api/v1/me/shop/payment-requests", json={"amount": 500, "note": "定金"}, headers=a.auth
     )
     assert asked.status_code == 201, asked.text
+    # Received a day ago, within the after-sales window: X asks to return it.
+    line = (await client.get(f"/api/v1/orders/{number}", headers=x.auth)).json()["lines"][0]
+    case = await client.post(
+        f"/api/v1/orders/{number}/aftersales",
+        json={"line_id": line["id"], "kind": "return_refund", "quantity": 1, "reason": "damaged"},
+        headers=x.auth,
+    )
+    assert case.status_code == 201, case.text
+    async with db.transaction() as session:
+        operator = await accounts.set_operator(session, next_phone(), on=True)
     params = {
         "slug": a.shop.slug,
         "number": number,
@@ -162,6 +204,8 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[World]
         "address_id": address.json()["id"],
         "provider_name": "sandbox",
         "kind": "svg",
+        "case_id": case.json()["id"],
+        "line_id": line["id"],
     }
     async with AsyncExitStack() as stack:
         found = World(a, b, x, y, params, api=client)
@@ -171,6 +215,7 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[World]
             "b": b.user,
             "x": x.user,
             "y": y.user,
+            "operator": operator,
         }.items():
             transport = httpx.ASGITransport(app=app)
             browser = httpx.AsyncClient(transport=transport, base_url="http://testserver")
@@ -190,10 +235,10 @@ def owned(template: str, owners: frozenset[str]) -> bool:
 
 
 def app_routes(app: FastAPI) -> set[tuple[str, str]]:
-    found = set()
+    found: set[tuple[str, str]] = set()
     for route in iter_route_contexts(app.routes):
         for method in (route.methods or {"GET"}) - {"HEAD"}:  # a mount has no methods
-            found.add((method, route.path))
+            found.add((method, str(route.path)))
     return found
 
 
@@ -251,6 +296,32 @@ async def test_buyer_routes_refuse_visitors_and_other_buyers(world: World) -> No
         if method == "GET" and (answer := await world.call("x", method, template)).is_error:
             wrong.append(f"{route} as the buyer: {answer.status_code}")
     assert wrong == [], "\n".join(wrong)
+
+
+async def test_operator_routes_refuse_visitors_buyers_and_shops(world: World) -> None:
+    """Only a platform operator gets in: a visitor is asked to log in, a buyer or a shop's
+    owner (logged in, not an operator) is refused 403, an operator is answered."""
+    wrong = []
+    assert declared(Access.operator), "no operator routes"
+    for method, template in declared(Access.operator):
+        route = f"{method} {template}"
+        if not login_asked(answer := await world.call("nobody", method, template), api=False):
+            wrong.append(f"{route} without a login: {answer.status_code}")
+        for who in ("x", "a"):
+            if (answer := await world.call(who, method, template)).status_code != 403:
+                wrong.append(f"{route} as {who}, not an operator: {answer.status_code}")
+        answer = await world.call("operator", method, template)
+        refused = answer.status_code in (401, 403) or answer.is_server_error
+        if refused or answer.headers.get("location", "").startswith("/login"):
+            wrong.append(f"{route} as an operator: {answer.status_code}")
+        if method == "GET" and not answer.is_success:
+            wrong.append(f"{route} as an operator: {answer.status_code}")
+    assert wrong == [], "\n".join(wrong)
+    # Refused as asked: the case the operators' form was posted about is as it was.
+    case = await world.api.get(
+        f"/api/v1/aftersales/{world.params['case_id']}", headers=world.x.auth
+    )
+    assert (case.json()["status"], case.json()["decision_note"]) == ("requested", "")
 
 
 async def test_public_routes_ask_nobody_to_log_in(world: World) -> None:

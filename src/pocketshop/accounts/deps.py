@@ -11,8 +11,10 @@ from pocketshop.accounts import service
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import SessionKind
 from pocketshop.config import Settings
-from pocketshop.errors import Unauthorized
+from pocketshop.errors import Forbidden, Unauthorized
 from pocketshop.i18n import _
+from pocketshop.notifications import service as notifications
+from pocketshop.shops import service as shops
 from pocketshop.web.routing import AppSettings, Session
 
 SESSION_COOKIE = "ps_session"
@@ -74,6 +76,9 @@ async def optional_page_user_in(
     token = session_cookie_token(request, settings)
     user = await service.user_for_token(session, token, SessionKind.web) if token else None
     request.state.user = user
+    if user is not None:  # the top bar's: unread messages, and "my shop" or "open a shop"
+        request.state.unread = await notifications.unread(session, user.id)
+        request.state.owns_shop = await shops.owns_shop(session, user.id)
     return user
 
 
@@ -111,6 +116,14 @@ async def page_user(
     return user
 
 
+async def operator_user(session: Session, user: Annotated[User, Depends(page_user)]) -> User:
+    """A platform operator (`pocketshop operators add`); anyone else is refused."""
+    if not await service.is_operator(session, user):
+        raise Forbidden(_("This page is for the platform's operators."), code="not_operator")
+    return user
+
+
 ApiUser = Annotated[User, Depends(api_user)]
+OperatorUser = Annotated[User, Depends(operator_user)]
 PageUser = Annotated[User, Depends(page_user)]
 OptionalPageUser = Annotated[User | None, Depends(optional_page_user)]

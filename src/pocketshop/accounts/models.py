@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pocketshop.db import Base, UTCDateTime
@@ -18,6 +18,10 @@ class User(Base):
     phone: Mapped[str] = mapped_column(String(20), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language they last logged in with: what they are told in (notifications).
+    locale: Mapped[str | None] = mapped_column(String(8))
+    # Decides after-sales disputes (/admin/disputes); set with `pocketshop operators`.
+    is_operator: Mapped[bool] = mapped_column(server_default=false(), default=False)
 
 
 class SmsCode(Base):

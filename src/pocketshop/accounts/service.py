@@ -20,7 +20,7 @@ from pocketshop import cache, clock, db, outbox
 from pocketshop.accounts.models import AuthSession, SmsCode, User
 from pocketshop.config import Settings
 from pocketshop.errors import InvalidInput, TooManyRequests
-from pocketshop.i18n import N_, _
+from pocketshop.i18n import N_, _, get_locale
 
 SMS_TOPIC = "accounts.sms"
 CODE_LENGTH = 6
@@ -273,11 +273,31 @@ async def get_or_create_user(session: AsyncSession, phone: str) -> User:
     return user
 
 
+async def set_operator(session: AsyncSession, phone: str, *, on: bool) -> User:
+    """Make the user of this phone (created if new: they log in with it) a platform operator,
+    or no longer one."""
+    user = await get_or_create_user(session, phone)
+    user.is_operator = on
+    return user
+
+
+async def operators(session: AsyncSession) -> list[User]:
+    return list(
+        await session.scalars(select(User).where(User.is_operator.is_(True)).order_by(User.id))
+    )
+
+
+async def is_operator(session: AsyncSession, user: User) -> bool:
+    """Read now, not from a cached login: the role changes from the CLI, in another process."""
+    return bool(await session.scalar(select(User.is_operator).where(User.id == user.id)))
+
+
 async def start_session(
     session: AsyncSession, settings: Settings, user: User, kind: SessionKind
 ) -> tuple[str, AuthSession]:
     token = secrets.token_urlsafe(32)
     now = clock.now()
+    user.locale = get_locale()
     auth = AuthSession(
         token_hash=_token_hash(token),
         user_id=user.id,

@@ -23,6 +23,7 @@ from starlette.datastructures import FormData
 
 from pocketshop import i18n, media
 from pocketshop.accounts.deps import page_user_in
+from pocketshop.aftersales import display as aftersales_display
 from pocketshop.catalog import adjustments, groups, service
 from pocketshop.catalog import uploads as uploads_
 from pocketshop.catalog.adjustments import AdjustmentReason
@@ -90,7 +91,8 @@ def notice_of(request: Request) -> str | None:
 async def nav_context(
     session: AsyncSession, shop: Shop, section: str, *, to_ship: int | None = None
 ) -> dict[str, Any]:
-    """What every console page's nav shows: the section and how many orders await shipping."""
+    """What every console page's nav shows: the section, how many orders await shipping and
+    how many after-sales cases await the shop's answer."""
     zone = ZoneInfo(shop.timezone)
 
     def when(moment: datetime) -> str:
@@ -102,6 +104,7 @@ async def nav_context(
         "to_ship": await order_queries.awaiting_shipment_count(session, shop)
         if to_ship is None
         else to_ship,
+        "aftersales_waiting": await aftersales_display.waiting_badge(session, shop),
         "when": when,
     }
 

@@ -65,10 +65,10 @@ async def prepare(settings: Settings, uploads: list[bytes]) -> list[ProcessedPho
     return [await asyncio.to_thread(process, settings, data) for data in uploads]
 
 
-def stage(files: media.Files, photo: ProcessedPhoto) -> StoredPhoto:
+def stage(files: media.Files, photo: ProcessedPhoto, folder: str = "products") -> StoredPhoto:
     return StoredPhoto(
-        key=files.stage("products", photo.full, ".jpg"),
-        thumb_key=files.stage("products/thumbs", photo.thumb, ".jpg"),
+        key=files.stage(folder, photo.full, ".jpg"),
+        thumb_key=files.stage(f"{folder}/thumbs", photo.thumb, ".jpg"),
         width=photo.width,
         height=photo.height,
     )

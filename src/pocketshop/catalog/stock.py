@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import cache
+from pocketshop import cache, clock
 from pocketshop.catalog.models import Product, Sku
 from pocketshop.catalog.service import ProductStatus
 from pocketshop.db import table_of
+from pocketshop.notifications import service as notifications
+from pocketshop.notifications.events import Event
 
 # Storefront pages give the number of units only at or below this ("only 3 left"); above it
 # they say "in stock". So an order changes a cached page only when it takes a SKU into the
@@ -153,6 +155,19 @@ async def reserve(session: AsyncSession, item: Purchasable, quantity: int) -> bo
     left = result.scalar_one_or_none()
     if left is None:
         return False
+    if left <= LOW_STOCK < left + quantity:
+        notifications.notify(
+            session,
+            Event.low_stock,
+            f"{item.public_id}:{clock.now().isoformat()}",
+            {
+                "title": item.title,
+                "spec": " ".join(item.spec_values),
+                "left": left,
+                "product": item.product_public_id,
+            },
+            shop_id=item.shop_id,
+        )
     if left <= LOW_STOCK:
         tags = [cache.product_tag(item.product_id)]
         if left == 0:

@@ -23,7 +23,7 @@ async def confirm_receipt(
     await orders.complete(
         session, order, actor=Actor.buyer, user_id=buyer.id, reason="buyer_confirmed"
     )
-    await escrow.release(session, settings, order.id)
+    await _release(session, settings, order)
     return order
 
 
@@ -34,8 +34,15 @@ async def auto_confirm(session: AsyncSession, settings: Settings, order_id: int)
     if not orders.receipt_due(order):
         return False
     await orders.complete(session, order, actor=Actor.system, reason="auto_confirmed")
-    await escrow.release(session, settings, order.id)
+    await _release(session, settings, order)
     return True
+
+
+async def _release(session: AsyncSession, settings: Settings, order: Order) -> None:
+    """Received: the escrow goes to the shop, unless an after-sales case is open (its end
+    releases it: aftersales.service)."""
+    if not order.aftersales_open:
+        await escrow.release(session, settings, order.id)
 
 
 async def cancel_by_buyer(
@@ -93,6 +100,7 @@ async def _close(
     """Close the order: a paid one is refunded whole; an unpaid one's open payments are
     closed at their providers (after commit)."""
     was_paid = order.status != OrderStatus.pending_payment
+    orders.refuse_while_aftersales(order)
     await orders.close(
         session, order, actor=actor, reason=reason, user_id=user.id if user else user_id
     )

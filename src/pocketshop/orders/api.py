@@ -125,6 +125,7 @@ async def order_out(
         closed_at=order.closed_at,
         close_reason=order.close_reason,
         source=OrderSource(order.source),
+        aftersales_open=order.aftersales_open,
         events=events,
         shipments=shipments,
     )

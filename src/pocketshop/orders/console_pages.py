@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import i18n, media
+from pocketshop.aftersales import display as aftersales
 from pocketshop.catalog.console_pages import nav_context, parse_count, redirect_done
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
@@ -203,12 +204,13 @@ async def order_page(
                 {
                     "line": line,
                     "image": media.url(line.image_key) if line.image_key else None,
-                    "remaining": line.quantity - line.shipped_quantity,
+                    "remaining": service.unshipped(line),
                 }
                 for line in lines
             ],
             "events": events,
             "shipments": shipments,
+            "aftersales": await aftersales.on_order(session, order, lines),
             "can_ship": service.may(order, OrderStatus.shipped, Actor.merchant),
             "money_held": await payments.order_money(session, get_settings(request), order),
             "provider_label": payment_label,

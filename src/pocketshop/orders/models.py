@@ -1,7 +1,15 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pocketshop.db import Base, UTCDateTime
@@ -96,6 +104,8 @@ class Order(Base):
     # Due times the jobs sweep; cleared when the order leaves the state they belong to.
     pay_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     auto_confirm_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the buyer is told receipt will be confirmed for them soon; cleared once told.
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -103,6 +113,8 @@ class Order(Base):
     close_reason: Mapped[str | None] = mapped_column(String(24))
     # What made it (OrderSource): a checkout, or a payment request the merchant sent.
     source: Mapped[str] = mapped_column(String(16), server_default="checkout")
+    # An after-sales case is open on it (aftersales): its escrow waits for the case's end.
+    aftersales_open: Mapped[bool] = mapped_column(server_default=false(), default=False)
 
 
 class OrderLine(Base):
@@ -130,6 +142,8 @@ class OrderLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     line_total: Mapped[int] = mapped_column(Integer)
     shipped_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    # Refunded before it was shipped (after-sales): never to ship.
+    cancelled_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -20,6 +20,7 @@ from pocketshop import media
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, start_web_session
 from pocketshop.accounts.models import User
+from pocketshop.aftersales import display as aftersales
 from pocketshop.catalog import storefront
 from pocketshop.catalog.pages import common, product_page
 from pocketshop.db import attempt
@@ -441,6 +442,7 @@ async def order_page(
 ) -> HTMLResponse:
     shop = (await shops.by_ids(session, {order.shop_id}))[order.shop_id]
     events = await service.events_of(session, order)
+    lines = await service.lines_of(session, order)
     providers = request.app.state.payments.providers
     return render(
         request,
@@ -448,7 +450,8 @@ async def order_page(
         _helpers(request, shop)
         | {
             "order": order,
-            "lines": await service.lines_of(session, order),
+            "lines": lines,
+            "aftersales": await aftersales.for_buyer(session, get_settings(request), order, lines),
             "events": events,
             "shipments": await shipping.shipments_of(session, order),
             "status_label": service.status_label,

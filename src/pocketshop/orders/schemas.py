@@ -147,6 +147,9 @@ class OrderOut(BaseModel):
     closed_at: datetime | None
     close_reason: str | None
     source: OrderSource = Field(description="checkout, or payment_request: sent by the shop")
+    aftersales_open: bool = Field(
+        description="an after-sales case is open on it: its money waits for the case's end"
+    )
     events: list[OrderEventOut] | None = None
     shipments: list[ShipmentOut] | None = None
 

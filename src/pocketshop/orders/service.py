@@ -93,8 +93,11 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
     (S.shipped, S.closed): frozenset({Actor.system}),
     (S.paid, S.partially_shipped): frozenset({Actor.merchant}),
     (S.paid, S.shipped): frozenset({Actor.merchant}),
-    (S.partially_shipped, S.shipped): frozenset({Actor.merchant}),
+    # The system: the rest was refunded before it was shipped (after-sales).
+    (S.partially_shipped, S.shipped): frozenset({Actor.merchant, Actor.system}),
     (S.shipped, S.completed): frozenset({Actor.buyer, Actor.system}),
+    # Every line went back through after-sales.
+    (S.completed, S.closed): frozenset({Actor.system}),
 }
 
 
@@ -174,16 +177,33 @@ async def close(
         actor=actor,
         user_id=user_id,
         reason=reason.value,
-        values={"closed_at": clock.now(), "close_reason": reason.value, "pay_by": None},
+        values={
+            "closed_at": clock.now(),
+            "close_reason": reason.value,
+            "pay_by": None,
+            "remind_at": None,
+        },
     )
     # Only the winner of the conditional move above gets here: stock goes back once, what
     # was not shipped of it (a typed amount has none).
     for line in await lines_of(session, order):
-        if line.sku_id and line.product_id and line.quantity > line.shipped_quantity:
-            await stock.release(
-                session, line.sku_id, line.product_id, line.quantity - line.shipped_quantity
-            )
+        if line.sku_id and line.product_id and unshipped(line):
+            await stock.release(session, line.sku_id, line.product_id, unshipped(line))
     return order
+
+
+def unshipped(line: OrderLine) -> int:
+    """Units still to ship: neither shipped nor refunded before shipment."""
+    return line.quantity - line.shipped_quantity - line.cancelled_quantity
+
+
+def refuse_while_aftersales(order: Order) -> None:
+    """Cancelling or refunding an order is its after-sales case's business while one is open."""
+    if order.aftersales_open:
+        raise Conflict(
+            _("An after-sales case is open on this order: answer it instead."),
+            code="aftersales_open",
+        )
 
 
 async def close_refunded(session: AsyncSession, order: Order) -> Order:
@@ -214,7 +234,7 @@ async def complete(
         actor=actor,
         user_id=user_id,
         reason=reason,
-        values={"completed_at": clock.now(), "auto_confirm_at": None},
+        values={"completed_at": clock.now(), "auto_confirm_at": None, "remind_at": None},
     )
 
 

@@ -3,15 +3,18 @@ tracking number checked against that courier's format."""
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
+from pocketshop.catalog import stock
 from pocketshop.config import Settings
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
+from pocketshop.notifications import service as notifications
+from pocketshop.notifications.events import Event
 from pocketshop.orders import service
 from pocketshop.orders.models import Order, OrderLine, Shipment, ShipmentLine
 from pocketshop.orders.service import Actor, OrderStatus
@@ -46,6 +49,8 @@ CARRIERS = {
         Carrier("OTHER", N_("Other courier"), None, "ABC-123456"),
     )
 }
+# The buyer is told this long before receipt is confirmed for them.
+REMINDER = timedelta(days=1)
 OTHER_PATTERN = re.compile(r"[A-Z0-9-]{6,40}")
 
 
@@ -170,7 +175,8 @@ async def _ship(
             update(OrderLine)
             .where(
                 OrderLine.id == line.id,
-                OrderLine.shipped_quantity + quantity <= OrderLine.quantity,
+                OrderLine.shipped_quantity + OrderLine.cancelled_quantity + quantity
+                <= OrderLine.quantity,
             )
             .values(shipped_quantity=OrderLine.shipped_quantity + quantity)
             .execution_options(synchronize_session=False)
@@ -183,9 +189,7 @@ async def _ship(
         line.shipped_quantity += quantity
         session.add(ShipmentLine(shipment_id=shipment.id, order_line_id=line.id, quantity=quantity))
 
-    everything_shipped = all(
-        line.shipped_quantity == line.quantity for line in order_lines.values()
-    )
+    everything_shipped = all(not service.unshipped(line) for line in order_lines.values())
     if everything_shipped:
         await service.transition(
             session,
@@ -193,10 +197,7 @@ async def _ship(
             OrderStatus.shipped,
             actor=Actor.merchant,
             user_id=user_id,
-            values={
-                "shipped_at": now,
-                "auto_confirm_at": now + timedelta(days=settings.auto_confirm_days),
-            },
+            values={"shipped_at": now, **_received_by(settings, now)},
         )
     elif order.status == OrderStatus.paid:
         await service.transition(
@@ -210,7 +211,52 @@ async def _ship(
     else:
         order.shipped_at = now
     await session.flush()
+    notifications.notify(
+        session,
+        Event.order_shipped,
+        shipment.public_id,
+        {
+            "number": order.number,
+            "shop": shop.name,
+            "carrier_label": CARRIERS[shipment.carrier].name,
+            "tracking": shipment.tracking_number,
+        },
+        user_id=order.buyer_id,
+    )
     return shipment
+
+
+async def cancel_unshipped(
+    session: AsyncSession, settings: Settings, order: Order, line: OrderLine, quantity: int
+) -> int:
+    """Units of a line refunded before they were shipped (after-sales, the order locked): at
+    most `quantity` of those not shipped yet never ship, and go back on sale; an order whose
+    rest is now all shipped counts as shipped. How many were taken off."""
+    taken = min(quantity, service.unshipped(line))
+    if taken <= 0:
+        return 0
+    line.cancelled_quantity += taken
+    if line.sku_id and line.product_id:
+        await stock.release(session, line.sku_id, line.product_id, taken)
+    lines = await service.lines_of(session, order)
+    if order.status == OrderStatus.partially_shipped and not any(map(service.unshipped, lines)):
+        now = clock.now()
+        await service.transition(
+            session,
+            order,
+            OrderStatus.shipped,
+            actor=Actor.system,
+            reason="rest_refunded",
+            values=_received_by(settings, now),
+        )
+    return taken
+
+
+def _received_by(settings: Settings, now: datetime) -> dict[str, datetime]:
+    """When receipt is confirmed for the buyer of an order shipped in full, and when they are
+    reminded of it."""
+    confirm_at = now + timedelta(days=settings.auto_confirm_days)
+    return {"auto_confirm_at": confirm_at, "remind_at": confirm_at - REMINDER}
 
 
 def _quantities(
@@ -218,9 +264,9 @@ def _quantities(
 ) -> list[tuple[OrderLine, int]]:
     if not requested:
         return [
-            (line, line.quantity - line.shipped_quantity)
+            (line, service.unshipped(line))
             for line in order_lines.values()
-            if line.shipped_quantity < line.quantity
+            if service.unshipped(line)
         ]
     chosen: dict[str, int] = {}
     for item in requested:
@@ -233,7 +279,7 @@ def _quantities(
     result = []
     for line_id, quantity in chosen.items():
         line = order_lines[line_id]
-        remaining = line.quantity - line.shipped_quantity
+        remaining = service.unshipped(line)
         if type(quantity) is not int or not 1 <= quantity <= remaining:
             raise InvalidInput(
                 _("Ship between 1 and %(left)s of “%(title)s”.", left=remaining, title=line.title),

@@ -32,9 +32,11 @@ from pocketshop.i18n import _
 from pocketshop.jobs import due_ids
 from pocketshop.ledger import service as ledger
 from pocketshop.money import Money
+from pocketshop.notifications import service as notifications
+from pocketshop.notifications.events import Event
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
-from pocketshop.orders.service import OrderStatus
+from pocketshop.orders.service import OrderSource, OrderStatus
 from pocketshop.payments import anomalies, states
 from pocketshop.payments.balances import (
     Legs,
@@ -89,6 +91,15 @@ async def capture(session: AsyncSession, payment: Payment, transaction_id: str) 
         await _return(session, payment, order, amount)
         return Captured.returned
     await orders.mark_paid(session, order, reason=f"{payment.provider}:{transaction_id}")
+    notifications.notify(
+        session,
+        Event.payment_request_paid
+        if order.source == OrderSource.payment_request
+        else Event.order_paid,
+        order.number,
+        {"number": order.number, "amount": order.total, "currency": order.currency},
+        shop_id=order.shop_id,
+    )
     await ledger.post(
         session,
         kind="capture",
@@ -238,6 +249,14 @@ async def settle(session: AsyncSession, settlement_id: int) -> bool:
             shop_id=settlement.shop_id,
             order_id=settlement.order_id,
         )
+        order = await orders.get(session, settlement.order_id)
+        notifications.notify(
+            session,
+            Event.settled,
+            str(settlement.id),
+            {"number": order.number, "amount": net.amount, "currency": net.currency},
+            shop_id=settlement.shop_id,
+        )
     return True
 
 
@@ -269,11 +288,13 @@ async def refund(
     reason: str = "",
     idempotency_key: str | None = None,
     closes_order: bool = True,
+    asked_at: datetime | None = None,
 ) -> Refund:
     """Book a refund of the order's payment from wherever its money is now, and queue it for
     the provider. A whole refund of an order not yet received closes it (unless
-    `closes_order` is False: it was closed already). Refused: not a positive whole amount
-    (422); above what is left, nothing paid, or past the after-sales window (409)."""
+    `closes_order` is False: it was closed already). `asked_at`: when the buyer asked (an
+    after-sales case), the time the window is checked at. Refused: not a positive whole
+    amount (422); above what is left, nothing paid, or past the after-sales window (409)."""
     order = await orders.lock(session, order_id)
     if idempotency_key is not None:
         existing = await _with_key(session, order, idempotency_key, amount)
@@ -286,7 +307,7 @@ async def refund(
     payment = await paying_payment(session, order.id)
     if payment is None:
         raise not_paid()
-    _check_window(settings, order)
+    _check_window(settings, order, asked_at)
     left = payment.amount - await refunded_so_far(session, payment.id)
     source, room = await _where(session, order)
     if amount > min(left, room):
@@ -344,12 +365,12 @@ async def refund_rest(
     )
 
 
-def _check_window(settings: Settings, order: Order) -> None:
+def _check_window(settings: Settings, order: Order, asked_at: datetime | None = None) -> None:
     """Refunds after receipt for the after-sales window (7-day no-reason returns)."""
     if order.completed_at is None:
         return
     closes = order.completed_at + timedelta(days=settings.aftersales_days)
-    if clock.now() > closes:
+    if (asked_at or clock.now()) > closes:
         raise Conflict(
             _("The after-sales window of this order has closed."), code="aftersales_closed"
         )
@@ -457,10 +478,9 @@ async def _with_key(session: AsyncSession, order: Order, key: str, amount: int) 
 
 
 async def refund_sent(session: AsyncSession, made: Refund, provider_refund_id: str) -> bool:
-    """The provider paid the buyer back: the money leaves our books. False when the refund
-    was finished before."""
-    if made.order_id is not None:
-        await orders.lock(session, made.order_id)
+    """The provider paid the buyer back: the money leaves our books, and the buyer is told.
+    False when the refund was finished before."""
+    order = await orders.lock(session, made.order_id) if made.order_id is not None else None
     moved = await states.move(
         session,
         made,
@@ -489,6 +509,14 @@ async def refund_sent(session: AsyncSession, made: Refund, provider_refund_id: s
     )
     if await refunded_so_far(session, payment.id, succeeded=True) >= payment.amount:
         await states.move(session, payment, PaymentStatus.refunded, actor="system")
+    if order is not None:
+        notifications.notify(
+            session,
+            Event.refund_sent,
+            made.public_id,
+            {"number": order.number, "amount": made.amount, "currency": made.currency},
+            user_id=order.buyer_id,
+        )
     return True
 
 

@@ -485,6 +485,7 @@ async def refund_by_merchant(
     reason: str,
     idempotency_key: str | None,
 ) -> Refund:
+    orders.refuse_while_aftersales(await orders.lock(session, order.id))
     return await escrow.refund(
         session,
         settings,

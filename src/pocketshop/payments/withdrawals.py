@@ -24,6 +24,8 @@ from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.ledger import service as ledger
 from pocketshop.money import Money
+from pocketshop.notifications import service as notifications
+from pocketshop.notifications.events import Event
 from pocketshop.payments import anomalies, retries, states
 from pocketshop.payments.balances import (
     available_of,
@@ -294,6 +296,13 @@ async def record(session: AsyncSession, withdrawal_id: int, result: PayoutResult
         kind="payout" if paid else "payout_failed",
         reference=f"payout:{withdrawal.id}",
         legs=[(withdrawing_of(withdrawal.shop_id), -money), *legs],
+        shop_id=withdrawal.shop_id,
+    )
+    notifications.notify(
+        session,
+        Event.withdrawal_paid if paid else Event.withdrawal_failed,
+        withdrawal.public_id,
+        {"amount": withdrawal.amount, "currency": withdrawal.currency, "why": result.failure},
         shop_id=withdrawal.shop_id,
     )
     return True

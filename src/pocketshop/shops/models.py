@@ -48,4 +48,6 @@ class Shop(Base):
     logo_key: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))
     timezone: Mapped[str] = mapped_column(String(64))
+    # Where buyers send returns (after-sales); given when the shop first agrees to one.
+    return_address: Mapped[str] = mapped_column(String(300), server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

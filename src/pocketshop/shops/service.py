@@ -355,6 +355,10 @@ async def get_for_owner(session: AsyncSession, user: User) -> Shop | None:
     return await session.scalar(select(Shop).where(Shop.owner_id == user.id))
 
 
+async def owns_shop(session: AsyncSession, user_id: int) -> bool:
+    return await session.scalar(select(Shop.id).where(Shop.owner_id == user_id)) is not None
+
+
 def banks() -> list[tuple[str, str]]:
     """(code, translated name) of every payout bank, in display order."""
     return [(code, _(name)) for code, name in BANKS.items()]

@@ -5,8 +5,8 @@ here naming no route, fails) and calls each route as someone it must refuse: wit
 login, as a buyer on a merchant's route, as another shop or another buyer on a resource
 that is not theirs, as an unsigned provider notice. A new route starts with a line here.
 
-Operators work through the CLI (`pocketshop payments …`, `pocketshop payouts …`): no route
-is theirs yet. The first one brings its kind here, and its refusals to the test.
+Operators work through the CLI (`pocketshop payments …`, `pocketshop payouts …`) and decide
+after-sales disputes on `/admin/disputes` (users made operators with `pocketshop operators`).
 """
 
 from enum import StrEnum
@@ -22,6 +22,8 @@ class Access(StrEnum):
     merchant = "merchant"
     # A payment provider's notification: trusted for its signature, not for who sends it.
     provider = "provider"
+    # A platform operator (`pocketshop operators add`); anyone else gets 403.
+    operator = "operator"
 
 
 # (method, path) -> who may call it. HEAD goes with GET.
@@ -31,6 +33,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/docs"): Access.public,
     ("GET", "/docs/oauth2-redirect"): Access.public,
     ("GET", "/redoc"): Access.public,
+    ("GET", "/docs-assets"): Access.public,  # Swagger UI's and ReDoc's files
     ("GET", "/static"): Access.public,
     ("GET", "/media"): Access.public,  # shop logos and product photos
     ("GET", "/"): Access.public,
@@ -184,4 +187,40 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/s/{slug}/pay/{request_id}"): Access.public,
     ("GET", "/s/{slug}/pay/{request_id}/qr.svg"): Access.public,
     ("POST", "/s/{slug}/pay/{request_id}"): Access.buyer,
+    # --- after-sales: the buyer applies and answers, the shop answers, operators decide -------
+    ("POST", "/api/v1/orders/{number}/aftersales"): Access.buyer,
+    ("GET", "/api/v1/aftersales"): Access.buyer,
+    ("GET", "/api/v1/aftersales/{case_id}"): Access.buyer,
+    ("POST", "/api/v1/aftersales/{case_id}/photos"): Access.buyer,
+    ("POST", "/api/v1/aftersales/{case_id}/accept"): Access.buyer,
+    ("POST", "/api/v1/aftersales/{case_id}/decline"): Access.buyer,
+    ("POST", "/api/v1/aftersales/{case_id}/return-shipment"): Access.buyer,
+    ("POST", "/api/v1/aftersales/{case_id}/escalate"): Access.buyer,
+    ("POST", "/api/v1/aftersales/{case_id}/withdraw"): Access.buyer,
+    ("GET", "/api/v1/me/shop/aftersales"): Access.merchant,
+    ("GET", "/api/v1/me/shop/aftersales/{case_id}"): Access.merchant,
+    ("POST", "/api/v1/me/shop/aftersales/{case_id}/agree"): Access.merchant,
+    ("POST", "/api/v1/me/shop/aftersales/{case_id}/propose"): Access.merchant,
+    ("POST", "/api/v1/me/shop/aftersales/{case_id}/refuse"): Access.merchant,
+    ("POST", "/api/v1/me/shop/aftersales/{case_id}/receive"): Access.merchant,
+    ("GET", "/me/orders/{number}/aftersales/new"): Access.buyer,
+    ("POST", "/me/orders/{number}/aftersales"): Access.buyer,
+    ("GET", "/me/aftersales"): Access.buyer,
+    ("GET", "/me/aftersales/{case_id}"): Access.buyer,
+    ("POST", "/me/aftersales/{case_id}/{action}"): Access.buyer,
+    ("GET", "/console/aftersales"): Access.merchant,
+    ("GET", "/console/aftersales/{case_id}"): Access.merchant,
+    ("POST", "/console/aftersales/{case_id}/{action}"): Access.merchant,
+    ("GET", "/admin/disputes"): Access.operator,
+    ("GET", "/admin/disputes/{case_id}"): Access.operator,
+    ("POST", "/admin/disputes/{case_id}"): Access.operator,
+    # --- notifications: each user's own ------------------------------------------------------
+    ("GET", "/api/v1/me/notifications"): Access.buyer,
+    ("POST", "/api/v1/me/notifications/read"): Access.buyer,
+    ("GET", "/api/v1/me/notification-settings"): Access.buyer,
+    ("PUT", "/api/v1/me/notification-settings"): Access.buyer,
+    ("GET", "/me/notifications"): Access.buyer,
+    ("POST", "/me/notifications/read"): Access.buyer,
+    ("GET", "/me/notifications/settings"): Access.buyer,
+    ("POST", "/me/notifications/settings"): Access.buyer,
 }

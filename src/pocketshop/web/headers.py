@@ -13,9 +13,9 @@ Forms post here, but paying one redirects the browser to the provider, and Chrom
 came from (WeChat Pay H5 refuses a payment with no Referer), without the page's address.
 
 Any other answer (JSON, files, redirects) gets `default-src 'none'`: nothing it could be made
-to run loads anything (an uploaded SVG opened on its own, say). FastAPI's /docs and /redoc
-load Swagger UI and ReDoc from their CDN with one inline script: they get a policy of their
-own, allowing those hosts and that script by its hash.
+to run loads anything (an uploaded SVG opened on its own, say). The API's /docs and
+/redoc load Swagger UI and ReDoc from this site (web/docs.py) with an inline script: they get
+a policy of their own, allowing that script by its hash.
 """
 
 import base64
@@ -76,7 +76,8 @@ def page_policy(settings: Settings) -> str:
 
 
 def docs_policy(inline_scripts: Iterable[bytes]) -> str:
-    """Swagger UI and ReDoc from the CDN FastAPI links them from; ReDoc injects its styles."""
+    """Swagger UI and ReDoc from this site; both style what they render inline, and ReDoc
+    works in a blob: worker."""
     hashes = " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
         for script in inline_scripts
@@ -84,10 +85,9 @@ def docs_policy(inline_scripts: Iterable[bytes]) -> str:
     return "; ".join(
         [
             "default-src 'none'",
-            f"script-src https://cdn.jsdelivr.net {hashes}".rstrip(),
-            "style-src https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'",
-            "font-src https://fonts.gstatic.com",
-            "img-src 'self' data: https:",
+            f"script-src 'self' {hashes}".rstrip(),
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
             "connect-src 'self'",
             "worker-src blob:",
             "base-uri 'none'",

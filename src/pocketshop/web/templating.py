@@ -12,7 +12,16 @@ from pocketshop.errors import AppError
 from pocketshop.web.security import CSRF_FIELD, csrf_token, set_pending_cookies
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-TEMPLATE_DOMAINS = ("web", "accounts", "shops", "catalog", "orders", "payments")
+TEMPLATE_DOMAINS = (
+    "web",
+    "accounts",
+    "shops",
+    "catalog",
+    "orders",
+    "payments",
+    "aftersales",
+    "notifications",
+)
 
 
 def _build_environment() -> Environment:
@@ -57,6 +66,8 @@ def render(
         html_lang="zh-CN" if i18n.get_locale() == "zh_CN" else "en",
         csrf_token=csrf if csrf is not None else csrf_token(request),
         current_user=getattr(state, "user", None),
+        messages_unread=getattr(state, "unread", 0),
+        owns_shop=getattr(state, "owns_shop", False),
         dev_inbox=request.app.state.settings.dev_inbox_enabled,
         error=error,
         **(context or {}),
