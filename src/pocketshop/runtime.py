@@ -39,15 +39,23 @@ class Runtime:
     # How notifications leave (SMS, WeChat); set by `build`.
     senders: Senders | None = None
     _draining: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _drain_again: bool = False
     sweeps: list[jobs.AnySweep] = field(default_factory=list)
 
     async def drain_outbox(self) -> None:
         """Deliver what is due, until nothing is: one drain at a time in this process, so the
         requests that each queued a message (a paid order's notification) do not all race to
-        claim the same rows; what a handler queues (a notification's deliveries) goes too."""
+        claim the same rows. A call while a drain runs (from a request, or from a handler's
+        own call back into this app) only asks it to go round again, and returns at once:
+        waiting for it could wait for itself."""
+        self._drain_again = True
+        if self._draining.locked():
+            return
         async with self._draining:
-            while await outbox.drain(self.db, self.handlers):
-                pass
+            while self._drain_again:
+                self._drain_again = False
+                while await outbox.drain(self.db, self.handlers):
+                    pass
 
     async def deliver_sandbox_notices(self) -> None:
         await sandbox.deliver_due(self.db, self.settings, self.http)

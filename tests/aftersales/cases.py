@@ -16,10 +16,17 @@ from pocketshop.catalog.models import Sku
 from pocketshop.db import Database
 from pocketshop.payments.models import Refund
 from pocketshop.shops.models import Shop
-from tests.commerce import Buyer, Merchant, next_phone, ordered, ship
-from tests.payments.money import pay_through_sandbox
+from tests.commerce import Buyer, Merchant, next_phone, one_sku_and_buyer, ordered, ship
+from tests.payments.money import pay_through_sandbox, received
 
 RETURN_ADDRESS = "上海市黄浦区南京东路 1 号 小明的店 收"
+
+
+def json_of(answer: httpx.Response, status: int = 200) -> dict[str, Any]:
+    """The JSON object of an answer that must have succeeded with `status`."""
+    assert answer.status_code == status, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
 
 
 async def paid(
@@ -41,17 +48,13 @@ async def shipped(
 
 
 async def confirm_receipt(client: httpx.AsyncClient, buyer: Buyer, number: str) -> dict[str, Any]:
-    done = await client.post(f"/api/v1/orders/{number}/confirm-receipt", headers=buyer.auth)
-    assert done.status_code == 200, done.text
-    found: dict[str, Any] = done.json()
-    return found
+    return json_of(
+        await client.post(f"/api/v1/orders/{number}/confirm-receipt", headers=buyer.auth)
+    )
 
 
 async def order_of(client: httpx.AsyncClient, buyer: Buyer, number: str) -> dict[str, Any]:
-    answer = await client.get(f"/api/v1/orders/{number}", headers=buyer.auth)
-    assert answer.status_code == 200, answer.text
-    found: dict[str, Any] = answer.json()
-    return found
+    return json_of(await client.get(f"/api/v1/orders/{number}", headers=buyer.auth))
 
 
 async def line_ids(client: httpx.AsyncClient, buyer: Buyer, number: str) -> list[str]:
@@ -83,11 +86,20 @@ async def applied(
     **extra: Any,
 ) -> dict[str, Any]:
     """A case that must be made; its JSON."""
-    made = await apply(client, buyer, number, line_id, kind, quantity, **extra)
-    assert made.status_code == 201, made.text
-    found: dict[str, Any] = made.json()
+    found = json_of(await apply(client, buyer, number, line_id, kind, quantity, **extra), 201)
     assert found["status"] == "requested", found
     return found
+
+
+async def received_and_applied(
+    app: FastAPI, client: httpx.AsyncClient, kind: str, **extra: Any
+) -> tuple[Merchant, Buyer, str, dict[str, Any]]:
+    """Where most cases start: a shop selling one SKU, a buyer who received one unit of it
+    (the order's number), and the case they opened on that line."""
+    merchant, sku, buyer = await one_sku_and_buyer(app)
+    number = await received(app, client, merchant, buyer, sku, 1)
+    (line,) = await line_ids(client, buyer, number)
+    return merchant, buyer, number, await applied(client, buyer, number, line, kind, **extra)
 
 
 def as_buyer(
@@ -108,25 +120,17 @@ def as_shop(
 
 async def done(answer: Any, status: str) -> dict[str, Any]:
     """A step that must succeed and leave the case in `status`; the case's JSON."""
-    response: httpx.Response = await answer
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
+    found = json_of(await answer)
     assert found["status"] == status, found
     return found
 
 
 async def buyers_view(client: httpx.AsyncClient, buyer: Buyer, case_id: str) -> dict[str, Any]:
-    answer = await client.get(f"/api/v1/aftersales/{case_id}", headers=buyer.auth)
-    assert answer.status_code == 200, answer.text
-    found: dict[str, Any] = answer.json()
-    return found
+    return json_of(await client.get(f"/api/v1/aftersales/{case_id}", headers=buyer.auth))
 
 
 async def shops_view(client: httpx.AsyncClient, merchant: Merchant, case_id: str) -> dict[str, Any]:
-    answer = await client.get(f"/api/v1/me/shop/aftersales/{case_id}", headers=merchant.auth)
-    assert answer.status_code == 200, answer.text
-    found: dict[str, Any] = answer.json()
-    return found
+    return json_of(await client.get(f"/api/v1/me/shop/aftersales/{case_id}", headers=merchant.auth))
 
 
 def timeline(case: dict[str, Any]) -> list[tuple[str, str]]:

@@ -34,6 +34,7 @@ from tests.aftersales.cases import (
     make_operator,
     order_of,
     paid,
+    received_and_applied,
     refund_rows,
     refunds_of,
     send_back,
@@ -364,10 +365,7 @@ async def test_a_buyer_asked_to_send_goods_back_is_told_where(
 ) -> None:
     """A shop that never gave a return address offers another amount on a return: agreeing
     asks for the address (return_address_required), so must this way to awaiting_return."""
-    merchant, sku, buyer = await one_sku_and_buyer(app)
-    number = await received(app, client, merchant, buyer, sku, 1)
-    (line,) = await line_ids(client, buyer, number)
-    case = await applied(client, buyer, number, line, "return_refund")
+    merchant, buyer, _number, case = await received_and_applied(app, client, "return_refund")
     offer = await as_shop(client, merchant, case["id"], "propose", {"amount": 7000})
     if offer.status_code == 422:  # the offer asks for the address, as agreeing does
         api_error(offer, 422, "return_address_required")
@@ -382,10 +380,9 @@ async def test_a_buyer_asked_to_send_goods_back_is_told_where(
 async def test_refused_escalated_and_refunded_by_the_platform(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    merchant, sku, buyer = await one_sku_and_buyer(app)
-    number = await received(app, client, merchant, buyer, sku, 1)
-    (line,) = await line_ids(client, buyer, number)
-    case = await applied(client, buyer, number, line, "refund_only", reason="not_as_described")
+    merchant, buyer, number, case = await received_and_applied(
+        app, client, "refund_only", reason="not_as_described"
+    )
 
     refusal = await as_shop(client, merchant, case["id"], "refuse", {"reason": "   "})
     assert refusal.status_code == 422, refusal.text
@@ -754,10 +751,7 @@ async def test_bad_bodies_are_refused_and_change_nothing(
 async def test_photos_up_to_nine_in_all(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    merchant, sku, buyer = await one_sku_and_buyer(app)
-    number = await received(app, client, merchant, buyer, sku, 1)
-    (line,) = await line_ids(client, buyer, number)
-    case = await applied(client, buyer, number, line, "return_refund")
+    merchant, buyer, _number, case = await received_and_applied(app, client, "return_refund")
     assert case["photos"] == []
 
     def upload(count: int) -> Any:

@@ -29,6 +29,7 @@ from tests.aftersales.cases import (
     make_operator,
     order_of,
     paid,
+    received_and_applied,
     refunds_of,
     send_back,
     shipped,
@@ -158,10 +159,7 @@ async def test_a_silent_shop_that_never_gave_an_address_does_not_send_goods_to_n
 ) -> None:
     """The 5-day timer agrees a return for a shop that never gave a return address: the
     buyer must not be left awaiting a return with nowhere to send it."""
-    merchant, sku, buyer = await one_sku_and_buyer(app)
-    number = await received(app, client, merchant, buyer, sku, 1)
-    (line,) = await line_ids(client, buyer, number)
-    case = await applied(client, buyer, number, line, "return_refund")
+    _merchant, buyer, _number, case = await received_and_applied(app, client, "return_refund")
     clock.advance(timedelta(days=5))
     await timers(app)
     got = await buyers_view(client, buyer, case["id"])
@@ -209,10 +207,7 @@ def send_back_late(client: httpx.AsyncClient, buyer: Any, case_id: str) -> Any:
 async def test_a_return_the_shop_does_not_confirm_in_10_days_is_refunded(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    merchant, sku, buyer = await one_sku_and_buyer(app)
-    number = await received(app, client, merchant, buyer, sku, 1)
-    (line,) = await line_ids(client, buyer, number)
-    case = await applied(client, buyer, number, line, "return_refund")
+    merchant, buyer, number, case = await received_and_applied(app, client, "return_refund")
     await done(
         as_shop(client, merchant, case["id"], "agree", {"return_address": RETURN_ADDRESS}),
         "awaiting_return",
@@ -300,10 +295,7 @@ async def test_a_refusal_leaves_7_days_to_escalate_then_closes(
 async def test_an_offer_the_buyer_does_not_answer_in_7_days_closes(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    merchant, sku, buyer = await one_sku_and_buyer(app)
-    number = await received(app, client, merchant, buyer, sku, 1)
-    (line,) = await line_ids(client, buyer, number)
-    case = await applied(client, buyer, number, line, "refund_only")
+    merchant, buyer, number, case = await received_and_applied(app, client, "refund_only")
     offered = await done(
         as_shop(client, merchant, case["id"], "propose", {"amount": 5000}), "proposed"
     )
@@ -322,10 +314,7 @@ async def test_an_offer_the_buyer_does_not_answer_in_7_days_closes(
 async def test_declining_an_offer_gives_the_shop_its_time_anew(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    merchant, sku, buyer = await one_sku_and_buyer(app)
-    number = await received(app, client, merchant, buyer, sku, 1)
-    (line,) = await line_ids(client, buyer, number)
-    case = await applied(client, buyer, number, line, "refund_only")
+    merchant, buyer, _number, case = await received_and_applied(app, client, "refund_only")
     clock.advance(timedelta(days=4))
     await done(as_shop(client, merchant, case["id"], "propose", {"amount": 5000}), "proposed")
     clock.advance(timedelta(days=2))

@@ -55,6 +55,18 @@ def browser_required() -> bool:
     return os.environ.get("POCKETSHOP_REQUIRE_BROWSER", "") == "1"
 
 
+def skip_without_playwright() -> None:
+    """Called by each browser test module before it imports from playwright: without the
+    package the module is skipped (failed where POCKETSHOP_REQUIRE_BROWSER=1) instead of failing
+    to import, since collection runs before the _browser_available fixture can say why."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        if browser_required():
+            raise
+        pytest.skip("the playwright package is not installed", allow_module_level=True)
+
+
 def missing_browser_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):

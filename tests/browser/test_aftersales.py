@@ -32,17 +32,13 @@ from pocketshop.orders import actions, checkout, shipping
 from pocketshop.orders.addresses import AddressInput
 from pocketshop.payments import calls
 from pocketshop.runtime import build
-from tests.browser.conftest import LiveServer, browser_required
+from tests.browser.conftest import LiveServer, skip_without_playwright
 from tests.commerce import ADDRESS, open_verified_shop, stage_photos
 
-try:
-    from playwright.sync_api import BrowserContext, Dialog, Page, expect
-except ImportError:  # conftest explains; without POCKETSHOP_REQUIRE_BROWSER=1, skip quietly
-    if browser_required():
-        raise
-    pytest.skip("the playwright package is not installed", allow_module_level=True)
+skip_without_playwright()  # before the imports below, which need the package
+from playwright.sync_api import BrowserContext, Dialog, Page, expect  # noqa: E402
 
-from tests.browser.test_console import shoot
+from tests.browser.test_console import shoot  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import LiveServer, browser_required
+from tests.browser.conftest import LiveServer, skip_without_playwright
 from tests.browser.test_console import log_in, seed
 from tests.browser.test_storefront import PRODUCT, seed_demo_shop
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # conftest explains; without POCKETSHOP_REQUIRE_BROWSER=1, skip quietly
-    if browser_required():
-        raise
-    pytest.skip("the playwright package is not installed", allow_module_level=True)
+skip_without_playwright()  # before the import below, which needs the package
+from playwright.sync_api import Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

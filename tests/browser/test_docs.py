@@ -5,14 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import LiveServer, browser_required
+from tests.browser.conftest import LiveServer, skip_without_playwright
 
-try:
-    from playwright.sync_api import BrowserContext, Route, expect
-except ImportError:  # conftest explains; without POCKETSHOP_REQUIRE_BROWSER=1, skip quietly
-    if browser_required():
-        raise
-    pytest.skip("the playwright package is not installed", allow_module_level=True)
+skip_without_playwright()  # before the import below, which needs the package
+from playwright.sync_api import BrowserContext, Route, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

@@ -12,14 +12,10 @@ import pytest
 
 from pocketshop.accounts.service import display_phone
 from pocketshop.demo import demo_card_number, demo_id_number, demo_logo
-from tests.browser.conftest import PHONE, LiveServer, browser_required
+from tests.browser.conftest import PHONE, LiveServer, skip_without_playwright
 
-try:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect
-except ImportError:  # conftest explains; without POCKETSHOP_REQUIRE_BROWSER=1, skip quietly
-    if browser_required():
-        raise
-    pytest.skip("the playwright package is not installed", allow_module_level=True)
+skip_without_playwright()  # before the import below, which needs the package
+from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

@@ -17,17 +17,13 @@ import pytest
 from pocketshop import demo
 from pocketshop.accounts.sms import ConsoleSmsSender
 from pocketshop.runtime import build
-from tests.browser.conftest import LiveServer, browser_required
+from tests.browser.conftest import LiveServer, skip_without_playwright
 from tests.browser.test_pages import check_phone_layout
 from tests.commerce import ADDRESS
 from tests.support import tr
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # conftest explains; without POCKETSHOP_REQUIRE_BROWSER=1, skip quietly
-    if browser_required():
-        raise
-    pytest.skip("the playwright package is not installed", allow_module_level=True)
+skip_without_playwright()  # before the import below, which needs the package
+from playwright.sync_api import Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -67,13 +63,12 @@ def sms_code(live_server: LiveServer, e164: str) -> str:
     assert isinstance(sender, ConsoleSmsSender)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        for message in list(sender.sent):
-            if message.phone == e164:
-                found = re.search(r"\b(\d{6})\b", message.text)
-                assert found, message.text
+        for message in list(sender.sent):  # newest first; notifications go there too
+            found = re.search(r"\b(\d{6})\b", message.text)
+            if message.phone == e164 and found:
                 return found.group(1)
         time.sleep(0.1)
-    raise AssertionError(f"no SMS sent to {e164}")
+    raise AssertionError(f"no login code sent to {e164}")
 
 
 def images_loaded(page: Page, selector: str) -> bool:

@@ -50,6 +50,7 @@ NOT_CHECKED: dict[str, tuple[list[Any], str]] = {
         [MISSING_HEADER, ACCEPTS],
         "auth checked after the form; no photo at all is refused",
     ),
+    "POST /api/v1/me/shop/logo": ([ACCEPTS], "the file must be an image"),
     "POST /api/v1/aftersales/{case_id}/photos": (
         [MISSING_HEADER, ACCEPTS],
         "as a product's photos: auth checked after the form; no photo at all is refused",

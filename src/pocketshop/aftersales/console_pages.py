@@ -6,7 +6,7 @@ A refused answer re-renders the case with what was typed and the message next to
 a savepoint drops whatever the service flushed before refusing.
 """
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 from fastapi import Query, Request
@@ -15,12 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import PageUser
 from pocketshop.aftersales import display, queries, service
-from pocketshop.aftersales.models import AftersalesCase
 from pocketshop.aftersales.states import OPEN, Actor, Kind, Status
 from pocketshop.catalog.console_pages import nav_context, redirect_done
-from pocketshop.config import Settings
-from pocketshop.db import attempt
-from pocketshop.errors import AppError, NotFound
+from pocketshop.errors import AppError
 from pocketshop.i18n import N_, _
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
@@ -117,41 +114,21 @@ async def case_detail(
     return await case_page(request, session, shop, case_id)
 
 
-ShopStep = Callable[
-    [AsyncSession, Settings, Shop, str, int, Mapping[str, str]], Awaitable[AftersalesCase]
-]
-# The last part of an answer's address names it; each takes the fields its form sends.
-STEPS: dict[str, ShopStep] = {
-    "agree": lambda session, settings, shop, case_id, user_id, typed: service.agree(
-        session,
-        settings,
-        shop,
-        case_id,
-        user_id=user_id,
-        return_address=typed.get("return_address", ""),
+# The last part of an answer's address names it.
+STEPS = {
+    "agree": display.FormStep(
+        service.agree, lambda typed: {"return_address": typed.get("return_address", "")}
     ),
-    "propose": lambda session, settings, shop, case_id, user_id, typed: service.propose(
-        session,
-        settings,
-        shop,
-        case_id,
-        user_id=user_id,
-        amount=display.yuan(typed.get("amount", "")),
-        note=typed.get("note", ""),
-        return_address=typed.get("return_address", ""),
+    "propose": display.FormStep(
+        service.propose,
+        lambda typed: {
+            "amount": display.yuan(typed.get("amount", "")),
+            "note": typed.get("note", ""),
+            "return_address": typed.get("return_address", ""),
+        },
     ),
-    "refuse": lambda session, settings, shop, case_id, user_id, typed: service.refuse(
-        session, settings, shop, case_id, user_id=user_id, reason=typed.get("reason", "")
-    ),
-    "receive": lambda session, settings, shop, case_id, user_id, typed: service.receive(
-        session,
-        settings,
-        shop,
-        case_id,
-        user_id=user_id,
-        carrier=typed.get("carrier", ""),
-        tracking_number=typed.get("tracking_number", ""),
-    ),
+    "refuse": display.FormStep(service.refuse, lambda typed: {"reason": typed.get("reason", "")}),
+    "receive": display.FormStep(service.receive, display.shipment),
 }
 
 
@@ -165,13 +142,16 @@ async def answer(
     user: PageUser,
     shop: ConsoleShop,
 ) -> Response:
-    step = STEPS.get(action)
-    if step is None:
-        raise NotFound(_("Page not found."))
-    typed = display.typed_of(await request.form())
-    try:
-        async with attempt(session):
-            await step(session, settings, shop, case_id, user.id, typed)
-    except AppError as error:
-        return await case_page(request, session, shop, case_id, error=error, typed=typed)
-    return redirect_done(f"/console/aftersales/{case_id}", action)
+    return await display.take_step(
+        request,
+        session,
+        STEPS.get(action),
+        settings,
+        shop,
+        case_id,
+        user_id=user.id,
+        again=lambda error, typed: case_page(
+            request, session, shop, case_id, error=error, typed=typed
+        ),
+        done=redirect_done(f"/console/aftersales/{case_id}", action),
+    )

@@ -3,14 +3,15 @@ of who looks: its facts, photos and timeline in the shop's time zone, what its t
 and what the order pages show of a line's cases. Reads only; the rules stay in service.py."""
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi.responses import RedirectResponse
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import media
@@ -19,7 +20,8 @@ from pocketshop.aftersales.models import AftersalesCase, AftersalesEvent
 from pocketshop.aftersales.queries import CaseView
 from pocketshop.aftersales.states import OPEN, Actor, Kind, Status
 from pocketshop.config import Settings
-from pocketshop.errors import InvalidInput
+from pocketshop.db import attempt
+from pocketshop.errors import AppError, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen, parse_yuan
 from pocketshop.orders import shipping
@@ -229,6 +231,55 @@ def yuan(text: str) -> int:
             _("Enter an amount in yuan, like 12.50."), code="invalid_amount", field="amount"
         )
     return fen
+
+
+# --- a case page's steps ----------------------------------------------------------------------
+
+
+def no_fields(typed: Mapping[str, str]) -> dict[str, Any]:
+    """A step whose form sends nothing but its button."""
+    return {}
+
+
+def shipment(typed: Mapping[str, str]) -> dict[str, Any]:
+    """The goods sent (the buyer's return, the shop's new item): _forms.html's shipment_fields."""
+    return {
+        "carrier": typed.get("carrier", ""),
+        "tracking_number": typed.get("tracking_number", ""),
+    }
+
+
+@dataclass(frozen=True)
+class FormStep:
+    """A step a case page's form takes: the service function, and the keyword arguments it
+    takes from the fields the form sends."""
+
+    function: Callable[..., Awaitable[AftersalesCase]]
+    fields: Callable[[Mapping[str, str]], dict[str, Any]] = no_fields
+
+
+async def take_step(
+    request: Request,
+    session: AsyncSession,
+    step: FormStep | None,
+    *arguments: Any,
+    again: Callable[[AppError, dict[str, str]], Awaitable[Response]],
+    done: Response,
+    **keywords: Any,
+) -> Response:
+    """Takes the step a case page's form posted to (None: its address names no step), with
+    `arguments` and `keywords` (who acts, on which case) and the form's fields, in a savepoint:
+    a refusal keeps nothing the service flushed before refusing. Refused, the page `again`
+    with the error and what was typed; taken, `done` (the page's POST-redirect-GET)."""
+    if step is None:
+        raise NotFound(_("Page not found."))
+    typed = typed_of(await request.form())
+    try:
+        async with attempt(session):
+            await step.function(session, *arguments, **keywords, **step.fields(typed))
+    except AppError as error:
+        return await again(error, typed)
+    return done
 
 
 # --- the order pages --------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from pocketshop.orders.models import new_public_id
 
 
 class AftersalesCase(Base):
-    """A buyer's application about one order line, from asking to its end (states.py)."""
+    """A buyer's application about one order line, from asking to its end (states.py). Text
+    columns hold their limit's code points (4 per character a person counts: text.py)."""
 
     __tablename__ = "aftersales_cases"
     __table_args__ = (
@@ -41,13 +42,13 @@ class AftersalesCase(Base):
     # Asked before the line was shipped: the shorter silence timer applies.
     before_shipment: Mapped[bool] = mapped_column(default=False)
     # Copied from the shop when it agreed to take the goods back.
-    return_address: Mapped[str] = mapped_column(String(300), default="")
+    return_address: Mapped[str] = mapped_column(String(1200), default="")
     return_carrier: Mapped[str | None] = mapped_column(String(16))
     return_tracking: Mapped[str | None] = mapped_column(String(40))
     exchange_carrier: Mapped[str | None] = mapped_column(String(16))
     exchange_tracking: Mapped[str | None] = mapped_column(String(40))
-    refusal: Mapped[str] = mapped_column(String(200), default="")
-    decision_note: Mapped[str] = mapped_column(String(500), default="")
+    refusal: Mapped[str] = mapped_column(String(800), default="")
+    decision_note: Mapped[str] = mapped_column(String(2000), default="")
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -84,5 +85,5 @@ class AftersalesEvent(Base):
     actor: Mapped[str] = mapped_column(String(16))
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # What the step said: a refusal's reason, an amount offered, a tracking number.
-    note: Mapped[str] = mapped_column(String(500), default="")
+    note: Mapped[str] = mapped_column(String(2000), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,7 +6,7 @@ A refused form shows again with what was typed and the message next to its field
 step changed nothing (its savepoint, or its unit, rolled back).
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import File, Query, Request, UploadFile
@@ -17,10 +17,7 @@ from pocketshop.accounts.deps import PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.aftersales import display, queries, service
 from pocketshop.aftersales import photos as case_photos
-from pocketshop.aftersales.models import AftersalesCase
 from pocketshop.aftersales.states import KIND_LABELS, REASON_LABELS, Actor, Kind, Reason, Status
-from pocketshop.config import Settings
-from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.guessing.deps import LimitMisses
 from pocketshop.i18n import _
@@ -211,31 +208,13 @@ async def my_case(case_id: str, request: Request, session: Session, user: PageUs
     return await case_page(request, session, user, case_id)
 
 
-BuyerStep = Callable[
-    [AsyncSession, Settings, User, str, Mapping[str, str]], Awaitable[AftersalesCase]
-]
-# The last part of a step's address names it; each takes the fields its form sends.
-STEPS: dict[str, BuyerStep] = {
-    "accept": lambda session, settings, user, case_id, typed: service.accept(
-        session, settings, user, case_id
-    ),
-    "decline": lambda session, settings, user, case_id, typed: service.decline(
-        session, settings, user, case_id
-    ),
-    "ship": lambda session, settings, user, case_id, typed: service.send_back(
-        session,
-        settings,
-        user,
-        case_id,
-        carrier=typed.get("carrier", ""),
-        tracking_number=typed.get("tracking_number", ""),
-    ),
-    "escalate": lambda session, settings, user, case_id, typed: service.escalate(
-        session, settings, user, case_id, note=typed.get("note", "")
-    ),
-    "withdraw": lambda session, settings, user, case_id, typed: service.withdraw(
-        session, settings, user, case_id
-    ),
+# The last part of a step's address names it.
+STEPS = {
+    "accept": display.FormStep(service.accept),
+    "decline": display.FormStep(service.decline),
+    "ship": display.FormStep(service.send_back, display.shipment),
+    "escalate": display.FormStep(service.escalate, lambda typed: {"note": typed.get("note", "")}),
+    "withdraw": display.FormStep(service.withdraw),
 }
 
 
@@ -248,13 +227,15 @@ async def act(
     settings: AppSettings,
     user: PageUser,
 ) -> Response:
-    step = STEPS.get(action)
-    if step is None:
-        raise NotFound(_("Page not found."))
-    typed = display.typed_of(await request.form())
-    try:
-        async with attempt(session):
-            await step(session, settings, user, case_id, typed)
-    except AppError as error:
-        return await case_page(request, session, user, case_id, error=error, typed=typed)
-    return display.see_other(f"/me/aftersales/{case_id}")
+    return await display.take_step(
+        request,
+        session,
+        STEPS.get(action),
+        settings,
+        user,
+        case_id,
+        again=lambda error, typed: case_page(
+            request, session, user, case_id, error=error, typed=typed
+        ),
+        done=display.see_other(f"/me/aftersales/{case_id}"),
+    )

@@ -574,11 +574,11 @@ async def _lock(session: AsyncSession, case: AftersalesCase) -> tuple[Aftersales
 async def _buyers(
     session: AsyncSession, buyer: User, public_id: str
 ) -> tuple[AftersalesCase, Order]:
-    return await _buyers(session, buyer, public_id)
+    return await _lock(session, await queries.get_for_buyer_or_404(session, buyer, public_id))
 
 
 async def _shops(session: AsyncSession, shop: Shop, public_id: str) -> tuple[AftersalesCase, Order]:
-    return await _shops(session, shop, public_id)
+    return await _lock(session, await queries.get_for_shop_or_404(session, shop, public_id))
 
 
 async def _line_or_404(session: AsyncSession, order: Order, line_id: str) -> OrderLine:

@@ -187,7 +187,7 @@ async def move(
             "to_status": to.value,
             "actor": actor.value,
             "actor_user_id": user_id,
-            "note": note[:500],
+            "note": note[:2000],
             "created_at": now,
         },
     )
@@ -239,7 +239,7 @@ async def create(
             "to_status": values["status"],
             "actor": Actor.buyer.value,
             "actor_user_id": user_id,
-            "note": note[:500],
+            "note": note[:2000],
             "created_at": values["created_at"],
         },
     )

@@ -1,13 +1,16 @@
 from typing import Annotated
 
 from fastapi import Depends, File, Form, Request, UploadFile, status
+from fastapi.security import HTTPAuthorizationCredentials
 
 from pocketshop import media
-from pocketshop.accounts.deps import ApiUser, api_user_in, bearer_scheme
+from pocketshop.accounts.deps import ApiUser, api_user_in, bearer_scheme, bearer_token
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
+from pocketshop.errors import InvalidInput, Unauthorized
+from pocketshop.i18n import _
 from pocketshop.shops import logos, service
-from pocketshop.shops.deps import MerchantShop
+from pocketshop.shops.deps import MerchantShop, own_shop_in
 from pocketshop.shops.models import Shop
 from pocketshop.shops.schemas import (
     BankCardIn,
@@ -15,8 +18,10 @@ from pocketshop.shops.schemas import (
     BankOut,
     IdentityIn,
     IdentityOut,
+    MyShopOut,
     OnboardingOut,
     ShopOut,
+    ShopProfileIn,
 )
 from pocketshop.web.routing import (
     AppSettings,
@@ -27,6 +32,8 @@ from pocketshop.web.routing import (
     public_base_url,
     unit,
 )
+
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 router = api_router(prefix="/api/v1", tags=["shops"])
 # Routes that decode uploads before their transaction (see OutsideRoute).
@@ -45,6 +52,16 @@ def shop_out(request: Request, settings: Settings, shop: Shop) -> ShopOut:
         qr_svg_url=f"{url}/qr.svg",
         qr_png_url=f"{url}/qr.png",
         created_at=shop.created_at,
+    )
+
+
+def my_shop_out(request: Request, settings: Settings, shop: Shop) -> MyShopOut:
+    return MyShopOut(
+        **shop_out(request, settings, shop).model_dump(),
+        service_phone=shop.service_phone,
+        wechat_id=shop.wechat_id,
+        business_hours=shop.business_hours,
+        return_address=shop.return_address,
     )
 
 
@@ -142,8 +159,62 @@ async def submit_shop(
 
 
 @router.get("/me/shop")
-async def my_shop(request: Request, shop: MerchantShop, settings: AppSettings) -> ShopOut:
-    return shop_out(request, settings, shop)
+async def my_shop(request: Request, shop: MerchantShop, settings: AppSettings) -> MyShopOut:
+    return my_shop_out(request, settings, shop)
+
+
+@router.put("/me/shop")
+async def update_my_shop(
+    body: ShopProfileIn,
+    request: Request,
+    session: Session,
+    shop: MerchantShop,
+    settings: AppSettings,
+) -> MyShopOut:
+    """Change the shop's settings (JSON); the link (slug) stays the same."""
+    await service.update_profile(
+        session,
+        settings,
+        shop,
+        name=body.name,
+        description=body.description,
+        service_phone=body.service_phone,
+        wechat_id=body.wechat_id,
+        business_hours=body.business_hours,
+        return_address=body.return_address,
+    )
+    return my_shop_out(request, settings, shop)
+
+
+async def token_sent(request: Request, _scheme: BearerCredentials) -> None:
+    """No Authorization at all answers 401 before the form is read (a token that is sent is
+    checked in the route's own transaction)."""
+    if bearer_token(request) is None:
+        raise Unauthorized(_("Log in first: send a valid bearer token."), code="not_authenticated")
+
+
+@outside.post("/me/shop/logo", dependencies=[Depends(token_sent)])
+async def replace_logo(
+    request: Request,
+    # Not required by the form parser: who asks is checked first, then a missing or empty
+    # file gets the logo's own refusal.
+    logo: Annotated[UploadFile | None, File()] = None,
+) -> MyShopOut:
+    """A new logo (multipart `logo`, required: JPEG, PNG, WebP or GIF), decoded before the
+    transaction that records it, its file kept once that committed."""
+    settings = get_settings(request)
+    async with unit(request, write=False) as session:
+        await own_shop_in(session, await api_user_in(session, request))  # before any decoding
+    sent = await logo.read(settings.logo_max_bytes + 1) if logo else None
+    png = await logos.prepare(settings, sent)
+    if png is None:
+        raise InvalidInput(_("The logo file is empty."), code="invalid_logo", field="logo")
+    with media.staged(settings) as files:
+        logo_key = logos.stage(files, png)
+        async with unit(request) as session:
+            shop = await own_shop_in(session, await api_user_in(session, request))
+            await service.update_profile(session, settings, shop, logo_key=logo_key)
+    return my_shop_out(request, settings, shop)
 
 
 @router.get("/shops/{slug}")

@@ -49,5 +49,10 @@ class Shop(Base):
     status: Mapped[str] = mapped_column(String(16))
     timezone: Mapped[str] = mapped_column(String(64))
     # Where buyers send returns (after-sales); given when the shop first agrees to one.
-    return_address: Mapped[str] = mapped_column(String(300), server_default="")
+    return_address: Mapped[str] = mapped_column(String(1200), server_default="")
+    # What buyers see to reach the shop (the settings page): a mobile number in E.164, a
+    # WeChat ID, opening hours as the merchant words them.
+    service_phone: Mapped[str] = mapped_column(String(20), server_default="")
+    wechat_id: Mapped[str] = mapped_column(String(20), server_default="")
+    business_hours: Mapped[str] = mapped_column(String(240), server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

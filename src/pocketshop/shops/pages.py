@@ -6,11 +6,13 @@ from zoneinfo import ZoneInfo
 import segno
 from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, media
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import display_phone
+from pocketshop.catalog.console_pages import console_shop_in, nav_context, redirect_done
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import _
@@ -19,6 +21,8 @@ from pocketshop.ledger.service import AccountKind
 from pocketshop.money import format_fen
 from pocketshop.orders import queries as order_queries
 from pocketshop.shops import logos, service
+from pocketshop.shops.deps import ConsoleShop
+from pocketshop.shops.models import Shop
 from pocketshop.shops.service import Step
 from pocketshop.web.routing import (
     AppSettings,
@@ -190,6 +194,107 @@ async def console_home(
             "just_opened": request.query_params.get("opened") == "1",
         },
     )
+
+
+# --- shop settings ----------------------------------------------------------------------------
+
+SETTINGS_FIELDS = (
+    "name",
+    "description",
+    "service_phone",
+    "wechat_id",
+    "business_hours",
+    "return_address",
+)
+
+
+def settings_form(shop: Shop) -> dict[str, str]:
+    """The settings as the form shows them (the phone as people write it)."""
+    return {
+        "name": shop.name,
+        "description": shop.description,
+        "service_phone": display_phone(shop.service_phone) if shop.service_phone else "",
+        "wechat_id": shop.wechat_id,
+        "business_hours": shop.business_hours,
+        "return_address": shop.return_address,
+    }
+
+
+async def settings_page(
+    request: Request,
+    session: AsyncSession,
+    shop: Shop,
+    *,
+    error: AppError | None = None,
+    typed: dict[str, str] | None = None,
+) -> Response:
+    settings = get_settings(request)
+    return render(
+        request,
+        "shops/console_settings.html",
+        {
+            **await nav_context(session, shop, "home"),
+            "form": typed if typed is not None else settings_form(shop),
+            "fields": (*SETTINGS_FIELDS, "logo"),
+            "logo_url": service.logo_url(shop),
+            "shop_url": service.shop_url(public_base_url(request), shop),
+            "name_max": service.SHOP_NAME_MAX,
+            "description_max": service.DESCRIPTION_MAX,
+            "hours_max": service.BUSINESS_HOURS_MAX,
+            "address_max": service.RETURN_ADDRESS_MAX,
+            "wechat_max": service.WECHAT_ID_MAX,
+            "logo_max_mb": settings.logo_max_bytes // 2**20,
+            "saved": request.query_params.get("done") == "saved" and error is None,
+        },
+        error=error,
+    )
+
+
+@router.get("/console/settings")
+async def shop_settings(request: Request, session: Session, shop: ConsoleShop) -> Response:
+    return await settings_page(request, session, shop)
+
+
+@outside.post("/console/settings")
+async def save_shop_settings(
+    request: Request,
+    name: Annotated[str, Form(max_length=200)] = "",
+    description: Annotated[str, Form(max_length=2000)] = "",
+    service_phone: Annotated[str, Form(max_length=40)] = "",
+    wechat_id: Annotated[str, Form(max_length=80)] = "",
+    business_hours: Annotated[str, Form(max_length=400)] = "",
+    return_address: Annotated[str, Form(max_length=1200)] = "",
+    logo: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Every field at once, and a new logo if one was chosen: decoded before the transaction,
+    its file kept once that committed. A refusal shows the form again as typed, nothing
+    saved."""
+    settings = get_settings(request)
+    typed = {
+        "name": name,
+        "description": description,
+        "service_phone": service_phone,
+        "wechat_id": wechat_id,
+        "business_hours": business_hours,
+        "return_address": return_address,
+    }
+    try:
+        async with unit(request, write=False) as session:
+            await console_shop_in(session, request)  # who asks, before any decoding
+        # Browsers send an empty file part when no logo was chosen.
+        sent = await logo.read(settings.logo_max_bytes + 1) if logo and logo.filename else None
+        png = await logos.prepare(settings, sent)
+        with media.staged(settings) as files:
+            logo_key = logos.stage(files, png)
+            async with unit(request) as session:
+                shop = await console_shop_in(session, request)
+                await service.update_profile(session, settings, shop, **typed, logo_key=logo_key)
+    except AppError as error:
+        # Whatever the refused change wrote was rolled back with its transaction.
+        async with unit(request, write=False) as session:
+            shop = await console_shop_in(session, request)
+            return await settings_page(request, session, shop, error=error, typed=typed)
+    return redirect_done("/console/settings", "saved")
 
 
 @router.api_route("/s/{slug}/qr.{kind}", methods=["GET", "HEAD"])

@@ -3,7 +3,15 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from pocketshop.accounts.schemas import StrictModel
-from pocketshop.shops.service import REAL_NAME_MAX
+from pocketshop.shops.service import (
+    BUSINESS_HOURS_MAX,
+    DESCRIPTION_MAX,
+    REAL_NAME_MAX,
+    RETURN_ADDRESS_MAX,
+    SHOP_NAME_MAX,
+    WECHAT_ID_MAX,
+)
+from pocketshop.web import contract
 
 
 class IdentityIn(StrictModel):
@@ -38,6 +46,47 @@ class ShopOut(BaseModel):
     qr_svg_url: str
     qr_png_url: str
     created_at: datetime
+
+
+class MyShopOut(ShopOut):
+    """The shop as its owner sees it, with its settings (the storefront shows buyers the
+    customer service and hours; after-sales, the return address)."""
+
+    service_phone: str = Field(description="customer service, E.164; empty when none given")
+    wechat_id: str = Field(description="customer service WeChat ID; empty when none given")
+    business_hours: str = Field(description="as the shop words them, e.g. 周一至周五 9:00-18:00")
+    return_address: str = Field(description="where buyers send returns; empty when none given")
+
+
+class ShopProfileIn(StrictModel):
+    """The shop's settings; a field left out stays as it is, an empty optional one is
+    cleared. The link (slug) never changes. The logo has its own route (multipart)."""
+
+    name: str | None = contract.text(SHOP_NAME_MAX, default=None, examples=["小明的手作铺"])
+    description: str | None = contract.text(DESCRIPTION_MAX, optional=True, default=None)
+    service_phone: str | None = contract.phone(
+        default=None,
+        examples=["13800138000"],
+        description="customer service mobile; empty to remove",
+    )
+    wechat_id: str | None = Field(
+        default=None,
+        max_length=WECHAT_ID_MAX,
+        pattern=r"^(?:[A-Za-z0-9_-]{6,20})?$",
+        examples=["xiaoming_shop"],
+        description="6 to 20 letters, digits, underscores or hyphens; empty to remove",
+    )
+    business_hours: str | None = contract.text(
+        BUSINESS_HOURS_MAX, optional=True, default=None, examples=["周一至周五 9:00-18:00"]
+    )
+    # At most this many code points: the column's size (a run of emoji counts as few
+    # characters), so no `text-N` format here.
+    return_address: str | None = Field(
+        default=None,
+        max_length=RETURN_ADDRESS_MAX,
+        examples=["浙江省杭州市西湖区文三路 90 号 小明 13800138000"],
+        description="where buyers send returns (after-sales); empty to remove",
+    )
 
 
 class OnboardingOut(BaseModel):

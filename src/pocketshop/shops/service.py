@@ -20,6 +20,7 @@ from stdnum.exceptions import ValidationError
 
 from pocketshop import cache, clock, db, media
 from pocketshop.accounts.models import User
+from pocketshop.accounts.service import normalise_phone
 from pocketshop.config import Settings
 from pocketshop.db import Base, for_update
 from pocketshop.errors import Conflict, InvalidInput, NotFound
@@ -31,6 +32,11 @@ MIN_AGE = 18
 SHOP_NAME_MAX = 30
 DESCRIPTION_MAX = 500
 REAL_NAME_MAX = 30
+RETURN_ADDRESS_MAX = 300
+BUSINESS_HOURS_MAX = 60
+WECHAT_ID_MAX = 20
+# WeChat's rule for an ID: 6 to 20 letters, digits, underscores or hyphens.
+_WECHAT_ID_RE = re.compile(r"[A-Za-z0-9_-]{6,20}")
 
 # Payout banks by their common codes; names are translated where shown.
 BANKS: dict[str, str] = {
@@ -304,6 +310,90 @@ async def open_shop(
     else:
         raise Conflict(_("Please try again."), code="slug_taken")
     return shop
+
+
+async def update_profile(
+    session: AsyncSession,
+    settings: Settings,
+    shop: Shop,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    service_phone: str | None = None,
+    wechat_id: str | None = None,
+    business_hours: str | None = None,
+    return_address: str | None = None,
+    logo_key: str | None = None,
+) -> Shop:
+    """The settings page: what buyers see of the shop, after it opened. Each field given
+    (not None) is checked, then all are set at once; an empty optional one is cleared. The
+    slug never changes, so every link and QR code shared stays good. `logo_key`: a new logo
+    processed and staged before this transaction (logos.prepare, media.staged)."""
+    changes: dict[str, str] = {}
+    if name is not None:
+        changes["name"] = validate_shop_name(name)
+    if description is not None:
+        changes["description"] = validate_description(description)
+    if service_phone is not None:
+        changes["service_phone"] = _service_phone(settings, service_phone)
+    if wechat_id is not None:
+        changes["wechat_id"] = _wechat_id(wechat_id)
+    if business_hours is not None:
+        hours = clean_line(business_hours)
+        if too_long(hours, BUSINESS_HOURS_MAX):
+            raise InvalidInput(
+                _("Business hours can have at most %(max)s characters.", max=BUSINESS_HOURS_MAX),
+                code="business_hours_too_long",
+                field="business_hours",
+            )
+        changes["business_hours"] = hours
+    if return_address is not None:
+        address = clean_line(return_address)
+        # The column holds 300 code points: a long run of emoji counts as few characters.
+        if too_long(address, RETURN_ADDRESS_MAX) or len(address) > RETURN_ADDRESS_MAX:
+            raise InvalidInput(
+                _(
+                    "The return address can have at most %(max)s characters.",
+                    max=RETURN_ADDRESS_MAX,
+                ),
+                code="return_address_too_long",
+                field="return_address",
+            )
+        changes["return_address"] = address
+    if logo_key is not None:
+        changes["logo_key"] = logo_key
+    for column, value in changes.items():
+        setattr(shop, column, value)
+    # The cached row (get_by_slug) and the shop's storefront pages go at commit; the update's
+    # flush says so too (drop_on_change below).
+    cache.invalidate(session, cache.shop_tag(shop.id))
+    await session.flush()
+    return shop
+
+
+def _service_phone(settings: Settings, typed: str) -> str:
+    text = (typed or "").strip()
+    if not text:
+        return ""
+    try:
+        return normalise_phone(text, settings.default_phone_region)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            _("Enter a mobile phone number buyers can call, e.g. 138 0013 8000."),
+            code="invalid_service_phone",
+            field="service_phone",
+        ) from exc
+
+
+def _wechat_id(typed: str) -> str:
+    text = clean_line(typed)
+    if text and not _WECHAT_ID_RE.fullmatch(text):
+        raise InvalidInput(
+            _("A WeChat ID has 6 to 20 letters, digits, underscores or hyphens."),
+            code="invalid_wechat_id",
+            field="wechat_id",
+        )
+    return text
 
 
 async def named_files(session: AsyncSession, keys: list[str]) -> set[str]:

@@ -68,6 +68,10 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/onboarding/bank-card"): Access.buyer,
     ("POST", "/onboarding/shop"): Access.buyer,
     ("GET", "/console"): Access.merchant,
+    ("GET", "/console/settings"): Access.merchant,
+    ("POST", "/console/settings"): Access.merchant,
+    ("PUT", "/api/v1/me/shop"): Access.merchant,
+    ("POST", "/api/v1/me/shop/logo"): Access.merchant,
     ("GET", "/s/{slug}/qr.{kind}"): Access.public,
     # --- catalog ------------------------------------------------------------------------------
     ("GET", "/api/v1/categories"): Access.public,

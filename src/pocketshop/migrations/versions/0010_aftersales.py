@@ -37,13 +37,13 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("before_shipment", sa.Boolean(), nullable=False),
-        sa.Column("return_address", sa.String(length=300), nullable=False),
+        sa.Column("return_address", sa.String(length=1200), nullable=False),
         sa.Column("return_carrier", sa.String(length=16), nullable=True),
         sa.Column("return_tracking", sa.String(length=40), nullable=True),
         sa.Column("exchange_carrier", sa.String(length=16), nullable=True),
         sa.Column("exchange_tracking", sa.String(length=40), nullable=True),
-        sa.Column("refusal", sa.String(length=200), nullable=False),
-        sa.Column("decision_note", sa.String(length=500), nullable=False),
+        sa.Column("refusal", sa.String(length=800), nullable=False),
+        sa.Column("decision_note", sa.String(length=2000), nullable=False),
         sa.Column("refund_id", sa.Integer(), nullable=True),
         sa.Column("created_at", pocketshop.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", pocketshop.db.UTCDateTime(timezone=True), nullable=False),
@@ -101,7 +101,7 @@ def upgrade() -> None:
         sa.Column("to_status", sa.String(length=24), nullable=False),
         sa.Column("actor", sa.String(length=16), nullable=False),
         sa.Column("actor_user_id", sa.Integer(), nullable=True),
-        sa.Column("note", sa.String(length=500), nullable=False),
+        sa.Column("note", sa.String(length=2000), nullable=False),
         sa.Column("created_at", pocketshop.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["actor_user_id"], ["users.id"], name=op.f("fk_aftersales_events_actor_user_id_users")
@@ -149,7 +149,7 @@ def upgrade() -> None:
     )
     op.add_column(
         "shops",
-        sa.Column("return_address", sa.String(length=300), server_default="", nullable=False),
+        sa.Column("return_address", sa.String(length=1200), server_default="", nullable=False),
     )
 
     op.add_column(
