@@ -81,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from pocketshop import demo
+    from pocketshop.accounts.sms import ConsoleSmsSender, SentSms
     from pocketshop.app import create_app
     from pocketshop.runtime import build
 
@@ -99,11 +100,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     migrate.upgrade(settings.database_url)
 
+    texted: list[SentSms] = []
+
     async def seed() -> demo.DemoShop:
         runtime = build(settings)
         try:
             seeded = await demo.seed(runtime.db, settings, runtime.payments.providers)
-            await runtime.drain_outbox()  # the refund's call to the sandbox
+            await runtime.drain_outbox()  # the refund's call to the sandbox, the notifications
+            if isinstance(runtime.sms, ConsoleSmsSender):
+                texted.extend(runtime.sms.sent)
             return seeded
         finally:
             await runtime.close()
@@ -127,7 +132,9 @@ Pocketshop demo is running (database: {db_path})
 """,
         flush=True,
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    app = create_app(settings)
+    app.state.sms.sent.extend(texted)  # the seed's notifications, in the demo's SMS inbox
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
