@@ -13,10 +13,14 @@ import pytest
 
 from pocketshop import clock
 from pocketshop.config import Settings
-from pocketshop.notifications.channels import Message, NotDeliveredYet, Undeliverable
+from pocketshop.notifications.channels import (
+    ConsoleWeChat,
+    Message,
+    NotDeliveredYet,
+    Undeliverable,
+)
 from pocketshop.notifications.setup import make_wechat
 from pocketshop.notifications.wechat import (
-    ConsoleWeChat,
     WeChatMessages,
     WeChatTemplate,
     fit,

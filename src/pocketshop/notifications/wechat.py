@@ -51,14 +51,11 @@ import httpx
 
 from pocketshop import clock
 from pocketshop.notifications.channels import (
-    ConsoleWeChat,
     Message,
     NotDeliveredYet,
     Undeliverable,
 )
 from pocketshop.notifications.events import Event
-
-__all__ = ["ConsoleWeChat", "WeChatMessages", "WeChatTemplate", "fit", "parse_templates"]
 
 log = logging.getLogger(__name__)
 
