@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from pocketshop.app import create_app
 from pocketshop.config import Settings
 from pocketshop.db import Database
 from pocketshop.orders.models import Order
@@ -124,3 +125,40 @@ async def test_the_pool_recovers_by_itself(
     assert first.status_code == 200 or unavailable(first), first.text
     after = [await client.get("/api/v1/orders", headers=buyer.auth) for _ in range(20)]
     assert [answer.status_code for answer in after] == [200] * 20
+
+
+async def test_a_server_refusing_more_connections_answers_503(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """PostgreSQL at its connection limit ("sorry, too many clients already", 53300; here a
+    role's limit, on a busy server max_connections) refuses a new connection: the request is
+    answered 503 with Retry-After, not 500, and is served once a connection frees up."""
+    merchant = await make_merchant(app)
+    parsed = make_url(settings.database_url)
+    role = "pocketshop_capped"
+    admin = await asyncpg.connect(
+        host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
+    )
+    await admin.execute(f"DROP ROLE IF EXISTS {role}")
+    await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 1")
+    try:
+        await admin.execute(f"GRANT pg_read_all_data TO {role}")
+        capped = settings.model_copy(
+            update={"database_url": parsed.set(username=role).render_as_string(False)}
+        )
+        held = await asyncpg.connect(
+            host=parsed.host, port=parsed.port or 5432, user=role, database=parsed.database
+        )
+        shop_page = f"/api/v1/shops/{merchant.shop.slug}"
+        capped_app = create_app(capped)
+        transport = httpx.ASGITransport(app=capped_app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as capped_client:
+            refused = await capped_client.get(shop_page)
+            assert unavailable(refused), refused.text
+            await held.close()
+            served = await capped_client.get(shop_page)
+            assert served.status_code == 200, served.text
+        await capped_app.state.runtime.close()
+    finally:
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()

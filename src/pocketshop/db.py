@@ -395,9 +395,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # What a connection that the server dropped (a restart, a failover, an operator's
 # pg_terminate_backend) raises, and what a connection left half-way through an operation by
-# that raises next; connecting to a server that is down raises ConnectionError/TimeoutError.
+# that raises next; connecting to a server that is down raises ConnectionError/TimeoutError,
+# and to one at its connection limit (max_connections, a role's limit) TooManyConnectionsError.
 _CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
+    asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,

@@ -5,10 +5,7 @@ told matches what is stored, no case made more than one refund, the order's afte
 matches its cases, and the money adds up (nothing stuck in escrow once every case ended).
 On SQLite the embedded server runs writers one at a time: these would prove nothing there."""
 
-import asyncio
-import random
 from collections import Counter
-from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +40,7 @@ from tests.aftersales.cases import (
 from tests.commerce import Buyer, Merchant, make_buyer, make_merchant, make_product
 from tests.conftest import is_postgres
 from tests.payments.invariants import problems
+from tests.races import head_start, race, timed
 
 pytestmark = pytest.mark.skipif(
     not is_postgres(), reason="SQLite runs writers one at a time: no race to show"
@@ -50,19 +48,6 @@ pytestmark = pytest.mark.skipif(
 PAIRS = 20
 PRICE = 9900
 LOST = {"invalid_transition", "case_changed"}
-
-
-async def jittered(work: Awaitable[Any]) -> Any:
-    """Start a moment later (0-4 ms), so that across the pairs either side goes first."""
-    await asyncio.sleep(random.random() / 250)
-    return await work
-
-
-async def race(pairs: list[tuple[Awaitable[Any], Awaitable[Any]]]) -> list[tuple[Any, Any]]:
-    """Run every pair's two sides at the same moment, all pairs at once."""
-    flat = [jittered(side) for pair in pairs for side in pair]
-    finished = await asyncio.gather(*flat)
-    return list(zip(finished[0::2], finished[1::2], strict=True))
 
 
 async def a_shop(app: FastAPI, **options: Any) -> tuple[Merchant, Any, Buyer]:
@@ -122,11 +107,11 @@ async def test_the_shop_agreeing_while_the_buyer_withdraws(
     while the buyer withdraws. One wins; the other is told 409 and changes nothing."""
     merchant, product, buyer = await a_shop(app)
     sku = product.skus[0]
-    cases = []
+    cases, took = [], []
     for _ in range(PAIRS):
         number = await paid(client, merchant, buyer, [(sku, 1)])
         (line,) = await line_ids(client, buyer, number)
-        cases.append((await applied(client, buyer, number, line, "refund_only"))["id"])
+        cases.append((await timed(applied(client, buyer, number, line, "refund_only"), took))["id"])
     told = await race(
         [
             (
@@ -134,7 +119,8 @@ async def test_the_shop_agreeing_while_the_buyer_withdraws(
                 as_buyer(client, buyer, case_id, "withdraw"),
             )
             for case_id in cases
-        ]
+        ],
+        spread=head_start(took, PAIRS),
     )
     db: Database = app.state.db
     stored = await cases_by_id(db)
@@ -272,15 +258,13 @@ async def test_the_shop_confirming_a_return_while_its_timer_refunds_it(
     merchant, product, buyer = await a_shop(app)
     await given_an_address(app, merchant)
     sku = product.skus[0]
-    cases = []
+    cases, took = [], []
     for _ in range(PAIRS):
         number = await shipped(client, merchant, buyer, [(sku, 1)])
         (line,) = await line_ids(client, buyer, number)
         case = await applied(client, buyer, number, line, "return_refund")
-        await done(
-            as_shop(client, merchant, case["id"], "agree", {"return_address": RETURN_ADDRESS}),
-            "awaiting_return",
-        )
+        agreed = as_shop(client, merchant, case["id"], "agree", {"return_address": RETURN_ADDRESS})
+        await done(timed(agreed, took), "awaiting_return")
         await send_back(client, buyer, case["id"])
         cases.append(case["id"])
     clock.advance(timedelta(days=10, minutes=1))
@@ -292,16 +276,17 @@ async def test_the_shop_confirming_a_return_while_its_timer_refunds_it(
             return await service.act_on_time(session, app.state.settings, ids[case_id])
 
     told = await race(
-        [(as_shop(client, merchant, case_id, "receive"), timer(case_id)) for case_id in cases]
+        [(as_shop(client, merchant, case_id, "receive"), timer(case_id)) for case_id in cases],
+        spread=head_start(took, PAIRS),
     )
     winners: Counter[str] = Counter()
-    for received, timed in told:
+    for received, by_timer in told:
         if received.status_code == 200:
-            assert timed is False
+            assert by_timer is False
             winners["shop"] += 1
         else:
             assert lost(received), received.text
-            assert timed is True
+            assert by_timer is True
             winners["timer"] += 1
     refunds = await refunds_per_case(db)
     assert [refunds[case_id] for case_id in cases] == [1] * PAIRS

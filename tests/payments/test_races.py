@@ -4,10 +4,7 @@ the ledger and every order's money add up, what each client was told matches wha
 and each of the competing outcomes occurred (so both orders of events were tried). On SQLite
 the embedded server runs writers one at a time: these would prove nothing there."""
 
-import asyncio
-import random
 from collections import Counter
-from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +42,7 @@ from tests.payments.money import (
     trade_no,
     withdraw,
 )
+from tests.races import race
 from tests.support import csrf_for, other_client, page_login
 
 pytestmark = pytest.mark.skipif(
@@ -52,19 +50,6 @@ pytestmark = pytest.mark.skipif(
 )
 PAIRS = 25
 PRICE = 9900
-
-
-async def jittered(work: Awaitable[Any]) -> Any:
-    """Start a moment later (0-4 ms), so that across the pairs either side goes first."""
-    await asyncio.sleep(random.random() / 250)
-    return await work
-
-
-async def race(pairs: list[tuple[Awaitable[Any], Awaitable[Any]]]) -> list[tuple[Any, Any]]:
-    """Run every pair's two sides at the same moment, all pairs at once."""
-    flat = [jittered(side) for pair in pairs for side in pair]
-    done = await asyncio.gather(*flat)
-    return list(zip(done[0::2], done[1::2], strict=True))
 
 
 async def shop_selling(app: FastAPI) -> tuple[Merchant, Any]:
