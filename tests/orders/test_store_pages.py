@@ -17,10 +17,10 @@ from pocketshop.catalog import adjustments
 from pocketshop.catalog.adjustments import AdjustmentReason
 from pocketshop.db import Database
 from pocketshop.orders import addresses, shipping, shipping_fees
-from pocketshop.orders.guest_cart import CART_COOKIE
 from pocketshop.orders.models import CartItem, Order
 from pocketshop.orders.shipping_fees import RuleKind
 from pocketshop.shops.models import Shop
+from pocketshop.web.guest_cart import CART_COOKIE
 from tests.commerce import (
     ADDRESS,
     MadeProduct,

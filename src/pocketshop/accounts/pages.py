@@ -14,7 +14,7 @@ from pocketshop.accounts.deps import (
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import LOCALE_COOKIE, SUPPORTED_LOCALES, _
-from pocketshop.orders import guest_cart
+from pocketshop.web import guest_cart
 from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
 from pocketshop.web.templating import render
 

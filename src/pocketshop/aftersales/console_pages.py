@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop.accounts.deps import PageUser
 from pocketshop.aftersales import display, queries, service
 from pocketshop.aftersales.states import OPEN, Actor, Kind, Status
-from pocketshop.catalog.console_pages import nav_context, redirect_done
 from pocketshop.errors import AppError
 from pocketshop.i18n import N_, _
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
+from pocketshop.web.console import nav_context, redirect_done
 from pocketshop.web.routing import AppSettings, Session, page_router
 from pocketshop.web.templating import render
 

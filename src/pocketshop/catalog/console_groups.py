@@ -8,11 +8,12 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.catalog import groups
-from pocketshop.catalog.console_pages import nav_context, notice_of, redirect_done
+from pocketshop.catalog.console_pages import notice_of
 from pocketshop.db import attempt
 from pocketshop.errors import AppError
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
+from pocketshop.web.console import nav_context, redirect_done
 from pocketshop.web.routing import Session, page_router
 from pocketshop.web.templating import render
 

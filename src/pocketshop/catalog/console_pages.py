@@ -12,18 +12,14 @@ import itertools
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import File, Form, Query, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from pocketshop import i18n, media
-from pocketshop.accounts.deps import page_user_in
-from pocketshop.aftersales import display as aftersales_display
 from pocketshop.catalog import adjustments, groups, service
 from pocketshop.catalog import uploads as uploads_
 from pocketshop.catalog.adjustments import AdjustmentReason
@@ -38,11 +34,11 @@ from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen, parse_yuan, yuan_text
-from pocketshop.orders import queries as order_queries
 from pocketshop.shops import service as shops
-from pocketshop.shops.deps import ConsoleShop, own_shop_in
+from pocketshop.shops.deps import ConsoleShop, console_shop_in
 from pocketshop.shops.models import Shop
 from pocketshop.text import clean_line
+from pocketshop.web.console import nav_context, parse_count, redirect_done
 from pocketshop.web.routing import (
     Session,
     get_settings,
@@ -86,27 +82,6 @@ NOTICES = {
 def notice_of(request: Request) -> str | None:
     key = request.query_params.get("done", "")
     return _(NOTICES[key]) if key in NOTICES else None
-
-
-async def nav_context(
-    session: AsyncSession, shop: Shop, section: str, *, to_ship: int | None = None
-) -> dict[str, Any]:
-    """What every console page's nav shows: the section, how many orders await shipping and
-    how many after-sales cases await the shop's answer."""
-    zone = ZoneInfo(shop.timezone)
-
-    def when(moment: datetime) -> str:
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-    return {
-        "shop": shop,
-        "section": section,
-        "to_ship": await order_queries.awaiting_shipment_count(session, shop)
-        if to_ship is None
-        else to_ship,
-        "aftersales_waiting": await aftersales_display.waiting_badge(session, shop),
-        "when": when,
-    }
 
 
 # --- products list ----------------------------------------------------------------------------
@@ -170,15 +145,6 @@ async def set_status(
         next_url if next_url.startswith("/console/products") else f"/console/products/{public_id}"
     )
     return redirect_done(back, status.value)
-
-
-def redirect_done(url: str, done: str) -> RedirectResponse:
-    """POST-redirect-GET, with the notice the next page shows (and its #section kept)."""
-    path, _hash, fragment = url.partition("#")
-    path = re.sub(r"([?&])done=[^&]*&?", r"\1", path).rstrip("?&")
-    separator = "&" if "?" in path else "?"
-    anchor = f"#{fragment}" if fragment else ""
-    return RedirectResponse(f"{path}{separator}done={done}{anchor}", status_code=303)
 
 
 # --- the editor's form ------------------------------------------------------------------------
@@ -316,14 +282,6 @@ def parse_price(text: str, row: SkuRow, *, required: bool) -> int | None:
             field="skus",
         )
     return fen
-
-
-def parse_count(text: str, *, message: str, field_name: str) -> int:
-    value = text.strip().replace(",", "")
-    signless = value[1:] if value[:1] in "+-" else value
-    if not signless.isascii() or not signless.isdigit() or len(signless) > 9:
-        raise InvalidInput(message, code="invalid_number", field=field_name)
-    return int(value)
 
 
 def product_input(form: EditorForm) -> ProductInput:
@@ -565,11 +523,6 @@ async def add_images(
             product = await service.get_or_404(session, shop, public_id)
             return await editor_page(request, session, shop, product, error=error)
     return redirect_done(f"/console/products/{public_id}#photos", "photos")
-
-
-async def console_shop_in(session: AsyncSession, request: Request) -> Shop:
-    user = await page_user_in(session, request, get_settings(request))
-    return await own_shop_in(session, user)
 
 
 # A photo's buttons: the last part of the address names the change, then its notice.

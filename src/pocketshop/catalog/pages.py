@@ -17,7 +17,6 @@ from pocketshop.accounts.deps import OptionalPageUser
 from pocketshop.catalog import stock, storefront
 from pocketshop.catalog.models import ProductGroup
 from pocketshop.errors import AppError
-from pocketshop.i18n import _
 from pocketshop.money import format_fen, yuan_text
 from pocketshop.orders import shipping_fees
 from pocketshop.orders.service import MAX_QUANTITY
@@ -25,7 +24,8 @@ from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 from pocketshop.web import page_cache
 from pocketshop.web.page_cache import CSRF_PLACEHOLDER
-from pocketshop.web.routing import Session, page_router, public_base_url
+from pocketshop.web.routing import Session, page_router
+from pocketshop.web.storefront import absolute, price_range, shop_context
 from pocketshop.web.templating import render
 
 router = page_router()
@@ -33,31 +33,6 @@ router = page_router()
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
 SearchText = Annotated[str, Query(max_length=60)]
 GroupId = Annotated[str, Query(max_length=32)]
-
-
-def price_range(low: int, high: int) -> str:
-    """One price, or the lowest with "from" (¥12.00 起) when the SKUs differ in price."""
-    return format_fen(low) if low == high else _("from %(price)s", price=format_fen(low))
-
-
-def absolute(request: Request, path: str) -> str:
-    """Chat cards need absolute URLs."""
-    return public_base_url(request).rstrip("/") + path
-
-
-def common(request: Request, shop: Shop) -> dict[str, Any]:
-    """What every storefront page of a shop shows or links to."""
-    logo_url = shops.logo_url(shop)
-    return {
-        "shop": shop,
-        "shop_path": f"/s/{shop.slug}",
-        "shop_url": shops.shop_url(public_base_url(request), shop),
-        "logo_url": logo_url,
-        "logo_absolute_url": absolute(request, logo_url) if logo_url else None,
-        "fen": format_fen,
-        "price_range": price_range,
-        "media_url": media.url,
-    }
 
 
 # --- shop home ---------------------------------------------------------------------------------
@@ -84,7 +59,7 @@ async def shop_home(
         grid = await storefront.grid(
             session, shop, group=None if query else current, query=query, page=page
         )
-        context = common(request, shop)
+        context = shop_context(request, shop)
         cover = next((item.cover_key for item in grid.items if item.cover_key), None)
         response = render(
             request,
@@ -166,7 +141,7 @@ async def product_page(
         request,
         "catalog/store_product.html",
         {
-            **common(request, shop),
+            **shop_context(request, shop),
             "view": view,
             "product": product,
             "dimensions": dimensions,

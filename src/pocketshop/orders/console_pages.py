@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import i18n, media
 from pocketshop.aftersales import display as aftersales
-from pocketshop.catalog.console_pages import nav_context, parse_count, redirect_done
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
 from pocketshop.guessing.deps import LimitMisses
@@ -27,6 +26,7 @@ from pocketshop.payments.providers import label as payment_label
 from pocketshop.payments.states import refund_status
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
+from pocketshop.web.console import nav_context, parse_amount, parse_count, redirect_done
 from pocketshop.web.routing import AppSettings, Session, get_settings, page_router
 from pocketshop.web.templating import render
 
@@ -277,6 +277,39 @@ async def ship_order(
     except AppError as error:
         return await order_page(request, session, shop, number, error=error, typed=typed)
     return redirect_done(f"/console/orders/{number}", "shipped")
+
+
+@router.post("/orders/{number}/refunds", dependencies=[LimitMisses])
+async def refund(
+    number: str,
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    shop: ConsoleShop,
+    amount: Annotated[str, Form(max_length=20)] = "",
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    order = await service.get_for_shop_or_404(session, shop, number)
+    try:
+        async with attempt(session):
+            await payments.refund_by_merchant(
+                session,
+                settings,
+                order,
+                amount=parse_amount(amount),
+                reason=reason,
+                idempotency_key=None,
+            )
+    except AppError as error:
+        return await order_page(
+            request,
+            session,
+            shop,
+            number,
+            error=error,
+            refund_typed={"amount": amount, "reason": reason},
+        )
+    return redirect_done(f"/console/orders/{number}#money", "refunded")
 
 
 @router.post("/orders/{number}/cancel", dependencies=[LimitMisses])

@@ -7,10 +7,8 @@ cart and cleared.
 """
 
 import secrets
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -22,7 +20,7 @@ from pocketshop.accounts.deps import OptionalPageUser, PageUser, start_web_sessi
 from pocketshop.accounts.models import User
 from pocketshop.aftersales import display as aftersales
 from pocketshop.catalog import storefront
-from pocketshop.catalog.pages import common, product_page
+from pocketshop.catalog.pages import product_page
 from pocketshop.db import attempt
 from pocketshop.errors import AppError
 from pocketshop.guessing.deps import LimitMisses
@@ -33,7 +31,6 @@ from pocketshop.orders import (
     addresses,
     cart,
     checkout,
-    guest_cart,
     queries,
     service,
     shipping,
@@ -54,7 +51,9 @@ from pocketshop.payments import service as payments
 from pocketshop.payments.providers import offered
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
+from pocketshop.web import guest_cart
 from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
+from pocketshop.web.storefront import local_time, shop_context
 from pocketshop.web.templating import render
 
 router = page_router()
@@ -106,12 +105,8 @@ def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def local_time(moment: datetime | None, timezone: str) -> str:
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-
 def _helpers(request: Request, shop: Shop) -> dict[str, Any]:
-    return common(request, shop) | {
+    return shop_context(request, shop) | {
         "max_quantity": MAX_QUANTITY,
         "display_phone": accounts.display_phone,
     }

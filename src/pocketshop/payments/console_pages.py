@@ -7,21 +7,19 @@ from fastapi import Form, Query, Request
 from fastapi.responses import Response
 
 from pocketshop.accounts.deps import PageUser
-from pocketshop.catalog.console_pages import nav_context, redirect_done
 from pocketshop.db import attempt
-from pocketshop.errors import AppError, InvalidInput
-from pocketshop.guessing.deps import LimitMisses
+from pocketshop.errors import AppError
 from pocketshop.i18n import N_, _
 from pocketshop.ledger import service as ledger
 from pocketshop.ledger.service import AccountKind
-from pocketshop.money import format_fen, parse_yuan
-from pocketshop.orders import console_pages as order_pages
+from pocketshop.money import format_fen
 from pocketshop.orders import service as orders
-from pocketshop.payments import anomalies, service, withdrawals
+from pocketshop.payments import anomalies, withdrawals
 from pocketshop.payments.states import withdrawal_status
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
+from pocketshop.web.console import nav_context, parse_amount, redirect_done
 from pocketshop.web.routing import AppSettings, Session, page_router
 from pocketshop.web.templating import render
 
@@ -133,15 +131,6 @@ async def finance(
     return await finance_page(request, session, shop, page=page)
 
 
-def _amount(text: str) -> int:
-    fen = parse_yuan(text)
-    if fen is None or fen <= 0:
-        raise InvalidInput(
-            _("Enter an amount in yuan, like 12.50."), code="invalid_amount", field="amount"
-        )
-    return fen
-
-
 @router.post("/finance/withdraw")
 async def withdraw(
     request: Request,
@@ -155,41 +144,8 @@ async def withdraw(
     try:
         async with attempt(session):
             await withdrawals.request(
-                session, settings, shop, user, _amount(amount), idempotency_key=key or None
+                session, settings, shop, user, parse_amount(amount), idempotency_key=key or None
             )
     except AppError as error:
         return await finance_page(request, session, shop, error=error, typed=amount)
     return redirect_done("/console/finance", "withdrawn")
-
-
-@router.post("/orders/{number}/refunds", dependencies=[LimitMisses])
-async def refund(
-    number: str,
-    request: Request,
-    session: Session,
-    settings: AppSettings,
-    shop: ConsoleShop,
-    amount: Annotated[str, Form(max_length=20)] = "",
-    reason: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    order = await orders.get_for_shop_or_404(session, shop, number)
-    try:
-        async with attempt(session):
-            await service.refund_by_merchant(
-                session,
-                settings,
-                order,
-                amount=_amount(amount),
-                reason=reason,
-                idempotency_key=None,
-            )
-    except AppError as error:
-        return await order_pages.order_page(
-            request,
-            session,
-            shop,
-            number,
-            error=error,
-            refund_typed={"amount": amount, "reason": reason},
-        )
-    return redirect_done(f"/console/orders/{number}#money", "refunded")

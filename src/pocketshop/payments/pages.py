@@ -15,7 +15,7 @@ from pocketshop.errors import AppError
 from pocketshop.guessing.deps import LimitMisses
 from pocketshop.money import format_fen
 from pocketshop.orders import service as orders
-from pocketshop.orders.pages import local_time, order_page
+from pocketshop.orders.pages import order_page
 from pocketshop.payments import calls, escrow, refunds, service
 from pocketshop.payments.providers import Prepay, channel_for, label, provider_of
 from pocketshop.payments.service import Opened
@@ -29,6 +29,7 @@ from pocketshop.web.routing import (
     page_router,
     unit,
 )
+from pocketshop.web.storefront import local_time
 from pocketshop.web.templating import render
 
 router = page_router()

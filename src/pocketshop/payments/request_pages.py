@@ -11,8 +11,6 @@ from pocketshop.accounts import service as accounts
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
-from pocketshop.catalog.console_pages import nav_context, redirect_done
-from pocketshop.catalog.pages import common
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
 from pocketshop.guessing.deps import LimitMisses
@@ -27,6 +25,7 @@ from pocketshop.payments.providers import offered
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
+from pocketshop.web.console import nav_context, redirect_done
 from pocketshop.web.routing import (
     Session,
     get_settings,
@@ -35,6 +34,7 @@ from pocketshop.web.routing import (
     public_base_url,
     unit,
 )
+from pocketshop.web.storefront import shop_context
 from pocketshop.web.templating import render
 
 router = page_router()
@@ -64,7 +64,7 @@ async def _store_page(
     return render(
         request,
         "payments/store_request.html",
-        common(request, shop)
+        shop_context(request, shop)
         | {
             "summary": summary,
             "status_text": requests.status_label(summary),

@@ -2,16 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop.accounts.deps import ApiUser, PageUser
+from pocketshop.accounts.deps import ApiUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.errors import Forbidden
 from pocketshop.i18n import _
 from pocketshop.shops import service
 from pocketshop.shops.models import Shop
-from pocketshop.web.routing import Session
+from pocketshop.web.routing import Session, get_settings
 
 
 async def own_shop_in(session: AsyncSession, user: User) -> Shop:
@@ -22,6 +22,12 @@ async def own_shop_in(session: AsyncSession, user: User) -> Shop:
         # Pages turn this code into a redirect to the onboarding steps.
         raise Forbidden(_("You have not opened a shop yet."), code="not_a_merchant")
     return shop
+
+
+async def console_shop_in(session: AsyncSession, request: Request) -> Shop:
+    """The logged-in merchant's shop, for a console route that opens its own transactions."""
+    user = await page_user_in(session, request, get_settings(request))
+    return await own_shop_in(session, user)
 
 
 async def api_shop(session: Session, user: ApiUser) -> Shop:

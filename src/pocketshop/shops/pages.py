@@ -12,7 +12,6 @@ from pocketshop import clock, media
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import display_phone
-from pocketshop.catalog.console_pages import console_shop_in, nav_context, redirect_done
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import _
@@ -21,9 +20,10 @@ from pocketshop.ledger.service import AccountKind
 from pocketshop.money import format_fen
 from pocketshop.orders import queries as order_queries
 from pocketshop.shops import logos, service
-from pocketshop.shops.deps import ConsoleShop
+from pocketshop.shops.deps import ConsoleShop, console_shop_in
 from pocketshop.shops.models import Shop
 from pocketshop.shops.service import Step
+from pocketshop.web.console import nav_context, redirect_done
 from pocketshop.web.routing import (
     AppSettings,
     Session,
