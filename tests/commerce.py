@@ -32,7 +32,7 @@ from pocketshop.orders.models import (
 from pocketshop.payments import calls
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
-from tests.support import card_number, id_number_aged
+from tests.support import card_number, id_number_aged, image_bytes
 
 ADDRESS = {
     "recipient": "李雷",
@@ -129,7 +129,8 @@ async def make_product(
     status: ProductStatus = ProductStatus.on_sale,
     prices: dict[tuple[str, ...], int] | None = None,
 ) -> MadeProduct:
-    """A product with the full SKU matrix of `specs`, every SKU at `price` (or `prices`)."""
+    """A product with the full SKU matrix of `specs`, every SKU at `price` (or `prices`);
+    one that was ever on sale has a photo, as putting it on sale requires."""
     dimensions = tuple(SpecDimension(name, tuple(values)) for name, values in (specs or {}).items())
     combos = list(itertools.product(*(d.values for d in dimensions)))
     skus = tuple(
@@ -141,6 +142,9 @@ async def make_product(
         product = await catalog.create(
             session, shop, ProductInput(title=title, specs=dimensions, skus=skus)
         )
+    if status is not ProductStatus.draft:
+        await add_photos(app, shop, product.public_id, [image_bytes(size=(8, 8))])
+    async with db.transaction() as session:
         if status is not ProductStatus.draft:
             product = await catalog.set_status(
                 session, shop, product.public_id, ProductStatus.on_sale

@@ -101,7 +101,7 @@ def test_orders_a_payment_request_holds_are_marked_as_its(tmp_path: Path) -> Non
                 )
                 for number in ("from-request", "from-checkout"):
                     await connection.execute(
-                        insert(without(tables["orders"], "aftersales_open")),
+                        insert(without(tables["orders"], "aftersales_open", "no_delivery")),
                         {
                             "number": number,
                             "shop_id": 1,
@@ -124,7 +124,7 @@ def test_orders_a_payment_request_holds_are_marked_as_its(tmp_path: Path) -> Non
                     select(tables["orders"].c.id).where(tables["orders"].c.number == "from-request")
                 )
                 await connection.execute(
-                    insert(tables["payment_requests"]),
+                    insert(without(tables["payment_requests"], "no_delivery")),
                     {
                         "public_id": "r1",
                         "shop_id": 1,

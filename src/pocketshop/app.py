@@ -33,6 +33,7 @@ from pocketshop.payments import console_pages as payments_console
 from pocketshop.payments import pages as payments_pages
 from pocketshop.payments import request_pages as payment_request_pages
 from pocketshop.payments import sandbox_pages
+from pocketshop.regions import api as regions_api
 from pocketshop.runtime import build
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         aftersales_admin.router,
         notifications_api.router,
         notifications_pages.router,
+        regions_api.router,
     ):
         app.include_router(router)
     contract.state_deployment_rules(app, payments_api.deployment_rules(runtime.payments))

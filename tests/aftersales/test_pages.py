@@ -286,6 +286,7 @@ async def test_refusal_escalation_and_the_operators_decision(
         queue = await admin.get("/admin/disputes")
         assert queue.status_code == 200
         assert f'href="/admin/disputes/{case_id}"' in queue.text
+        assert merchant.shop.name in queue.text  # the platform's list spans shops
         dispute = await admin.get(f"/admin/disputes/{case_id}")
         assert "商品完好，不支持退款" in dispute.text  # the shop's side
         assert "屏幕有划痕" in dispute.text  # the buyer's

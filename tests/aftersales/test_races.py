@@ -12,12 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from pocketshop import clock, jobs
-from pocketshop.aftersales import service
+from pocketshop.aftersales import queries, service
 from pocketshop.aftersales.models import AftersalesCase
-from pocketshop.aftersales.states import OPEN
 from pocketshop.db import Database
 from pocketshop.ledger import service as ledger
 from pocketshop.orders.models import Order
@@ -77,14 +76,7 @@ async def consistent(db: Database) -> list[str]:
     found = []
     async with db.transaction(write=False) as session:
         for order in await session.scalars(select(Order)):
-            still_open = await session.scalar(
-                select(func.count())
-                .select_from(AftersalesCase)
-                .where(
-                    AftersalesCase.order_id == order.id,
-                    AftersalesCase.status.in_([status.value for status in OPEN]),
-                )
-            )
+            still_open = await queries.open_on_order(session, order.id)
             if order.aftersales_open != bool(still_open):
                 found.append(f"order {order.number}: flag {order.aftersales_open}, {still_open}")
             held = await ledger.balance(session, escrow_of(order.id, order.shop_id))

@@ -26,7 +26,7 @@ from tests.browser.conftest import LiveServer, skip_without_playwright
 from tests.commerce import ADDRESS, open_verified_shop, stage_photos
 
 skip_without_playwright()  # before the imports below, which need the package
-from playwright.sync_api import BrowserContext, Page, expect  # noqa: E402
+from playwright.sync_api import BrowserContext, FilePayload, Page, expect  # noqa: E402
 
 from tests.browser.test_pages import shoot as shoot_page  # noqa: E402
 
@@ -166,7 +166,13 @@ def test_products_and_the_sku_matrix_editor(
     # With JavaScript the matrix follows the specs; the no-JS button is hidden.
     expect(page.locator("[data-matrix-button]")).to_be_hidden()
     page.locator("input[name=title]").fill("手工编织托特包")
-    page.locator("textarea[name=description]").fill("每一只都是手工编织。\n可装下 A4 文件。")
+    # The description edits as formatted text (the plain text box is for no JavaScript).
+    expect(page.locator("textarea[name=description]")).to_be_hidden()
+    page.locator("[data-rich-editor]").fill("每一只都是手工编织。可装下 A4 文件。")
+    # Photos go with the form: on sale only with one.
+    page.locator("#product-form input[name=images]").set_input_files(
+        FilePayload(name="bag.jpg", mimeType="image/jpeg", buffer=photo("#c8b89a"))
+    )
     page.locator("input[name=spec_0_name]").fill("颜色")
     page.locator("textarea[name=spec_0_values]").fill("原色, 黑色")
     page.locator("input[name=spec_1_name]").fill("尺寸")

@@ -57,7 +57,9 @@ def test_pay_read_the_receipt_and_see_the_money(
     shoot(page, artifacts_dir, "sandbox-pay")
     page.locator("button.sandbox-pay-button").click()
 
-    # Back on the order: paid (asked of the provider on return), with its receipt.
+    # Paid (asked of the provider on return): the success page, then the order and receipt.
+    page.wait_for_url(f"**/me/orders/{number}/paid")
+    page.locator("a.paid-order-link").click()
     page.wait_for_url(re.compile(rf"/me/orders/{number}$"))
     expect(page.locator(".store-order-status.is-paid")).to_be_visible()
     expect(page.locator("form#pay-form")).to_have_count(0)
@@ -115,6 +117,8 @@ def test_a_payment_request_on_a_phone(
     page.locator("#request-form button.pay-now").click()
     page.wait_for_url(re.compile(r"/sandbox/pay/[0-9a-f]{32}$"))
     page.locator("button.sandbox-pay-button").click()
+    page.wait_for_url(re.compile(r"/me/orders/\d+/paid$"))
+    page.locator("a.paid-order-link").click()
     page.wait_for_url(re.compile(r"/me/orders/\d+$"))
     expect(page.locator(".store-order-status.is-paid")).to_be_visible()
 

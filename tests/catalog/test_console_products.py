@@ -14,8 +14,9 @@ from sqlalchemy import event, select
 from pocketshop.catalog import groups
 from pocketshop.catalog.models import Product, ProductGroup, ProductImage, Sku, StockAdjustment
 from pocketshop.catalog.service import ProductStatus
-from tests.commerce import Merchant, make_merchant, make_product, row_counts
-from tests.support import csrf_from, image_bytes, page_alert, page_login
+from pocketshop.config import Settings
+from tests.commerce import Merchant, add_photos, make_merchant, make_product, row_counts
+from tests.support import csrf_from, image_bytes, media_files, page_alert, page_login
 
 SPECS = {"颜色": ["红", "蓝"], "尺码": ["S", "M"]}
 
@@ -120,7 +121,7 @@ async def test_create_a_product_with_a_matrix_without_javascript(
         "sku_0_spec": "[]",
         "sku_0_price": "10",
     }
-    table = await client.post("/console/products/new", data=data)
+    table = await client.post("/console/products", data=data)
     assert table.status_code == 200, table.text
     assert row_specs(table.text) == [["红", "S"], ["红", "M"], ["蓝", "S"], ["蓝", "M"]]
     assert 'value="手工帆布包"' in table.text
@@ -129,7 +130,7 @@ async def test_create_a_product_with_a_matrix_without_javascript(
     # A third colour: typed prices stay with their combinations.
     typed = product_form(csrf, action="matrix", prices={("红", "S"): "12.50"})
     typed["spec_0_values"] = "红, 蓝, 绿"
-    grown = await client.post("/console/products/new", data=typed)
+    grown = await client.post("/console/products", data=typed)
     assert len(row_specs(grown.text)) == 6
     prices = {tuple(row["spec"]): row["price"] for row in matrix_rows(grown.text)}
     assert prices[("红", "S")] == "12.50"
@@ -137,7 +138,7 @@ async def test_create_a_product_with_a_matrix_without_javascript(
 
     # Save: four SKUs with their prices and initial stock, a draft.
     saved = await client.post(
-        "/console/products/new",
+        "/console/products",
         data=product_form(csrf, prices={("蓝", "M"): "69"}, stock="7"),
     )
     public_id = created_id(saved)
@@ -158,25 +159,86 @@ async def test_create_a_product_with_a_matrix_without_javascript(
     assert row_specs(editor.text) == [["红", "S"], ["红", "M"], ["蓝", "S"], ["蓝", "M"]]
 
 
-async def test_plain_description_becomes_paragraphs_and_html_is_cleaned(
+async def test_plain_description_becomes_paragraphs_and_lists(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
+    """Without JavaScript the description is a plain text box: what is typed is text, tags
+    included; blank lines make paragraphs, "• " and "1. " lines lists."""
+    merchant = await make_merchant(app)
+    csrf = await logged_in(client, app, merchant)
+    typed = "第一行 <3\n第二行\n\n• 红\n• 蓝\n\n1. 洗\n2. 晾\n\n<b>不是粗体</b>"
+    saved = await client.post(
+        "/console/products", data=product_form(csrf, specs={}, description=typed)
+    )
+    product = await product_row(app, created_id(saved))
+    assert product.description_html == (
+        "<p>第一行 &lt;3<br>第二行</p><ul><li>红</li><li>蓝</li></ul>"
+        "<ol><li>洗</li><li>晾</li></ol><p>&lt;b&gt;不是粗体&lt;/b&gt;</p>"
+    )
+    # The text box shows it back as typed, the formatting editor as formatted text.
+    editor = await client.get(f"/console/products/{product.public_id}")
+    box = editor.text.split('name="description"', 1)[1].split("</textarea>", 1)[0]
+    assert box.split(">", 1)[1] == (
+        "第一行 &lt;3\n第二行\n\n• 红\n• 蓝\n\n1. 洗\n2. 晾\n\n&lt;b&gt;不是粗体&lt;/b&gt;"
+    )
+    assert "<ul><li>红</li><li>蓝</li></ul>" in editor_area(editor.text)
+
+
+def editor_area(html: str) -> str:
+    """What the formatting editor (console.js's contenteditable) starts with."""
+    return html.split("data-rich-editor", 1)[1].split(">", 1)[1].split("</div>", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ('<p onclick="x()">好</p><script>x()</script>', "<p>好</p>"),
+        ('<p style="color:red">红</p><style>p{}</style>', "<p>红</p>"),
+        ('<p>看<a href="https://evil.example/">这里</a></p>', "<p>看这里</p>"),
+        ('<img src="x" onerror="alert(1)"><p>图</p>', "<p>图</p>"),
+        (
+            "<div>一行</div><div><b>粗</b>和<i>斜</i></div>",
+            "<p>一行</p><p><b>粗</b>和<i>斜</i></p>",
+        ),
+        (
+            "<h3>尺寸</h3><p>长<br>宽</p><ul><li>A</li></ul><ol><li>B</li></ol>",
+            "<h3>尺寸</h3><p>长<br>宽</p><ul><li>A</li></ul><ol><li>B</li></ol>",
+        ),
+        ("<p><strong>S</strong><em>E</em></p><p><br></p>", "<p><strong>S</strong><em>E</em></p>"),
+        ("<p><br></p>", ""),
+    ],
+)
+async def test_formatted_description_is_cleaned_and_shown_formatted(
+    app: FastAPI, client: httpx.AsyncClient, sent: str, stored: str
+) -> None:
+    """The formatting editor's HTML (description_html, filled by console.js) keeps its
+    formatting and nothing else; the editor and the storefront show it formatted."""
     merchant = await make_merchant(app)
     csrf = await logged_in(client, app, merchant)
     saved = await client.post(
-        "/console/products/new",
-        data=product_form(csrf, specs={}, description="第一行 <3\n第二行\n\n新段落"),
+        "/console/products",
+        data=product_form(csrf, specs={}, description="ignored", description_html=sent),
     )
     product = await product_row(app, created_id(saved))
-    assert product.description_html == "<p>第一行 &lt;3<br>第二行</p><p>新段落</p>"
-    saved = await client.post(
-        "/console/products/new",
-        data=product_form(
-            csrf, specs={}, description='<p onclick="x()">好</p><script>x()</script>'
-        ),
-    )
-    product = await product_row(app, created_id(saved))
-    assert product.description_html == "<p>好</p>"
+    assert product.description_html == stored
+    editor = await client.get(f"/console/products/{product.public_id}")
+    assert editor_area(editor.text) == stored
+    assert "&lt;" not in editor_area(editor.text)
+
+
+async def test_editing_keeps_the_formatting(app: FastAPI, client: httpx.AsyncClient) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
+    csrf = await logged_in(client, app, merchant)
+    html = "<p>好<strong>包</strong></p><ul><li>牛皮</li></ul>"
+    data = product_form(csrf, specs={}, description_html=html)
+    assert (await client.post(f"/console/products/{made.id}", data=data)).status_code == 303
+    assert (await product_row(app, made.id)).description_html == html
+    # A refused save shows what was typed, formatted, again.
+    data = product_form(csrf, specs={}, title="", description_html=html + "<script>x</script>")
+    refused = await client.post(f"/console/products/{made.id}", data=data)
+    assert refused.status_code == 422
+    assert editor_area(refused.text) == html
 
 
 async def test_edit_prices_keeps_stock_and_publish_in_one_go(
@@ -184,6 +246,7 @@ async def test_edit_prices_keeps_stock_and_publish_in_one_go(
 ) -> None:
     merchant = await make_merchant(app)
     made = await make_product(app, merchant.shop, specs=SPECS, stock=10, status=ProductStatus.draft)
+    await add_photos(app, merchant.shop, made.id, [image_bytes()])
     csrf = await logged_in(client, app, merchant)
     # The stock posted for existing SKUs is ignored: stock changes through adjustments only.
     data = product_form(
@@ -254,7 +317,7 @@ async def test_adjust_stock_with_a_reason_shows_in_the_history(
 
 async def test_photos_upload_cover_and_remove(app: FastAPI, client: httpx.AsyncClient) -> None:
     merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
     csrf = await logged_in(client, app, merchant)
     files = [
         ("images", ("a.png", image_bytes(), "image/png")),
@@ -283,16 +346,65 @@ async def test_photos_upload_cover_and_remove(app: FastAPI, client: httpx.AsyncC
     assert response.status_code == 303
     assert (await product_row(app, made.id)).cover_key == images[0].thumb_key
 
-    # Not an image: the editor with the message, nothing stored.
+    # Not an image: back to the editor's photos (refresh or back posts nothing again), the
+    # message next to the photo field, nothing stored.
     before = await row_counts(app)
     refused = await client.post(
         f"/console/products/{made.id}/images",
         data={"csrf_token": csrf},
         files=[("images", ("x.png", b"not an image", "image/png"))],
     )
-    assert refused.status_code == 422
-    assert page_alert(refused.text)[0] == "invalid_image"
+    assert refused.status_code == 303
+    assert refused.headers["location"] == (
+        f"/console/products/{made.id}?photo_error=invalid_image#photos"
+    )
+    assert_photo_error(await client.get(refused.headers["location"]), "invalid_image")
     assert await row_counts(app) == before
+
+    # The last photo of a product on sale stays.
+    await client.post(
+        f"/console/products/{made.id}/status", data={"csrf_token": csrf, "status": "on_sale"}
+    )
+    assert (await product_row(app, made.id)).status == ProductStatus.on_sale
+    refused = await client.post(
+        f"/console/products/{made.id}/images/{images[0].public_id}/remove",
+        data={"csrf_token": csrf},
+    )
+    assert refused.headers["location"] == (
+        f"/console/products/{made.id}?photo_error=photo_required#photos"
+    )
+    assert await row_counts(app) == before
+
+
+def assert_photo_error(page: httpx.Response, code: str) -> None:
+    """The refusal next to the photo field (not above the form), which is marked invalid
+    and focused, so a phone scrolls to it."""
+    assert page_alert(page.text)[0] == code
+    photos = page.text.split('id="photos"', 1)[1]
+    assert 'id="form-error"' in photos
+    assert 'id="form-error"' not in page.text.split('id="photos"', 1)[0]
+    file_input = re.search(r'<input type="file" name="images"[^>]*>', photos)
+    assert file_input, photos
+    assert 'aria-invalid="true" aria-describedby="form-error" autofocus' in file_input.group(0)
+
+
+async def test_photo_errors_in_the_address_are_fixed_texts(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
+    await logged_in(client, app, merchant)
+    for code in ("invalid_image", "image_too_large", "too_many_images", "photo_required"):
+        page = await client.get(f"/console/products/{made.id}", params={"photo_error": code})
+        assert_photo_error(page, code)
+    # Anything else in the address is not shown, nor any error.
+    page = await client.get(
+        f"/console/products/{made.id}", params={"photo_error": "<script>x</script>"}
+    )
+    assert page.status_code == 200
+    assert "<script>x" not in page.text
+    assert "&lt;script&gt;x" not in page.text
+    assert 'id="form-error"' not in page.text
 
 
 async def test_publish_and_take_off_shelf_from_the_list(
@@ -301,6 +413,17 @@ async def test_publish_and_take_off_shelf_from_the_list(
     merchant = await make_merchant(app)
     made = await make_product(app, merchant.shop, status=ProductStatus.draft)
     csrf = await logged_in(client, app, merchant)
+    # Without a photo it cannot go on sale: the editor says so next to the photos.
+    response = await client.post(
+        f"/console/products/{made.id}/status",
+        data={"csrf_token": csrf, "status": "on_sale", "next": "/console/products?status=draft"},
+    )
+    assert response.headers["location"] == (
+        f"/console/products/{made.id}?photo_error=photo_required#photos"
+    )
+    assert_photo_error(await client.get(response.headers["location"]), "photo_required")
+    assert (await product_row(app, made.id)).status == ProductStatus.draft
+    await add_photos(app, merchant.shop, made.id, [image_bytes()])
     drafts = await client.get("/console/products?status=draft")
     assert made.id in drafts.text
     assert made.id not in (await client.get("/console/products?status=on_sale")).text
@@ -366,7 +489,7 @@ async def test_bad_input_is_refused_with_nothing_stored(
     csrf = await logged_in(client, app, merchant)
     before = await row_counts(app)
     data = product_form(csrf, title="保留的标题") | change
-    response = await client.post("/console/products/new", data=data)
+    response = await client.post("/console/products", data=data)
     assert response.status_code in (404, 422), response.text
     assert page_alert(response.text)[0] == code
     assert await row_counts(app) == before
@@ -379,13 +502,13 @@ async def test_missing_combination_is_refused(app: FastAPI, client: httpx.AsyncC
     made = await make_product(app, merchant.shop, specs=SPECS)
     csrf = await logged_in(client, app, merchant)
     before = await row_counts(app)
-    for url in ("/console/products/new", f"/console/products/{made.id}"):
+    for url in ("/console/products", f"/console/products/{made.id}"):
         response = await client.post(url, data=product_form(csrf, skip={("蓝", "M")}))
         assert response.status_code == 422
         assert page_alert(response.text)[0] == "invalid_sku"
     assert await row_counts(app) == before
     damaged = await client.post(
-        "/console/products/new", data=product_form(csrf) | {"sku_0_spec": "not json"}
+        "/console/products", data=product_form(csrf) | {"sku_0_spec": "not json"}
     )
     assert damaged.status_code == 422
     assert await row_counts(app) == before
@@ -460,6 +583,7 @@ async def test_another_shops_products_are_not_found(
         ("post", f"/console/products/{theirs.id}", product_form(csrf)),
         ("post", f"/console/products/{theirs.id}", product_form(csrf, action="matrix")),
         ("post", f"/console/products/{theirs.id}/status", {"status": "off_shelf"}),
+        ("post", f"/console/products/{theirs.id}/status", {"status": "on_sale"}),
         (
             "post",
             f"/console/products/{theirs.id}/stock",
@@ -515,3 +639,92 @@ async def test_products_list_queries_do_not_grow(app: FastAPI, client: httpx.Asy
     for _index in range(10):
         await make_product(app, merchant.shop, specs=SPECS)
     assert await queries_for_list() == with_two
+
+
+def photo_files(*photos: bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("images", (f"{n}.png", photo, "image/png")) for n, photo in enumerate(photos)]
+
+
+async def test_new_product_with_photos_in_one_submit(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    merchant = await make_merchant(app)
+    csrf = await logged_in(client, app, merchant)
+    form = await client.get("/console/products/new")
+    assert 'action="/console/products" enctype="multipart/form-data"' in form.text
+    assert 'type="file" name="images"' in form.text.split('id="product-form"')[1]
+    saved = await client.post(
+        "/console/products",
+        data=product_form(csrf, specs={}, action="publish"),
+        files=photo_files(image_bytes(), image_bytes("PNG", (80, 40))),
+    )
+    assert saved.headers["location"].endswith("?done=published"), saved.text
+    product = await product_row(app, created_id(saved))
+    assert product.status == ProductStatus.on_sale
+    async with app.state.db.transaction(write=False) as session:
+        images = list(await session.scalars(select(ProductImage).order_by(ProductImage.position)))
+    assert [(image.product_id, image.width) for image in images] == [
+        (product.id, 64),
+        (product.id, 80),
+    ]
+    assert product.cover_key == images[0].thumb_key
+    assert len(media_files(settings)) == 4  # each photo and its thumbnail
+
+    # A draft needs no photo; the file field sent empty (no file chosen) is no photo.
+    saved = await client.post(
+        "/console/products",
+        data=product_form(csrf, specs={}),
+        files=[("images", ("", b"", "application/octet-stream"))],
+    )
+    assert (await product_row(app, created_id(saved))).status == ProductStatus.draft
+
+
+@pytest.mark.parametrize(
+    ("photos", "action", "code"),
+    [
+        ([b"not an image"], "save", "invalid_image"),
+        ([image_bytes(), b""], "publish", "invalid_image"),
+        ([image_bytes()] * 10, "save", "too_many_images"),
+        ([], "publish", "photo_required"),
+    ],
+)
+async def test_a_refused_new_product_creates_nothing(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    photos: list[bytes],
+    action: str,
+    code: str,
+) -> None:
+    """A bad photo (or none, to publish) refuses the whole form: no product, no file kept;
+    the message next to the photo field, everything typed still there."""
+    merchant = await make_merchant(app)
+    csrf = await logged_in(client, app, merchant)
+    before = await row_counts(app)
+    refused = await client.post(
+        "/console/products",
+        data=product_form(csrf, title="留着的标题", specs={}, action=action),
+        files=photo_files(*photos) or None,
+    )
+    assert refused.status_code in (409, 422), refused.text
+    assert_photo_error(refused, code)
+    assert 'value="留着的标题"' in refused.text
+    assert await row_counts(app) == before
+    assert media_files(settings) == []
+
+
+async def test_publishing_from_the_editor_needs_a_photo(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
+    csrf = await logged_in(client, app, merchant)
+    refused = await client.post(
+        f"/console/products/{made.id}",
+        data=product_form(csrf, title="新标题", specs={}, action="publish"),
+    )
+    assert refused.status_code == 409
+    assert_photo_error(refused, "photo_required")
+    assert 'value="新标题"' in refused.text
+    product = await product_row(app, made.id)
+    assert (product.title, product.status) == ("手工皮钱包", ProductStatus.draft)

@@ -16,6 +16,7 @@ from PIL import Image
 from pocketshop import media
 from pocketshop.catalog import photos
 from pocketshop.catalog import service as catalog
+from pocketshop.catalog.service import ProductStatus
 from pocketshop.config import Settings
 from pocketshop.db import Database
 from tests.commerce import (
@@ -78,7 +79,7 @@ async def test_photo_is_upright_without_exif_with_thumbnail(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
     photo = phone_photo()
     assert b"PhoneMaker" in photo
     response = await upload(client, merchant, made.id, ("phone.jpg", photo, "image/jpeg"))
@@ -109,7 +110,7 @@ async def test_big_photo_is_scaled_and_thumbnailed(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
     big = image_bytes("PNG", (2400, 1200))
     response = await upload(client, merchant, made.id, ("big.png", big, "image/png"))
     assert response.status_code == 201, response.text
@@ -125,7 +126,7 @@ async def test_transparent_png_is_flattened_onto_white(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
     out = io.BytesIO()
     Image.new("RGBA", (40, 40), (255, 0, 0, 0)).save(out, "PNG")
     response = await upload(client, merchant, made.id, ("clear.png", out.getvalue(), "image/png"))
@@ -140,7 +141,7 @@ async def test_bad_uploads_write_nothing(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
     good = ("ok.png", image_bytes(), "image/png")
     noise = ("noise.png", _noisy_png(MAX_BYTES + 1), "image/png")
     huge = ("huge.png", image_bytes("PNG", (3001, 3000)), "image/png")
@@ -180,7 +181,7 @@ async def test_bad_uploads_write_nothing(
 
 async def test_cover_follows_the_first_photo(app: FastAPI, client: httpx.AsyncClient) -> None:
     merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
     response = await upload(
         client,
         merchant,
@@ -189,6 +190,12 @@ async def test_cover_follows_the_first_photo(app: FastAPI, client: httpx.AsyncCl
         ("b.png", image_bytes("PNG", (80, 40)), "image/png"),
     )
     first, second = response.json()["images"]
+    published = await client.put(
+        f"/api/v1/me/shop/products/{made.id}/status",
+        json={"status": "on_sale"},
+        headers=merchant.auth,
+    )
+    assert published.status_code == 200, published.text
     public = f"/api/v1/shops/{merchant.shop.slug}/products"
     assert (await client.get(public)).json()["items"][0]["cover_url"] == first["thumb_url"]
     removed = await client.delete(
@@ -221,7 +228,7 @@ async def test_uploads_at_once_stay_within_9_photos(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
     good = ("ok.png", image_bytes(), "image/png")
     responses = await asyncio.gather(
         *(upload(client, merchant, made.id, *[good] * 5) for _ in range(2))
@@ -270,7 +277,7 @@ async def test_files_a_crash_left_behind_are_kept_if_named_and_removed_if_not(
     app: FastAPI, settings: Settings
 ) -> None:
     merchant = await make_merchant(app)
-    made = await make_product(app, merchant.shop)
+    made = await make_product(app, merchant.shop, status=ProductStatus.draft)
     prepared = await photos.prepare(settings, [image_bytes()])
     files = media.Files(settings)
     named = photos.stage(files, prepared[0])  # its transaction committed, then a crash

@@ -5,9 +5,11 @@ import re
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from pocketshop.catalog import groups as catalog_groups
 from pocketshop.catalog import service as catalog
+from pocketshop.catalog.models import Product
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.db import Database
 from pocketshop.shops.models import Shop
@@ -38,9 +40,10 @@ def meta(html: str, name: str) -> str:
 
 
 async def make_raw(
-    app: FastAPI, shop: Shop, data: ProductInput, *, photos: int = 0, publish: bool = True
+    app: FastAPI, shop: Shop, data: ProductInput, *, photos: int = 1, publish: bool = True
 ) -> str:
-    """A product straight from the catalog service (description, group, photos)."""
+    """A product straight from the catalog service (description, group, photos: putting it
+    on sale needs one)."""
     db: Database = app.state.db
     async with db.transaction() as session:
         product = await catalog.create(session, shop, data)
@@ -202,7 +205,7 @@ async def test_product_page(app: FastAPI, client: httpx.AsyncClient) -> None:
     assert f'action="/s/{merchant.shop.slug}/cart/add"' in html
     assert 'name="buy_now" value="1"' in html
     assert tr("Free shipping") in html
-    assert 'class="gallery-placeholder"' in html  # no photos yet
+    assert 'class="gallery"' in html  # its photo: on sale only with one
 
     assert meta(html, "og:title") == "手工皮钱包"
     assert "¥99.00" in meta(html, "og:description")
@@ -339,3 +342,27 @@ async def test_orders_drop_a_cached_page_only_when_what_it_shows_changes(
     page = (await client.get(path)).text  # 18 again
     assert tr("In stock") in page
     assert tr("Only %(count)s left", count=5) not in page
+
+
+async def test_description_shows_formatted_and_old_plain_text_as_paragraphs(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant(app)
+    formatted = (
+        "<h3>材质</h3><p>头层<strong>牛皮</strong><br>手工<em>缝线</em></p><ul><li>黑</li></ul>"
+    )
+    product = await make_raw(app, merchant.shop, one_sku("钱包", description=formatted))
+    page = await client.get(f"/s/{merchant.shop.slug}/p/{product}")
+    assert f'<div class="rich-text">{formatted}</div>' in page.text
+    # A description stored as plain text (before formatting) shows as paragraphs, inert.
+    async with app.state.db.transaction() as session:
+        await session.execute(
+            update(Product)
+            .where(Product.public_id == product)
+            .values(description_html="第一段\n第二行\n\n第二段 <3 & >")
+        )
+    page = await client.get(f"/s/{merchant.shop.slug}/p/{product}?again")
+    assert (
+        '<div class="rich-text"><p>第一段<br>第二行</p><p>第二段 &lt;3 &amp; &gt;</p></div>'
+        in page.text
+    )

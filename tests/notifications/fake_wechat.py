@@ -89,6 +89,17 @@ class Template:
     enums: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
+def _json_object(raw: bytes) -> dict[str, Any] | httpx.Response:
+    """The JSON object a POST carries, or WeChat's answer when it is empty or not one."""
+    if not raw:
+        return _answer(44002)
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return _answer(47001)
+    return body if isinstance(body, dict) else _answer(47001)
+
+
 def _answer(errcode: int, detail: str = "") -> httpx.Response:
     errmsg = ERRMSG.get(errcode, "error") + (f" {detail}" if detail else "")
     # rid is what WeChat appends for its support to trace a call.
@@ -224,14 +235,9 @@ class FakeWeChat:
         # "该接口仅支持 POST JSON 形式的调用"
         if request.method != "POST":
             return _answer(43002)
-        if not raw:
-            return _answer(44002)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return _answer(47001)
-        if not isinstance(body, dict):
-            return _answer(47001)
+        body = _json_object(raw)
+        if isinstance(body, httpx.Response):
+            return body
         refused = self._credentials(body.get("grant_type"), body.get("appid"), body.get("secret"))
         if refused is not None:
             return refused
@@ -290,14 +296,9 @@ class FakeWeChat:
         if clock.now() >= self._tokens[token]:
             # Replaced by a later classic fetch: "invalid or not latest"; else it ran out.
             return _answer(40001 if token in self._superseded else 42001)
-        if not raw:
-            return _answer(44002)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return _answer(47001)
-        if not isinstance(body, dict):
-            return _answer(47001)
+        body = _json_object(raw)
+        if isinstance(body, httpx.Response):
+            return body
         # "miniprogram_state: developer为开发版;trial为体验版;formal为正式版"; "lang 支持 zh_CN,
         # en_US, zh_HK, zh_TW". The docs name no errcode for others: 40035 (invalid args).
         if body.get("miniprogram_state", "formal") not in ("developer", "trial", "formal"):

@@ -75,8 +75,12 @@ async def products(app: FastAPI, shop: Shop, count: int) -> list[str]:
                     skus=(SkuInput(spec=(), price=1000 + n, stock=n % 3),),
                 ),
             )
-            await catalog.set_status(session, shop, product.public_id, ProductStatus.on_sale)
             ids.append(product.public_id)
+    for public_id in ids:  # on sale only with a photo
+        await add_photos(app, shop, public_id, [image_bytes(size=(8, 8))])
+    async with db.transaction() as session:
+        for public_id in ids:
+            await catalog.set_status(session, shop, public_id, ProductStatus.on_sale)
     return ids
 
 
@@ -103,7 +107,7 @@ async def test_product_page(app: FastAPI, client: httpx.AsyncClient) -> None:
         specs={"颜色": ["红", "蓝", "绿"], "尺码": ["S", "M", "L", "XL"]},
     )
     assert len(rich.skus) == 12
-    await add_photos(app, merchant.shop, rich.id, [image_bytes()] * 9)
+    await add_photos(app, merchant.shop, rich.id, [image_bytes()] * 8)  # 9 with its first
     few = await queries(app, client, f"/s/{merchant.shop.slug}/p/{plain.id}")
     many = await queries(app, client, f"/s/{merchant.shop.slug}/p/{rich.id}")
     assert few == many

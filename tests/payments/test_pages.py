@@ -45,7 +45,7 @@ async def test_a_buyer_pays_on_the_pages_and_reads_the_receipt(
     assert back.startswith(f"http://testserver/me/orders/{number}/return?payment=")
     returned = await client.get(back)
     assert returned.status_code == 303
-    assert returned.headers["location"] == f"/me/orders/{number}"
+    assert returned.headers["location"] == f"/me/orders/{number}/paid"
     order = await client.get(f"/me/orders/{number}")
     assert tr("Paid, awaiting shipment") in order.text
     assert tr("Cancel and refund") in order.text

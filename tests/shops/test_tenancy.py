@@ -205,6 +205,8 @@ async def test_api_public_shop_shows_nothing_about_the_owner(
     for headers in (b, {}):
         shop = await client.get(f"/api/v1/shops/{A_SLUG}", headers=headers)
         assert shop.status_code == 200
+        # What the storefront shows buyers, customer service included; never the return
+        # address (after-sales gives it), nor anything of the owner's.
         assert set(shop.json()) == {
             "id",
             "slug",
@@ -215,12 +217,37 @@ async def test_api_public_shop_shows_nothing_about_the_owner(
             "qr_svg_url",
             "qr_png_url",
             "created_at",
+            "service_phone",
+            "wechat_id",
+            "business_hours",
         }
         # The timestamp's digits aside, which a card's last four can happen to match.
         shown = shop.text.replace(shop.json()["created_at"], "")
         for secret in (A_PHONE, A_NAME, a.id_number, a.card_number, a.card_number[-4:]):
             assert secret not in shown
     api_error(await client.get("/api/v1/shops/no-such-shop"), 404, "shop_not_found")
+
+
+async def test_api_public_shop_shows_its_customer_service(
+    client: httpx.AsyncClient, a: Merchant, b: dict[str, str]
+) -> None:
+    service_contact = {
+        "service_phone": "13700137000",
+        "wechat_id": "a_ming_shop",
+        "business_hours": "周一至周五 9:00-18:00",
+        "return_address": "浙江省杭州市西湖区文三路 90 号 王小明",
+    }
+    saved = await client.put("/api/v1/me/shop", json=service_contact, headers=a.auth)
+    assert saved.status_code == 200, saved.text
+    for headers in (b, {}):
+        shop = (await client.get(f"/api/v1/shops/{A_SLUG}", headers=headers)).json()
+        assert (shop["service_phone"], shop["wechat_id"], shop["business_hours"]) == (
+            "+8613700137000",
+            "a_ming_shop",
+            "周一至周五 9:00-18:00",
+        )
+        assert "return_address" not in shop
+        assert "文三路" not in str(shop)
 
 
 async def test_api_logout_of_a_leaves_b_logged_in(

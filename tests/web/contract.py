@@ -18,7 +18,7 @@ from pocketshop.accounts.sms import ConsoleSmsSender
 from pocketshop.text import clean_line, too_long
 from pocketshop.web.contract import PHONE_FORMAT, TEXT_FORMAT
 from tests.commerce import ADDRESS
-from tests.support import card_number, csrf_from, id_number_aged
+from tests.support import card_number, csrf_from, id_number_aged, image_bytes
 
 _phones = itertools.count(13600000000)
 PRICE = 1990  # fen; the shop ships for free, so an order of one is this much
@@ -78,6 +78,12 @@ def cast(app: FastAPI) -> Cast:
             headers=merchant,
         )
         assert product.status_code == 201, product.text
+        photo = client.post(  # on sale only with a photo
+            f"/api/v1/me/shop/products/{product.json()['id']}/images",
+            files=[("images", ("p.png", image_bytes(), "image/png"))],
+            headers=merchant,
+        )
+        assert photo.status_code == 201, photo.text
         published = client.put(
             f"/api/v1/me/shop/products/{product.json()['id']}/status",
             json={"status": "on_sale"},

@@ -51,6 +51,15 @@ NOT_CHECKED: dict[str, tuple[list[Any], str]] = {
         "auth checked after the form; no photo at all is refused",
     ),
     "POST /api/v1/me/shop/logo": ([ACCEPTS], "the file must be an image"),
+    "POST /api/v1/me/addresses": (
+        [ACCEPTS],
+        "province, city and district: by adcodes that must nest (GET /api/v1/regions) or by name",
+    ),
+    "PUT /api/v1/me/addresses/{address_id}": ([ACCEPTS], "as adding an address"),
+    "PUT /api/v1/me/shop/shipping-regions": (
+        [ACCEPTS],
+        "province adcodes from GET /api/v1/regions, each in one list at most",
+    ),
     "POST /api/v1/aftersales/{case_id}/photos": (
         [MISSING_HEADER, ACCEPTS],
         "as a product's photos: auth checked after the form; no photo at all is refused",

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import media
-from pocketshop.aftersales import queries, service, states
+from pocketshop.aftersales import queries, rules, service, states
 from pocketshop.aftersales.models import AftersalesCase, AftersalesEvent
 from pocketshop.aftersales.queries import CaseView
 from pocketshop.aftersales.states import OPEN, Actor, Kind, Status
@@ -26,7 +26,6 @@ from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen, parse_yuan
 from pocketshop.orders import shipping
 from pocketshop.orders.models import Order, OrderLine
-from pocketshop.payments import escrow
 from pocketshop.shops.models import Shop
 
 ACTOR_LABELS = {
@@ -288,13 +287,11 @@ async def take_step(
 @dataclass(frozen=True)
 class OnOrder:
     """An order's cases as its pages show them: the newest on each line, with its status,
-    and (on the buyer's page) whether a line may be applied for now."""
+    and (on the buyer's page) what each line may be applied for now (rules.py)."""
 
     cases: list[AftersalesCase]
     lines: dict[int, OrderLine]
-    refunded: dict[int, int]
-    max_per_line: int = 0
-    open_for_applications: bool = False
+    allowed: Mapping[int, rules.Applicable] = dataclasses.field(default_factory=dict)
 
     def on_line(self, line: OrderLine) -> list[AftersalesCase]:
         return [case for case in self.cases if case.order_line_id == line.id]
@@ -305,17 +302,9 @@ class OnOrder:
     def open_on(self, line: OrderLine) -> AftersalesCase | None:
         return next((case for case in self.on_line(line) if Status(case.status) in OPEN), None)
 
-    def left(self, line: OrderLine) -> int:
-        """What is left of the line to apply for: not refunded by an earlier case."""
-        return line.quantity - self.refunded.get(line.id, 0)
-
     def may_apply(self, line: OrderLine) -> bool:
-        return (
-            self.open_for_applications
-            and self.open_on(line) is None
-            and self.left(line) > 0
-            and len(self.on_line(line)) < self.max_per_line
-        )
+        allowed = self.allowed.get(line.id)
+        return allowed is not None and bool(allowed.kinds)
 
     def line_of(self, case: AftersalesCase) -> OrderLine:
         return self.lines[case.order_line_id]
@@ -327,24 +316,17 @@ class OnOrder:
 
 async def on_order(session: AsyncSession, order: Order, lines: list[OrderLine]) -> OnOrder:
     return OnOrder(
-        await queries.cases_of_order(session, order.id),
-        {line.id: line for line in lines},
-        await queries.refunded_quantities(session, order.id),
+        await queries.cases_of_order(session, order.id), {line.id: line for line in lines}
     )
 
 
 async def for_buyer(
     session: AsyncSession, settings: Settings, order: Order, lines: list[OrderLine]
 ) -> OnOrder:
-    """As on_order, with whether the order takes applications: paid, not closed, its
-    after-sales window open and money left to refund (service.apply refuses the rest)."""
+    """As on_order, with what each line may be applied for now."""
     found = await on_order(session, order, lines)
-    open_now = (
-        order.status in service.APPLICABLE and await escrow.refundable(session, settings, order) > 0
-    )
-    return dataclasses.replace(
-        found, max_per_line=settings.aftersales_max_per_line, open_for_applications=open_now
-    )
+    allowed = await rules.applicable_to(session, settings, order, lines, found.cases)
+    return dataclasses.replace(found, allowed=allowed)
 
 
 async def waiting_badge(session: AsyncSession, shop: Shop) -> str:

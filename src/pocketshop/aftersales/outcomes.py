@@ -3,12 +3,11 @@
 order's escrow released once no case is open on it. Called by service.py, under the order's
 lock."""
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.aftersales import queries, states
 from pocketshop.aftersales.models import AftersalesCase
-from pocketshop.aftersales.states import OPEN, Actor, Kind, Status
+from pocketshop.aftersales.states import Actor, Kind, Status
 from pocketshop.config import Settings
 from pocketshop.money import Money
 from pocketshop.orders import service as orders
@@ -67,14 +66,7 @@ async def _all_returned(session: AsyncSession, order: Order) -> bool:
 async def ended(session: AsyncSession, settings: Settings, order: Order) -> None:
     """A case ended: with none left open, an order received or closed meanwhile gets what is
     left in its escrow released to the shop."""
-    still_open = await session.scalar(
-        select(func.count())
-        .select_from(AftersalesCase)
-        .where(
-            AftersalesCase.order_id == order.id,
-            AftersalesCase.status.in_([status.value for status in OPEN]),
-        )
-    )
+    still_open = await queries.open_on_order(session, order.id)
     order.aftersales_open = bool(still_open)
     if not still_open and order.status in (OrderStatus.completed, OrderStatus.closed):
         await escrow.release(session, settings, order.id)

@@ -70,8 +70,9 @@ async def form_page(
     opened = on_order.open_on(line)
     if opened is not None and error is None:
         return display.see_other(f"/me/aftersales/{opened.public_id}")
+    allowed = on_order.allowed[line.id]
     shipped = line.shipped_quantity > 0
-    left = on_order.left(line)
+    left = allowed.left
     return render(
         request,
         "aftersales/store_apply.html",
@@ -81,11 +82,7 @@ async def form_page(
             "line_image": display.image_of(line),
             "shop": await shops.get(session, order.shop_id),
             "shipped": shipped,
-            "kinds": [
-                (kind.value, _(label))
-                for kind, label in KIND_LABELS.items()
-                if shipped or kind is Kind.refund_only
-            ],
+            "kinds": [(kind.value, _(KIND_LABELS[kind])) for kind in allowed.kinds],
             "reasons": [(reason.value, _(label)) for reason, label in REASON_LABELS.items()],
             "left": left,
             # What all that is left is worth; the service works out the exact sum (with the
@@ -97,7 +94,8 @@ async def form_page(
             or {"quantity": str(left), "kind": "" if shipped else Kind.refund_only.value},
             "fen": format_fen,
         },
-        error=error,
+        # Nothing may be applied for: the page says why, as the service would refuse.
+        error=error or allowed.reason,
     )
 
 

@@ -148,6 +148,21 @@ async def count(session: AsyncSession, shop: Shop, statuses: Sequence[Status]) -
     )
 
 
+async def open_on_order(session: AsyncSession, order_id: int) -> int:
+    """How many cases are open on the order (what its `aftersales_open` flag says)."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(AftersalesCase)
+            .where(
+                AftersalesCase.order_id == order_id,
+                AftersalesCase.status.in_([status.value for status in OPEN]),
+            )
+        )
+        or 0
+    )
+
+
 async def decided(session: AsyncSession, *, limit: int) -> list[AftersalesCase]:
     """Cases the platform decided, the latest decisions first (the operators' page)."""
     return list(

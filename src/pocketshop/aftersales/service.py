@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pocketshop import clock, text
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
-from pocketshop.aftersales import outcomes, queries, states
+from pocketshop.aftersales import outcomes, queries, rules, states
 from pocketshop.aftersales.models import AftersalesCase, AftersalesPhoto
 from pocketshop.aftersales.states import OPEN, Actor, Kind, Reason, Status
 from pocketshop.catalog.photos import StoredPhoto
@@ -33,20 +33,12 @@ from pocketshop.orders import service as orders
 from pocketshop.orders import shipping
 from pocketshop.orders.models import Order, OrderLine, new_public_id
 from pocketshop.orders.service import OrderStatus
-from pocketshop.payments import escrow
 from pocketshop.shops.models import Shop
 
 DESCRIPTION_MAX = 500
 NOTE_MAX = 200
 ADDRESS_MAX = 300
 MAX_PHOTOS = 9
-# An application is about goods the buyer has, or paid for and is waiting for.
-APPLICABLE = (
-    OrderStatus.paid,
-    OrderStatus.partially_shipped,
-    OrderStatus.shipped,
-    OrderStatus.completed,
-)
 
 
 @dataclass(frozen=True)
@@ -84,45 +76,17 @@ async def apply(
             field="description",
         )
     _check_photos(len(photos))
-    _check_order(settings, order)
-    before_shipment = line.shipped_quantity == 0
-    if before_shipment and application.kind is not Kind.refund_only:
-        raise Conflict(
-            _("This item has not been shipped yet: ask for a refund only."),
-            code="not_shipped",
-            field="kind",
-        )
-    cases = await _cases_of_line(session, line.id)
-    if any(Status(case.status) in OPEN for case in cases):
-        raise Conflict(_("An after-sales case is already open for this item."), code="case_open")
-    if len(cases) >= settings.aftersales_max_per_line:
-        raise Conflict(
-            _(
-                "At most %(n)s after-sales applications can be made for one item.",
-                n=settings.aftersales_max_per_line,
-            ),
-            code="too_many_applications",
-        )
-    left = line.quantity - sum(case.quantity for case in cases if case.status == Status.refunded)
-    # Goods go back (returned, exchanged) only as many as were shipped.
-    most = left if application.kind is Kind.refund_only else min(left, line.shipped_quantity)
-    if not 1 <= application.quantity <= most:
-        raise Conflict(
-            _("At most %(n)s can be returned of this item.", n=max(most, 0)),
-            code="quantity_too_large",
-            field="quantity",
-        )
-    worth = await _worth(session, settings, order, line, application, left)
+    allowed = await rules.applicable(session, settings, order, line)
+    refusal = allowed.refusals.get(application.kind)
+    if refusal is not None:
+        raise refusal
+    if not 1 <= application.quantity <= allowed.most[application.kind]:
+        raise rules.too_many_units(allowed.most[application.kind])
+    worth = await _worth(session, order, line, application, allowed)
     amount = worth if application.amount is None else application.amount
     if application.kind is not Kind.exchange and not 1 <= amount <= worth:
-        raise Conflict(
-            _(
-                "At most %(amount)s can be refunded for this.",
-                amount=Money(worth, order.currency).format(),
-            ),
-            code="refund_too_large",
-            field="amount",
-        )
+        raise rules.too_much_money(worth, order.currency)
+    before_shipment = line.shipped_quantity == 0
     now = clock.now()
     values = new_row(
         table_of(AftersalesCase),
@@ -182,26 +146,12 @@ def _keep_photos(
         )
 
 
-def _check_order(settings: Settings, order: Order) -> None:
-    if order.status == OrderStatus.pending_payment:
-        raise escrow.not_paid()
-    if order.status not in APPLICABLE:
-        raise Conflict(_("This order is closed."), code="order_closed")
-    if order.completed_at is not None and clock.now() > order.completed_at + timedelta(
-        days=settings.aftersales_days
-    ):
-        raise Conflict(
-            _("The after-sales window of this order has closed."), code="aftersales_closed"
-        )
-
-
 async def _worth(
     session: AsyncSession,
-    settings: Settings,
     order: Order,
     line: OrderLine,
     application: Application,
-    left: int,
+    allowed: rules.Applicable,
 ) -> int:
     """What the quantity asked for is worth, at most what the order has left to refund; with
     the shipping fee when nothing has been shipped and this takes back all that is left."""
@@ -210,14 +160,14 @@ async def _worth(
         lines = await orders.lines_of(session, order)
         refunded = await queries.refunded_quantities(session, order.id)
         everything = all(
-            (application.quantity == left)
+            (application.quantity == allowed.left)
             if other.id == line.id
             else refunded.get(other.id, 0) >= other.quantity
             for other in lines
         )
         if everything:
             worth += order.shipping_fee
-    return min(worth, await escrow.refundable(session, settings, order))
+    return min(worth, allowed.refundable)
 
 
 # --- the shop's answers ----------------------------------------------------------------------
@@ -588,15 +538,6 @@ async def _line_or_404(session: AsyncSession, order: Order, line_id: str) -> Ord
     if line is None:
         raise NotFound(_("No such item in this order."), code="line_not_found", field="line_id")
     return line
-
-
-async def _cases_of_line(session: AsyncSession, line_id: int) -> list[AftersalesCase]:
-    return list(
-        await session.scalars(
-            select(AftersalesCase).where(AftersalesCase.order_line_id == line_id),
-            execution_options={"populate_existing": True},
-        )
-    )
 
 
 def _clean_note(note: str, limit: int = NOTE_MAX) -> str:

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import i18n, media
 from pocketshop.accounts.deps import api_user_in, bearer_scheme
-from pocketshop.catalog import adjustments, groups, service, storefront
+from pocketshop.catalog import adjustments, description, groups, service, storefront
 from pocketshop.catalog import uploads as uploads_
 from pocketshop.catalog.models import PlatformCategory, Product, ProductGroup, Sku
 from pocketshop.catalog.schemas import (
@@ -96,7 +96,7 @@ async def product_out(
     return ProductOut(
         id=product.public_id,
         title=product.title,
-        description=product.description_html,
+        description=description.as_html(product.description_html),
         status=ProductStatus(product.status),
         group_id=group_public_id,
         category=category,

@@ -7,37 +7,39 @@ its form with the message and everything typed; a savepoint drops whatever the s
 before refusing, since the request's transaction still commits.
 """
 
-import html
-import itertools
 import json
-import re
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData
 
 from pocketshop import i18n, media
 from pocketshop.catalog import adjustments, groups, service
 from pocketshop.catalog import uploads as uploads_
 from pocketshop.catalog.adjustments import AdjustmentReason
-from pocketshop.catalog.models import PlatformCategory, Product, Sku
+from pocketshop.catalog.models import PlatformCategory, Product
+from pocketshop.catalog.product_form import (
+    EditorForm,
+    SkuRow,
+    blank_form,
+    form_of,
+    product_input,
+    read_form,
+    regenerate,
+    spec_json,
+    text_of,
+)
 from pocketshop.catalog.service import (
-    ProductInput,
     ProductStatus,
-    SkuInput,
-    SpecDimension,
 )
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput, NotFound
 from pocketshop.i18n import N_, _
-from pocketshop.money import format_fen, parse_yuan, yuan_text
+from pocketshop.money import format_fen
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import ConsoleShop, console_shop_in
 from pocketshop.shops.models import Shop
-from pocketshop.text import clean_line
 from pocketshop.web.console import nav_context, parse_count, redirect_done
 from pocketshop.web.routing import (
     Session,
@@ -54,10 +56,6 @@ router = page_router(prefix="/console")
 outside = outside_page_router(prefix="/console")
 
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
-SPEC_SLOTS = service.MAX_DIMENSIONS
-# Commas (ASCII and Chinese), the enumeration comma, semicolons or new lines separate values.
-VALUE_SEPARATORS = re.compile(r"[,，、;；\r\n]+")
-HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z]")
 
 TABS = {
     "all": (N_("All"), None),
@@ -140,218 +138,15 @@ async def set_status(
     status: Annotated[ProductStatus, Form()],
     next_url: Annotated[str, Form(alias="next", max_length=500)] = "",
 ) -> Response:
-    await service.set_status(session, shop, public_id, status)
+    try:
+        async with attempt(session):
+            await service.set_status(session, shop, public_id, status)
+    except AppError as error:
+        return photos_refused(public_id, error)  # no photo yet: add one on the editor
     back = (
         next_url if next_url.startswith("/console/products") else f"/console/products/{public_id}"
     )
     return redirect_done(back, status.value)
-
-
-# --- the editor's form ------------------------------------------------------------------------
-
-
-@dataclass
-class SpecField:
-    name: str = ""
-    values: str = ""
-
-
-@dataclass
-class SkuRow:
-    spec: tuple[str, ...]
-    price: str = ""
-    list_price: str = ""
-    stock: str = ""
-    code: str = ""
-
-    @property
-    def spec_json(self) -> str:
-        return spec_json(self.spec)
-
-    @property
-    def label(self) -> str:
-        return service.spec_text(list(self.spec))
-
-
-@dataclass
-class EditorForm:
-    title: str = ""
-    group: str = ""
-    category: str = ""
-    description: str = ""
-    specs: list[SpecField] = field(default_factory=list)
-    rows: list[SkuRow] = field(default_factory=list)
-
-    def dimensions(self) -> tuple[SpecDimension, ...]:
-        return tuple(
-            SpecDimension(spec.name, split_values(spec.values))
-            for spec in self.specs
-            if spec.name.strip() or spec.values.strip()
-        )
-
-
-def spec_json(spec: tuple[str, ...] | list[str]) -> str:
-    """A combination as the form (and console.js's JSON.stringify) writes it."""
-    return json.dumps(list(spec), ensure_ascii=False, separators=(",", ":"))
-
-
-def split_values(text: str) -> tuple[str, ...]:
-    values = (clean_line(value) for value in VALUE_SEPARATORS.split(text))
-    return tuple(value for value in values if value)
-
-
-def text_of(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
-def read_form(form: FormData) -> EditorForm:
-    """What was typed, as typed: shown again when the form comes back."""
-    rows = []
-    for index in range(service.MAX_SKUS):
-        raw = form.get(f"sku_{index}_spec")
-        if not isinstance(raw, str):
-            break
-        rows.append(
-            SkuRow(
-                spec=spec_of(raw),
-                price=text_of(form, f"sku_{index}_price"),
-                list_price=text_of(form, f"sku_{index}_list_price"),
-                stock=text_of(form, f"sku_{index}_stock"),
-                code=text_of(form, f"sku_{index}_code"),
-            )
-        )
-    return EditorForm(
-        title=text_of(form, "title"),
-        group=text_of(form, "group"),
-        category=text_of(form, "category"),
-        description=text_of(form, "description"),
-        specs=[
-            SpecField(text_of(form, f"spec_{slot}_name"), text_of(form, f"spec_{slot}_values"))
-            for slot in range(SPEC_SLOTS)
-        ],
-        rows=rows,
-    )
-
-
-def spec_of(raw: str) -> tuple[str, ...]:
-    try:
-        values = json.loads(raw)
-    except ValueError:
-        values = None
-    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
-        raise InvalidInput(_("The form was damaged; please reload it."), code="invalid_form")
-    return tuple(clean_line(value) for value in values)
-
-
-def regenerate(form: EditorForm) -> None:
-    """The rows for every combination of the specs typed, keeping what was typed for
-    combinations that still exist."""
-    typed = {row.spec: row for row in form.rows}
-    dimensions = form.dimensions()
-    combos = 1
-    for dimension in dimensions:
-        combos *= max(len(dimension.values), 1)
-    if combos > service.MAX_SKUS:
-        raise InvalidInput(
-            _("Too many combinations: at most %(max)s.", max=service.MAX_SKUS),
-            code="too_many_skus",
-            field="specs",
-        )
-    form.rows = [
-        typed.get(combo) or SkuRow(spec=combo)
-        for combo in itertools.product(*(d.values for d in dimensions))
-    ]
-
-
-def parse_price(text: str, row: SkuRow, *, required: bool) -> int | None:
-    if not text.strip() and not required:
-        return None
-    fen = parse_yuan(text) if text.strip() else None
-    if fen is None:
-        where = row.label or _("the product")
-        raise InvalidInput(
-            _("Enter the price of %(sku)s in yuan, like 12.50.", sku=where)
-            if not text.strip()
-            else _(
-                "“%(text)s” is not a price in yuan (like 12.50) for %(sku)s.",
-                text=text.strip(),
-                sku=where,
-            ),
-            code="invalid_price",
-            field="skus",
-        )
-    return fen
-
-
-def product_input(form: EditorForm) -> ProductInput:
-    """The service's input from the rows as submitted (a row missing from the form is a
-    missing combination, which the service refuses)."""
-    skus = []
-    for row in form.rows:
-        stock = (
-            parse_count(
-                row.stock,
-                message=_("Enter the stock of %(sku)s as a whole number.", sku=row.label or "—"),
-                field_name="skus",
-            )
-            if row.stock.strip()
-            else 0
-        )
-        skus.append(
-            SkuInput(
-                spec=row.spec,
-                price=parse_price(row.price, row, required=True) or 0,
-                list_price=parse_price(row.list_price, row, required=False),
-                stock=stock,
-                code=row.code,
-            )
-        )
-    return ProductInput(
-        title=form.title,
-        description=as_html(form.description),
-        group_id=form.group or None,
-        category_code=form.category or None,
-        specs=form.dimensions(),
-        skus=tuple(skus),
-    )
-
-
-def as_html(text: str) -> str:
-    """Plain text becomes paragraphs and line breaks; HTML is left to the service's cleaner."""
-    if HTML_TAG.search(text):
-        return text
-    paragraphs = [part.strip() for part in re.split(r"\n\s*\n", text.replace("\r\n", "\n"))]
-    return "".join(
-        "<p>" + "<br>".join(html.escape(line.strip()) for line in part.split("\n")) + "</p>"
-        for part in paragraphs
-        if part
-    )
-
-
-def form_of(product: Product, skus: list[Sku], group: str, category: str) -> EditorForm:
-    specs = [SpecField(spec["name"], ", ".join(spec["values"])) for spec in product.specs]
-    return EditorForm(
-        title=product.title,
-        group=group,
-        category=category,
-        description=product.description_html,
-        specs=specs + [SpecField() for _slot in range(SPEC_SLOTS - len(specs))],
-        rows=[
-            SkuRow(
-                spec=tuple(sku.spec_values),
-                price=yuan_text(sku.price),
-                list_price=yuan_text(sku.list_price),
-                stock=str(sku.stock),
-                code=sku.code,
-            )
-            for sku in skus
-        ],
-    )
-
-
-def blank_form() -> EditorForm:
-    return EditorForm(specs=[SpecField() for _slot in range(SPEC_SLOTS)], rows=[SkuRow(spec=())])
 
 
 # --- the editor -------------------------------------------------------------------------------
@@ -447,28 +242,34 @@ async def new_product(request: Request, session: Session, shop: ConsoleShop) -> 
     return await editor_page(request, session, shop, None)
 
 
-@router.post("/products/new")
-async def create_product(request: Request, session: Session, shop: ConsoleShop) -> Response:
+@outside.post("/products")
+async def create_product(request: Request) -> Response:
+    """The new-product form, its photos with it: decoded before the transaction that creates
+    the product (uploads.create_product); a bad photo or field creates nothing."""
     submitted = await request.form()
     action = text_of(submitted, "action")
     form = read_form(submitted)
+    error: AppError | None = None
     try:
-        async with attempt(session):
+        async with unit(request, write=False) as session:
+            await console_shop_in(session, request)  # who asks, before anything is read
             if action == "matrix":
                 regenerate(form)
-                return await editor_page(request, session, shop, None, form)
-            async with attempt(session):
-                product = await service.create(
-                    session, shop, product_input(form), user_id=shop.owner_id
-                )
-                if action == "publish":
-                    await service.set_status(
-                        session, shop, product.public_id, ProductStatus.on_sale
-                    )
-    except AppError as error:
+        if action != "matrix":
+            product = await uploads_.create_product(
+                request,
+                console_shop_in,
+                product_input(form),
+                await uploads_.read_uploads(request, submitted),
+                publish=action == "publish",
+            )
+            done = "published" if action == "publish" else "created"
+            return redirect_done(f"/console/products/{product.public_id}", done)
+    except AppError as refused:
+        error = refused
+    async with unit(request, write=False) as session:
+        shop = await console_shop_in(session, request)
         return await editor_page(request, session, shop, None, form, error=error)
-    done = "published" if action == "publish" else "created"
-    return redirect_done(f"/console/products/{product.public_id}", done)
 
 
 @router.get("/products/{public_id}")
@@ -476,7 +277,7 @@ async def edit_product_page(
     public_id: str, request: Request, session: Session, shop: ConsoleShop
 ) -> Response:
     product = await service.get_or_404(session, shop, public_id)
-    return await editor_page(request, session, shop, product)
+    return await editor_page(request, session, shop, product, error=photo_refusal(request))
 
 
 @router.post("/products/{public_id}")
@@ -508,20 +309,16 @@ async def edit_product(
 async def add_images(
     public_id: str, request: Request, images: Annotated[list[UploadFile], File()]
 ) -> Response:
-    """Photos decoded before the transaction that records them; kept once it committed."""
-    limit = get_settings(request).product_image_max_bytes + 1
-    # Browsers send one empty part when no file was chosen.
-    uploads = [await upload.read(limit) for upload in images if upload.filename]
+    """Photos decoded before the transaction that records them; kept once it committed. A
+    refusal comes back as the editor's address with its code (see photo_refusal)."""
+    uploads = await uploads_.read_uploads(request, images)
     try:
         async with unit(request, write=False) as session:
             await console_shop_in(session, request)  # who asks, before any decoding
         await uploads_.add_photos(request, console_shop_in, public_id, uploads)
     except AppError as error:
         # Whatever the refused step wrote was rolled back with its transaction.
-        async with unit(request, write=False) as session:
-            shop = await console_shop_in(session, request)
-            product = await service.get_or_404(session, shop, public_id)
-            return await editor_page(request, session, shop, product, error=error)
+        return photos_refused(public_id, error)
     return redirect_done(f"/console/products/{public_id}#photos", "photos")
 
 
@@ -539,8 +336,49 @@ async def change_image(
     if action not in IMAGE_ACTIONS:
         raise NotFound(_("Page not found."))
     change, done = IMAGE_ACTIONS[action]
-    await change(session, shop, public_id, image_id)
-    return redirect_done(f"/console/products/{public_id}", done)
+    try:
+        async with attempt(session):
+            await change(session, shop, public_id, image_id)
+    except AppError as error:
+        return photos_refused(public_id, error)
+    return redirect_done(f"/console/products/{public_id}#photos", done)
+
+
+def photos_refused(public_id: str, error: AppError) -> Response:
+    """POST-redirect-GET to the editor's photos, the refusal named by its code (refresh and
+    back then post nothing again); what is not about photos is answered as it is."""
+    if error.code not in PHOTO_REFUSALS:
+        raise error
+    return RedirectResponse(
+        f"/console/products/{public_id}?photo_error={error.code}#photos", status_code=303
+    )
+
+
+def photo_refusal(request: Request) -> AppError | None:
+    """The refusal named in the editor's address, with its fixed message (never the
+    address's own text)."""
+    code = request.query_params.get("photo_error", "")
+    if code not in PHOTO_REFUSALS:
+        return None
+    settings = get_settings(request)
+    message = _(
+        PHOTO_REFUSALS[code],
+        mb=settings.product_image_max_bytes // 2**20,
+        megapixels=settings.product_image_max_pixels // 1_000_000,
+        max=service.MAX_IMAGES,
+    )
+    return InvalidInput(message, code=code, field="images")
+
+
+PHOTO_REFUSALS = {
+    "invalid_image": N_("A photo could not be read: photos must be JPEG, PNG, WebP or GIF."),
+    "image_too_large": N_(
+        "A photo is too large: at most %(mb)s MB and %(megapixels)s megapixels each."
+    ),
+    "too_many_images": N_("A product can have at most %(max)s photos."),
+    "no_images": N_("Choose at least one photo."),
+    "photo_required": N_("A product on sale needs at least one photo."),
+}
 
 
 @router.post("/products/{public_id}/stock")

@@ -2,6 +2,10 @@
 
 Both are served from the rendered-page cache (see pocketshop.web.page_cache): a render reads
 the rows and names the cache tags of what it shows, so a price or stock change drops it.
+
+When adding to the cart is refused, orders.pages sends the buyer back to the product page
+with the refusal's code in the URL (`?error=sold_out&spec0=红&qty=2#buy`): the page tells it
+next to the SKU picker, from a fixed message and the product's own data, and is never cached.
 """
 
 from collections.abc import Sequence
@@ -14,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, media
 from pocketshop.accounts.deps import OptionalPageUser
-from pocketshop.catalog import stock, storefront
+from pocketshop.catalog import description, stock, storefront
 from pocketshop.catalog.models import ProductGroup
 from pocketshop.errors import AppError
 from pocketshop.money import format_fen, yuan_text
-from pocketshop.orders import shipping_fees
+from pocketshop.orders import cart, shipping_fees
 from pocketshop.orders.service import MAX_QUANTITY
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
@@ -99,6 +103,20 @@ def _page_link(shop: Shop, group: ProductGroup | None, query: str) -> Any:
     return link
 
 
+# The codes of the cart's refusals that the product page explains (orders.cart and
+# catalog.storefront.choose_sku); any other `error` in the address is ignored.
+CART_REFUSALS = frozenset(
+    {
+        "spec_required",
+        "sku_not_found",
+        "sold_out",
+        "not_enough_stock",
+        "invalid_quantity",
+        "cart_full",
+    }
+)
+
+
 # --- product page ------------------------------------------------------------------------------
 
 
@@ -109,27 +127,29 @@ async def product_page(
     product_id: str,
     *,
     csrf: str | None = None,
-    error: AppError | None = None,
+    refusal: str = "",
     chosen: list[str] | None = None,
-    quantity: str = "1",
+    quantity: str = "",
 ) -> tuple[HTMLResponse, list[str]]:
-    """The product page and its cache tags; also re-rendered with an error when adding it to
-    the cart was refused (a sold-out combination), keeping what the buyer chose."""
+    """The product page and its cache tags; with `refusal`, the code of a refused add to the
+    cart, the page tells why next to the picker, keeping what the buyer chose."""
     shop = await shops.get_by_slug_or_404(session, slug)
     view = await storefront.product_view(session, shop, product_id)
     rule = await shipping_fees.rule_for(session, shop)
     product = view.product
     dimensions: list[dict[str, Any]] = product.specs or []
-    picked = list(chosen or [])
-    # A dimension with a single value needs no choosing.
+    given = list(chosen or [])
+    picked = []
     for index, dimension in enumerate(dimensions):
-        if len(picked) <= index:
-            picked.append("")
-        if not picked[index] and len(dimension["values"]) == 1:
-            picked[index] = dimension["values"][0]
+        value = given[index] if index < len(given) else ""
+        # Only the product's own values count; a dimension with one value needs no choosing.
+        if value not in dimension["values"]:
+            value = dimension["values"][0] if len(dimension["values"]) == 1 else ""
+        picked.append(value)
     selected = next((sku for sku in view.skus if list(sku.spec_values) == picked), None)
     if not dimensions and view.skus:
         selected = view.skus[0]
+    error = _refusal(refusal, view, picked, quantity) if refusal else None
     list_prices = [sku.list_price for sku in view.skus if sku.list_price]
     cover = view.images[0].key if view.images else None
     price_text = (
@@ -144,6 +164,7 @@ async def product_page(
             **shop_context(request, shop),
             "view": view,
             "product": product,
+            "description": description.display(product.description_html),
             "dimensions": dimensions,
             "picked": picked,
             "selected": selected,
@@ -155,7 +176,7 @@ async def product_page(
             "stock": stock.shown(selected.stock if selected is not None else view.stock),
             "low_stock": stock.LOW_STOCK,
             "max_quantity": MAX_QUANTITY,
-            "quantity": quantity,
+            "quantity": quantity or "1",
             "shipping": shipping_fees.describe(rule),
             "product_url": absolute(request, f"/s/{shop.slug}/p/{product.public_id}"),
             "og_image": absolute(request, media.url(cover)) if cover else None,
@@ -179,6 +200,32 @@ async def product_page(
     return response, [cache.product_tag(product.id), cache.shop_tag(shop.id)]
 
 
+def _refusal(
+    code: str, view: storefront.ProductView, picked: list[str], quantity: str
+) -> AppError | None:
+    """Why an add to the cart was refused (`code`, from the redirect), found again by the checks
+    the cart runs, so the message is theirs, written once, and says what is wrong now (a size
+    no longer sold is now "choose a size"); None when nothing is (the stock came back, say).
+    Answered 200: this page is where the buyer fixes it."""
+    if code not in CART_REFUSALS:
+        return None
+    dimensions = view.product.specs or []
+    try:
+        if code == "cart_full":
+            raise cart.cart_full()
+        # As the cart checks: the quantity first (one that was not a number came back empty).
+        asked = int(quantity) if quantity else 0
+        cart.check_quantity(asked)
+        storefront.choose_sku(view, picked, asked)
+    except AppError as refused:
+        # The combination's own refusals belong to the last choice made.
+        last_spec = f"spec{len(dimensions) - 1}" if dimensions else None
+        whole = refused.code in ("sku_not_found", "sold_out")
+        field = refused.field or (last_spec if whole else None)
+        return AppError(refused.message, code=refused.code, field=field, status_code=200)
+    return None
+
+
 def _sold_out_values(view: storefront.ProductView, dimensions: list[Any]) -> set[str]:
     """Values of a one-spec product that are sold out, marked even without JavaScript (with
     more specs, whether a value sells depends on the others: storefront.js greys those out)."""
@@ -192,6 +239,22 @@ async def show_product(
     slug: str, product_id: str, request: Request, session: Session, user: OptionalPageUser
 ) -> Response:
     # `user` is read for the top bar and the cache key (a cached page is per visitor login).
+    query = request.query_params
+    if "error" in query:
+        # Back from a refused add to the cart: this visitor's page alone, never cached.
+        typed = query.get("qty", "")
+        digits = typed.isascii() and typed.isdigit() and len(typed) <= 6
+        page, _tags = await product_page(
+            request,
+            session,
+            slug,
+            product_id,
+            refusal=query["error"],
+            chosen=[query.get(f"spec{index}", "") for index in range(3)],
+            quantity=typed if digits else "",
+        )
+        return page
+
     async def render_product() -> tuple[HTMLResponse, Sequence[str]]:
         return await product_page(request, session, slug, product_id, csrf=CSRF_PLACEHOLDER)
 

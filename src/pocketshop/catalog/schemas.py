@@ -11,6 +11,7 @@ from pocketshop.catalog.adjustments import (
     ADJUSTMENT_REASONS,
     AdjustmentReason,
 )
+from pocketshop.catalog.description import DESCRIPTION_MAX
 from pocketshop.catalog.groups import GROUP_NAME_MAX
 from pocketshop.catalog.service import (
     MAX_DIMENSIONS,
@@ -53,7 +54,15 @@ class SkuIn(StrictModel):
 
 class ProductIn(StrictModel):
     title: str = contract.text(TITLE_MAX)
-    description: str = Field(default="", max_length=20_000, description="HTML; cleaned")
+    description: str = Field(
+        default="",
+        max_length=DESCRIPTION_MAX,
+        description="formatted text as HTML: p, br, strong/b, em/i, ul, ol, li and h3 are "
+        "kept, without attributes; every other tag is dropped (its text kept; scripts and "
+        "styles with their content), as are links, images and styles. Stored and answered "
+        "cleaned.",
+        examples=["<p>Hand stitched, <strong>full-grain</strong> leather.</p><ul><li>A</li></ul>"],
+    )
     group_id: str | None = Field(default=None, max_length=32)
     category: str | None = Field(default=None, max_length=32, description="platform category code")
     specs: list[SpecIn] = Field(default_factory=list, max_length=MAX_DIMENSIONS)
@@ -106,7 +115,7 @@ class ImageOut(BaseModel):
 class ProductOut(BaseModel):
     id: str
     title: str
-    description: str
+    description: str = Field(description="cleaned HTML, as `description` in ProductIn allows")
     status: ProductStatus
     group_id: str | None
     category: str | None

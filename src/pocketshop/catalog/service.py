@@ -8,11 +8,11 @@ import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import nh3
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, clock
+from pocketshop.catalog import description as description_
 from pocketshop.catalog import groups, photos
 from pocketshop.catalog.models import (
     Product,
@@ -26,7 +26,7 @@ from pocketshop.text import clean_line, code_point_cap, fold, like_pattern, too_
 
 TITLE_MAX = 60
 TITLE_FOLDED_MAX = code_point_cap(TITLE_MAX)  # the column's size
-DESCRIPTION_MAX = 20_000
+DESCRIPTION_MAX = description_.DESCRIPTION_MAX
 MAX_IMAGES = 9
 MAX_DIMENSIONS = 3
 MAX_VALUES = 20
@@ -37,10 +37,6 @@ SKU_CODE_MAX = 40
 PRICE_MAX = 100_000_000  # ¥1,000,000 a piece
 STOCK_MAX = 1_000_000
 PAGE_SIZE = 20
-
-ALLOWED_TAGS = {"p", "br", "b", "strong", "i", "em", "u", "s", "ul", "ol", "li", "h3", "h4"}
-ALLOWED_TAGS |= {"blockquote", "img", "a", "span"}
-ALLOWED_ATTRIBUTES = {"img": {"src", "alt", "width", "height"}, "a": {"href", "title"}}
 
 
 class ProductStatus(StrEnum):
@@ -91,20 +87,8 @@ class ProductInput:
 
 
 def clean_description(html: str) -> str:
-    """Rich text from the editor, cleaned with nh3: formatting stays, scripts and handlers go."""
-    if len(html or "") > DESCRIPTION_MAX:
-        raise InvalidInput(
-            _("The description is too long: at most %(max)s characters.", max=DESCRIPTION_MAX),
-            code="description_too_long",
-            field="description",
-        )
-    return nh3.clean(
-        html or "",
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"https", "http"},
-        link_rel="noopener noreferrer nofollow",
-    ).strip()
+    """Formatted text from the editor or the API, cleaned (description.clean)."""
+    return description_.clean(html)
 
 
 def spec_key(values: tuple[str, ...] | list[str]) -> str:
@@ -387,9 +371,28 @@ async def set_status(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(_("The product changed meanwhile; try again."), code="changed_meanwhile")
+    # Counted with the product's row held (PostgreSQL): a photo removed at the same moment
+    # (remove_image holds the row too) is either seen gone here or refused there.
+    if status is ProductStatus.on_sale and not await _has_photo(session, product):
+        raise photo_required()
     await session.refresh(product)
     cache.invalidate(session, cache.product_tag(product.id), cache.shop_tag(shop.id))
     return product
+
+
+def photo_required() -> Conflict:
+    return Conflict(
+        _("A product on sale needs at least one photo."),
+        code="photo_required",
+        field="images",
+    )
+
+
+async def _has_photo(session: AsyncSession, product: Product) -> bool:
+    first = await session.scalar(
+        select(ProductImage.id).where(ProductImage.product_id == product.id).limit(1)
+    )
+    return first is not None
 
 
 async def add_images(
@@ -398,14 +401,8 @@ async def add_images(
     """Photos processed and staged before this transaction (photos.prepare, photos.stage)
     join the product; refused (422) beyond MAX_IMAGES, the staged files then discarded."""
     product = await get_or_404(session, shop, public_id)
-    # Holds the product's row until commit (PostgreSQL): two uploads at once then count each
-    # other's photos and cannot pass the limit together.
-    await session.execute(
-        update(Product)
-        .where(Product.id == product.id)
-        .values(updated_at=clock.now())
-        .execution_options(synchronize_session=False)
-    )
+    # Two uploads at once then count each other's photos and cannot pass the limit together.
+    await _hold(session, product)
     current = await images_of(session, product)
     if not stored:
         raise no_images()
@@ -434,6 +431,17 @@ async def add_images(
     return added
 
 
+async def _hold(session: AsyncSession, product: Product) -> None:
+    """Hold the product's row until commit (PostgreSQL), and read it as it is now."""
+    await session.execute(
+        update(Product)
+        .where(Product.id == product.id)
+        .values(updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(product)
+
+
 def no_images() -> InvalidInput:
     return InvalidInput(_("Choose at least one photo."), code="no_images", field="images")
 
@@ -459,6 +467,9 @@ async def remove_image(
     )
     if image is None:
         raise NotFound(_("No such photo."), code="image_not_found")
+    await _hold(session, product)
+    if product.status == ProductStatus.on_sale and len(await images_of(session, product)) == 1:
+        raise photo_required()
     await session.delete(image)
     await session.flush()
     await _refresh_cover(session, product)

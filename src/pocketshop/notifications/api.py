@@ -8,12 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts.deps import ApiUser
 from pocketshop.accounts.models import User
-from pocketshop.config import Settings
-from pocketshop.i18n import _, get_locale
+from pocketshop.i18n import _
 from pocketshop.notifications import service
-from pocketshop.notifications.channels import Message
-from pocketshop.notifications.events import KINDS, Channel, Event, render
-from pocketshop.notifications.models import Notification
+from pocketshop.notifications.events import KINDS, Channel
+from pocketshop.notifications.inbox import inbox_page
 from pocketshop.notifications.schemas import (
     ChannelsOut,
     EventSettingOut,
@@ -28,11 +26,6 @@ from pocketshop.web.routing import AppSettings, Session, api_router
 router = api_router(prefix="/api/v1", tags=["notifications"])
 
 Page = Annotated[int, Query(ge=1, le=10_000)]
-
-
-def message_of(settings: Settings, row: Notification) -> Message:
-    """A notification's texts in the asker's language."""
-    return render(Event(row.event), row.params, get_locale(), settings.default_timezone)
 
 
 async def settings_of(session: AsyncSession, user: User) -> list[EventSettingOut]:
@@ -55,21 +48,8 @@ async def my_notifications(
     session: Session, settings: AppSettings, user: ApiUser, page: Page = 1
 ) -> InboxOut:
     """The user's notifications, newest first, 20 a page."""
-    rows, has_next = await service.inbox(session, user, page=page)
-    items = []
-    for row in rows:
-        message = message_of(settings, row)
-        items.append(
-            NotificationOut(
-                id=str(row.id),
-                event=Event(row.event),
-                title=message.title,
-                body=message.body,
-                link=message.link,
-                created_at=row.created_at,
-                read=row.read_at is not None,
-            )
-        )
+    rows, has_next = await inbox_page(session, settings, user, page)
+    items = [NotificationOut.model_validate(row, from_attributes=True) for row in rows]
     return InboxOut(
         items=items, page=page, has_next=has_next, unread=await service.unread(session, user.id)
     )

@@ -3,9 +3,7 @@ leading to what it is about) and the settings grid of which notifications also c
 WeChat. The inbox keeps every one of them, so it cannot be turned off."""
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -16,8 +14,9 @@ from pocketshop.accounts.deps import PageUser
 from pocketshop.accounts.models import User
 from pocketshop.i18n import N_, _
 from pocketshop.notifications import service
-from pocketshop.notifications.api import message_of, settings_of
+from pocketshop.notifications.api import settings_of
 from pocketshop.notifications.events import Event, Side, events_for
+from pocketshop.notifications.inbox import inbox_page
 from pocketshop.notifications.schemas import EventSettingOut
 from pocketshop.web.routing import AppSettings, Session, page_router
 from pocketshop.web.templating import render
@@ -32,45 +31,16 @@ NOTICES = {
 }
 
 
-@dataclass(frozen=True)
-class Item:
-    """One notification as the inbox shows it."""
-
-    title: str
-    body: str
-    link: str
-    when: str
-    at: str  # ISO 8601, for <time datetime>
-    read: bool
-
-
 def _notice(request: Request) -> str | None:
     key = request.query_params.get("done", "")
     return _(NOTICES[key]) if key in NOTICES else None
-
-
-def _local(moment: datetime, timezone: str) -> str:
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 @router.get("/me/notifications")
 async def my_notifications(
     request: Request, session: Session, settings: AppSettings, user: PageUser, page: PageNumber = 1
 ) -> HTMLResponse:
-    rows, has_next = await service.inbox(session, user, page=page)
-    items = []
-    for row in rows:
-        message = message_of(settings, row)
-        items.append(
-            Item(
-                title=message.title,
-                body=message.body,
-                link=message.link,
-                when=_local(row.created_at, settings.default_timezone),
-                at=row.created_at.isoformat(),
-                read=row.read_at is not None,
-            )
-        )
+    items, has_next = await inbox_page(session, settings, user, page)
     return render(
         request,
         "notifications/inbox.html",

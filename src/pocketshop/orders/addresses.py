@@ -1,12 +1,13 @@
 """The buyer's address book. Orders copy an address, so editing one never changes an order."""
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import clock
+from pocketshop import clock, regions
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import normalise_phone
 from pocketshop.errors import AppError, Conflict, InvalidInput, NotFound
@@ -32,6 +33,18 @@ class AddressInput:
     city: str
     district: str
     detail: str
+    # Adcodes from pocketshop.regions: when sent, the names come from them, not the client.
+    province_code: str = ""
+    city_code: str = ""
+    district_code: str = ""
+
+    @property
+    def has_codes(self) -> bool:
+        return bool(self.province_code or self.city_code or self.district_code)
+
+
+# The fields of an address form, as the address book, checkout and payment requests post them.
+FIELDS = tuple(field.name for field in dataclasses.fields(AddressInput))
 
 
 def clean(text: str) -> str:
@@ -39,6 +52,19 @@ def clean(text: str) -> str:
 
 
 def validate(data: AddressInput, region: str = "CN") -> AddressInput:
+    """Codes, when sent, are checked against the division list and give the names; an address
+    with names only (older clients, older rows) is taken as typed."""
+    if data.has_codes:
+        picked = regions.validate(data.province_code, data.city_code, data.district_code)
+        data = replace(
+            data,
+            province=picked.province,
+            city=picked.city,
+            district=picked.district,
+            province_code=picked.province_code,
+            city_code=picked.city_code,
+            district_code=picked.district_code,
+        )
     cleaned = {name: clean(getattr(data, name)) for name in FIELD_LIMITS}
     for name, (limit, message) in FIELD_LIMITS.items():
         if not cleaned[name] or too_long(cleaned[name], limit):
@@ -49,7 +75,13 @@ def validate(data: AddressInput, region: str = "CN") -> AddressInput:
         raise InvalidInput(
             _("Enter the recipient's mobile phone number."), code="invalid_address", field="phone"
         ) from exc
-    return replace(AddressInput(phone=phone, **cleaned))
+    return AddressInput(
+        phone=phone,
+        province_code=data.province_code,
+        city_code=data.city_code,
+        district_code=data.district_code,
+        **cleaned,
+    )
 
 
 async def list_for(session: AsyncSession, user: User) -> list[Address]:
@@ -96,6 +128,9 @@ async def create(
         city=valid.city,
         district=valid.district,
         detail=valid.detail,
+        province_code=valid.province_code or None,
+        city_code=valid.city_code or None,
+        district_code=valid.district_code or None,
         is_default=make_default or count == 0,
         created_at=clock.now(),
     )
@@ -124,6 +159,8 @@ async def edit(
     valid = validate(data)
     for name in ("recipient", "phone", "province", "city", "district", "detail"):
         setattr(address, name, getattr(valid, name))
+    for name in ("province_code", "city_code", "district_code"):
+        setattr(address, name, getattr(valid, name) or None)
     if make_default:
         await _clear_default(session, user)
         address.is_default = True
@@ -156,4 +193,12 @@ def as_input(address: Address) -> AddressInput:
         city=address.city,
         district=address.district,
         detail=address.detail,
+        province_code=address.province_code or "",
+        city_code=address.city_code or "",
+        district_code=address.district_code or "",
     )
+
+
+def province_code_of(address: AddressInput | Address) -> str | None:
+    """The province's adcode: the stored one, else found from the name of an older address."""
+    return address.province_code or regions.province_by_name(address.province)

@@ -4,9 +4,12 @@ from fastapi import Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pocketshop import regions
 from pocketshop.accounts.deps import ApiUser
 from pocketshop.accounts.models import User
+from pocketshop.errors import InvalidInput
 from pocketshop.guessing.deps import LimitMisses
+from pocketshop.i18n import _
 from pocketshop.orders import (
     actions,
     addresses,
@@ -32,8 +35,11 @@ from pocketshop.orders.schemas import (
     OrderLineOut,
     OrderListOut,
     OrderOut,
+    RegionFeeOut,
+    RegionOut,
     ShipmentIn,
     ShipmentOut,
+    ShippingRegionsIn,
     ShippingRuleIn,
     ShippingRuleOut,
 )
@@ -58,6 +64,9 @@ def address_out(address: Address) -> AddressOut:
         province=address.province,
         city=address.city,
         district=address.district,
+        province_code=address.province_code,
+        city_code=address.city_code,
+        district_code=address.district_code,
         detail=address.detail,
         is_default=address.is_default,
     )
@@ -408,6 +417,13 @@ def rule_out(rule: shipping_fees.Terms) -> ShippingRuleOut:
         fee=rule.fee,
         free_above=rule.free_above,
         description=shipping_fees.describe(rule),
+        extra=[
+            RegionFeeOut(province_code=code, province=regions.name_of(code) or code, fee=fen)
+            for code, fen in rule.extra
+        ],
+        no_delivery=[
+            RegionOut(code=code, name=regions.name_of(code) or code) for code in rule.no_delivery
+        ],
     )
 
 
@@ -422,5 +438,24 @@ async def set_shipping_rule(
 ) -> ShippingRuleOut:
     rule = await shipping_fees.set_rule(
         session, shop, kind=body.kind, fee=body.fee, free_above=body.free_above
+    )
+    return rule_out(rule)
+
+
+@router.put("/me/shop/shipping-regions")
+async def set_shipping_regions(
+    body: ShippingRegionsIn, session: Session, shop: MerchantShop
+) -> ShippingRuleOut:
+    """Provinces that pay an extra fee and provinces the shop does not deliver to; checkout
+    applies them by the delivery address's province."""
+    if len({item.province_code for item in body.extra}) != len(body.extra):
+        raise InvalidInput(
+            _("Each province can have one extra fee."), code="invalid_region", field="extra"
+        )
+    rule = await shipping_fees.set_regions(
+        session,
+        shop,
+        extra={item.province_code: item.fee for item in body.extra},
+        no_delivery=body.no_delivery,
     )
     return rule_out(rule)

@@ -54,6 +54,12 @@ class Cart:
         return self.items_total + self.shipping_fee
 
 
+def cart_full() -> InvalidInput:
+    return InvalidInput(
+        _("A cart can hold at most %(max)s different items.", max=MAX_LINES), code="cart_full"
+    )
+
+
 def check_quantity(quantity: int, *, allow_zero: bool = False) -> None:
     low = 0 if allow_zero else 1
     if type(quantity) is not int or not low <= quantity <= MAX_QUANTITY:
@@ -133,10 +139,7 @@ async def set_quantity(
     if item is None:
         count = len(await quantities_of(session, user, shop))
         if count >= MAX_LINES:
-            raise InvalidInput(
-                _("A cart can hold at most %(max)s different items.", max=MAX_LINES),
-                code="cart_full",
-            )
+            raise cart_full()
         try:
             async with session.begin_nested():
                 session.add(
@@ -206,10 +209,7 @@ def guest_set(
         items.pop(sku_public_id, None)
     else:
         if sku_public_id not in items and len(items) >= MAX_LINES:
-            raise InvalidInput(
-                _("A cart can hold at most %(max)s different items.", max=MAX_LINES),
-                code="cart_full",
-            )
+            raise cart_full()
         items[sku_public_id] = new
     updated = {key: value for key, value in guest.items() if key != shop.public_id}
     if items:

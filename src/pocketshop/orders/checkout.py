@@ -298,7 +298,7 @@ async def create(
         buyer,
         destination,
         items_total=items_total,
-        fee=shipping_fees.fee(rule, items_total),
+        fee=shipping_fees.fee_to(rule, items_total, addresses.province_code_of(destination)),
         line_count=len(priced),
         note=clean_note,
         source=source,
@@ -360,13 +360,19 @@ async def create_for_amount(
     address: addresses.AddressInput | None = None,
     address_id: str | None = None,
     note: str = "",
+    no_delivery: bool = False,
 ) -> CreatedOrder:
     """An order of one line for an amount the merchant typed (a payment request): no
-    product, no stock, no shipping fee; otherwise an order like any other."""
+    product, no stock, no shipping fee; otherwise an order like any other. `no_delivery`
+    (a service or a fee): no address either, and it is never shipped."""
     check_amount(amount)
     await limits.one_checkout_at_a_time(session, buyer, shop)
     clean_note = _clean_note(note)
-    destination = await _destination(session, buyer, address, address_id)
+    destination = (
+        addresses.AddressInput("", "", "", "", "", "")
+        if no_delivery
+        else await _destination(session, buyer, address, address_id)
+    )
     order = _order_row(
         settings,
         shop,
@@ -377,7 +383,7 @@ async def create_for_amount(
         line_count=1,
         note=clean_note,
         source=OrderSource.payment_request,
-    )
+    ) | {"no_delivery": no_delivery}
     line = {
         "public_id": new_public_id(),
         "shop_id": shop.id,

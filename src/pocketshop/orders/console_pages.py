@@ -11,7 +11,7 @@ from fastapi import Form, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import i18n, media
+from pocketshop import i18n, media, regions
 from pocketshop.aftersales import display as aftersales
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
@@ -59,6 +59,7 @@ NOTICES = {
     "shipped": N_("Package sent. The buyer can follow it now."),
     "cancelled": N_("Order cancelled; its stock is back on sale."),
     "shipping": N_("Shipping fees saved."),
+    "regions": N_("Delivery by region saved."),
     "refunded": N_("Refund sent. The buyer gets the money back through how they paid."),
 }
 
@@ -330,6 +331,7 @@ async def shipping_page(
     *,
     error: AppError | None = None,
     typed: dict[str, str] | None = None,
+    regional: dict[str, str] | None = None,
 ) -> Response:
     rule = await shipping_fees.rule_for(session, shop)
     form = typed or {
@@ -337,6 +339,11 @@ async def shipping_page(
         "fee": yuan_text(rule.fee) if rule.fee else "",
         "free_above": yuan_text(rule.free_above),
     }
+    # By region: "extra_<code>" → yuan as typed, "none_<code>" → "1".
+    by_region = regional
+    if by_region is None:
+        by_region = {f"extra_{code}": yuan_text(fen) for code, fen in rule.extra}
+        by_region |= {f"none_{code}": "1" for code in rule.no_delivery}
     return render(
         request,
         "orders/console_shipping.html",
@@ -346,6 +353,9 @@ async def shipping_page(
             "form": form,
             "current": shipping_fees.describe(rule),
             "notice": notice_text(request.query_params.get("done"), error),
+            "provinces": regions.provinces(),
+            "by_region": by_region,
+            "region_error": regional is not None,
         },
         error=error,
     )
@@ -396,3 +406,37 @@ async def save_shipping(
     except AppError as error:
         return await shipping_page(request, session, shop, error=error, typed=typed)
     return redirect_done("/console/shipping", "shipping")
+
+
+@router.post("/shipping/regions")
+async def save_shipping_regions(request: Request, session: Session, shop: ConsoleShop) -> Response:
+    """Extra fees and no delivery by province: one row per province, a yuan amount
+    (`extra_<code>`) and a box (`none_<code>`)."""
+    submitted = await request.form()
+    codes = [province.code for province in regions.provinces()]
+    typed = {
+        name: str(submitted.get(name, ""))[:20]
+        for code in codes
+        for name in (f"extra_{code}", f"none_{code}")
+        if submitted.get(name)
+    }
+    try:
+        extra: dict[str, int] = {}
+        for code in codes:
+            text = typed.get(f"extra_{code}", "")
+            fen = _yuan_field(
+                text,
+                "extra",
+                _(
+                    "Enter the extra fee for %(region)s in yuan, like 10 or 15.50.",
+                    region=regions.name_of(code),
+                ),
+            )
+            if fen:
+                extra[code] = fen
+        none = [code for code in codes if typed.get(f"none_{code}")]
+        async with attempt(session):
+            await shipping_fees.set_regions(session, shop, extra=extra, no_delivery=none)
+    except AppError as error:
+        return await shipping_page(request, session, shop, error=error, regional=typed)
+    return redirect_done("/console/shipping", "regions")

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     false,
 )
@@ -32,6 +33,10 @@ class Address(Base):
     province: Mapped[str] = mapped_column(String(80))
     city: Mapped[str] = mapped_column(String(80))
     district: Mapped[str] = mapped_column(String(80))
+    # Adcodes (pocketshop.regions); names are derived from them. Older rows have names only.
+    province_code: Mapped[str | None] = mapped_column(String(6))
+    city_code: Mapped[str | None] = mapped_column(String(6))
+    district_code: Mapped[str | None] = mapped_column(String(6))
     detail: Mapped[str] = mapped_column(String(480))
     is_default: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -62,6 +67,8 @@ class ShippingRule(Base):
     kind: Mapped[str] = mapped_column(String(16))
     fee: Mapped[int] = mapped_column(Integer, default=0)
     free_above: Mapped[int | None] = mapped_column(Integer)
+    # JSON: {"extra": {province adcode: fen}, "none": [province adcodes]}; NULL: no regions.
+    regional: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -115,6 +122,9 @@ class Order(Base):
     source: Mapped[str] = mapped_column(String(16), server_default="checkout")
     # An after-sales case is open on it (aftersales): its escrow waits for the case's end.
     aftersales_open: Mapped[bool] = mapped_column(server_default=false(), default=False)
+    # Nothing to ship (a payment request for a service or a fee): no address, no shipping fee;
+    # once paid it waits for the buyer's confirmation (orders.service.await_confirmation).
+    no_delivery: Mapped[bool] = mapped_column(server_default=false(), default=False)
 
 
 class OrderLine(Base):

@@ -7,20 +7,20 @@ cart and cleared.
 """
 
 import secrets
+from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import media
+from pocketshop import media, regions
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, start_web_session
 from pocketshop.accounts.models import User
 from pocketshop.aftersales import display as aftersales
 from pocketshop.catalog import storefront
-from pocketshop.catalog.pages import product_page
 from pocketshop.db import attempt
 from pocketshop.errors import AppError
 from pocketshop.guessing.deps import LimitMisses
@@ -47,11 +47,11 @@ from pocketshop.orders.service import (
     CloseReason,
     OrderStatus,
 )
-from pocketshop.payments import service as payments
+from pocketshop.payments import outcomes
 from pocketshop.payments.providers import offered
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
-from pocketshop.web import guest_cart
+from pocketshop.web import guest_cart, templating
 from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
 from pocketshop.web.storefront import local_time, shop_context
 from pocketshop.web.templating import render
@@ -60,7 +60,6 @@ router = page_router()
 
 CART_COOKIE = "ps_cart"
 CART_DAYS = 30
-ADDRESS_FIELDS = ("recipient", "phone", "province", "city", "district", "detail")
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
 Text = Annotated[str, Form(max_length=200)]
 Short = Annotated[str, Form(max_length=64)]
@@ -73,16 +72,51 @@ def _address_form(
     city: Short = "",
     district: Short = "",
     detail: Text = "",
+    province_code: Short = "",
+    city_code: Short = "",
+    district_code: Short = "",
 ) -> AddressInput:
-    """The address fields of a form, as checkout and the address book both post them."""
-    return AddressInput(recipient, phone, province, city, district, detail)
+    """The address fields of a form, as checkout and the address book both post them. The
+    picker sends codes; the names then come from them (`addresses.validate`)."""
+    return AddressInput(
+        recipient, phone, province, city, district, detail, province_code, city_code, district_code
+    )
 
 
 AddressForm = Annotated[AddressInput, Depends(_address_form)]
 
 
 def _typed_address(address: AddressInput) -> dict[str, str]:
-    return {name: getattr(address, name) for name in ADDRESS_FIELDS}
+    return {name: getattr(address, name) for name in addresses.FIELDS}
+
+
+def region_picker(form: Mapping[str, str]) -> dict[str, Any]:
+    """The picker's three lists and choices for a form as typed: a city not in the chosen
+    province (or a district not in the city) is dropped, so "Choose" moves on a level. An
+    older address with names only is matched by name."""
+    province = form.get("province_code") or regions.province_by_name(form.get("province", ""))
+    cities = regions.cities(province or "")
+    city = _pick(cities, form.get("city_code", ""), form.get("city", ""))
+    districts = regions.districts(city) if city else ()
+    district = _pick(districts, form.get("district_code", ""), form.get("district", ""))
+    return {
+        "provinces": regions.provinces(),
+        "cities": cities,
+        "districts": districts,
+        "province_code": province if cities else "",
+        "city_code": city,
+        "district_code": district,
+    }
+
+
+def _pick(choices: tuple[regions.Region, ...], code: str, name: str) -> str:
+    for region in choices:
+        if (code and region.code == code) or (not code and name and region.name == name):
+            return region.code
+    return ""
+
+
+templating.environment.globals["region_picker"] = region_picker
 
 
 async def quantities(
@@ -106,10 +140,7 @@ def _redirect(url: str) -> RedirectResponse:
 
 
 def _helpers(request: Request, shop: Shop) -> dict[str, Any]:
-    return shop_context(request, shop) | {
-        "max_quantity": MAX_QUANTITY,
-        "display_phone": accounts.display_phone,
-    }
+    return shop_context(request, shop) | {"max_quantity": MAX_QUANTITY}
 
 
 # --- cart --------------------------------------------------------------------------------------
@@ -154,15 +185,16 @@ async def add_to_cart(
     quantity: Short = "1",
     buy_now: Short = "",
 ) -> Response:
-    """The product page's form: the server finds the SKU from the chosen spec values."""
+    """The product page's form: the server finds the SKU from the chosen spec values. A
+    refusal goes back to the product page (see `_refused`)."""
     shop = await shops.get_by_slug_or_404(session, slug)
+    view = await storefront.product_view(session, shop, product)  # 404 when not on sale
     chosen = [spec0, spec1, spec2]
+    count = parse_quantity(quantity)
     guest: GuestCart | None = None
     try:
         async with attempt(session):
-            count = parse_quantity(quantity)
             cart.check_quantity(count)
-            view = await storefront.product_view(session, shop, product)
             sku = storefront.choose_sku(view, chosen, count)
             if user is None:
                 guest = cart.guest_set(
@@ -171,15 +203,25 @@ async def add_to_cart(
             else:
                 await cart.set_quantity(session, user, shop, sku.public_id, count, add=True)
     except AppError as error:
-        page, _tags = await product_page(
-            request, session, slug, product, error=error, chosen=chosen, quantity=quantity
-        )
-        return page
+        return _refused(shop, view.product.public_id, error, chosen, count)
     target = f"/s/{shop.slug}/checkout?item={sku.public_id}" if buy_now else f"/s/{shop.slug}/cart"
     response = _redirect(target)
     if guest is not None:
         guest_cart.write(request, response, guest)
     return response
+
+
+def _refused(
+    shop: Shop, product: str, error: AppError, chosen: list[str], count: int
+) -> RedirectResponse:
+    """Back to the product page (POST-redirect-GET: a refresh or Back posts nothing again) at
+    its buy form, with the refusal's code and what the buyer chose. The page tells the
+    refusal from the code and the product's own data; it never shows text from the URL."""
+    query: dict[str, str] = {"error": error.code}
+    query |= {f"spec{index}": value.strip() for index, value in enumerate(chosen) if value.strip()}
+    if count >= 0:
+        query["qty"] = str(count)
+    return _redirect(f"/s/{shop.slug}/p/{quote(product)}?{urlencode(query)}#buy")
 
 
 async def _change(
@@ -365,10 +407,16 @@ async def place_order(
     note: Annotated[str, Form(max_length=1000)] = "",
     idempotency_key: Short = "",
     item: Short = "",
+    pick: Short = "",
 ) -> Response:
     """Place the order for the cart lines the page showed, priced again on the server. The
-    form's one-time key makes a double submit find the first order instead of a second."""
+    form's one-time key makes a double submit find the first order instead of a second.
+    `pick` (the region picker without JavaScript) only shows the page again."""
     shop = await shops.get_by_slug_or_404(session, slug)
+    if pick:
+        kept = {"address": "new", "note": note, "idempotency_key": idempotency_key}
+        form = _typed_address(typed_address) | kept
+        return await checkout_page(request, session, user, shop, item=item, form=form)
     key = idempotency_key.strip() or None
     if key is not None:
         placed = await checkout.placed_with_key(session, user, key)
@@ -434,8 +482,10 @@ async def order_page(
     order: Order,
     *,
     error: AppError | None = None,
+    pay_problem: str = "",
 ) -> HTMLResponse:
     shop = (await shops.by_ids(session, {order.shop_id}))[order.shop_id]
+    money = await outcomes.money_of(session, order)
     events = await service.events_of(session, order)
     lines = await service.lines_of(session, order)
     providers = request.app.state.payments.providers
@@ -456,7 +506,9 @@ async def order_page(
             "can_cancel": service.may(order, OrderStatus.closed, Actor.buyer),
             "can_confirm": service.may(order, OrderStatus.completed, Actor.buyer),
             "pay_with": offered(providers) if order.status == OrderStatus.pending_payment else [],
-            "paid": await payments.paid_payment(session, order) is not None,
+            "paid": money.payment is not None,
+            "money": money,  # with how paying went: said where the buyer pays
+            "pay_problem": await outcomes.last_problem(session, order, pay_problem),
             "just_placed": request.query_params.get("placed") == "1",
         },
         error=error,
@@ -471,9 +523,15 @@ def _close_reason(reason: str | None) -> str:
 
 
 @router.get("/me/orders/{number}", dependencies=[LimitMisses])
-async def my_order(number: str, request: Request, session: Session, user: PageUser) -> HTMLResponse:
+async def my_order(
+    number: str,
+    request: Request,
+    session: Session,
+    user: PageUser,
+    pay_problem: Annotated[str, Query(max_length=40)] = "",
+) -> HTMLResponse:
     order = await service.get_for_buyer_or_404(session, user, number)
-    return await order_page(request, session, user, order)
+    return await order_page(request, session, user, order, pay_problem=pay_problem)
 
 
 @router.post("/me/orders/{number}/cancel", dependencies=[LimitMisses])
@@ -548,8 +606,14 @@ async def save_address(
     typed: AddressForm,
     address_id: Short = "",
     make_default: Short = "",
+    pick: Short = "",
 ) -> Response:
-    """Add an address, or with `address_id` change one."""
+    """Add an address, or with `address_id` change one. `pick` (the region picker's button,
+    without JavaScript) shows the form again with the next list filled, saving nothing."""
+    if pick:
+        return await addresses_page(
+            request, session, user, editing=address_id, form=_typed_address(typed)
+        )
     try:
         async with attempt(session):
             if address_id:

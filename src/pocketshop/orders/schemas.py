@@ -20,12 +20,28 @@ from pocketshop.web import contract
 Quantity = Annotated[WholeNumber, Field(ge=1, le=MAX_QUANTITY)]
 
 
+RegionCode = Annotated[
+    str,
+    Field(
+        max_length=6,
+        pattern=r"^([0-9]{6})?$",
+        description="A 6-digit adcode from GET /api/v1/regions; the name is derived from it.",
+    ),
+]
+
+
 class AddressIn(StrictModel):
+    """Send the three adcodes (province_code, city_code, district_code); the names are then
+    derived on the server. Names without codes are still accepted from older clients."""
+
     recipient: str = contract.text(FIELD_LIMITS["recipient"][0], examples=["李雷"])
     phone: str = contract.phone(examples=["13900139000"])
-    province: str = contract.text(FIELD_LIMITS["province"][0], examples=["浙江省"])
-    city: str = contract.text(FIELD_LIMITS["city"][0], examples=["杭州市"])
-    district: str = contract.text(FIELD_LIMITS["district"][0], examples=["西湖区"])
+    province_code: RegionCode = ""
+    city_code: RegionCode = ""
+    district_code: RegionCode = ""
+    province: str = contract.text(FIELD_LIMITS["province"][0], optional=True, examples=["浙江省"])
+    city: str = contract.text(FIELD_LIMITS["city"][0], optional=True, examples=["杭州市"])
+    district: str = contract.text(FIELD_LIMITS["district"][0], optional=True, examples=["西湖区"])
     detail: str = contract.text(FIELD_LIMITS["detail"][0], examples=["文三路 90 号 3 单元 201"])
 
     def as_input(self) -> AddressInput:
@@ -36,6 +52,9 @@ class AddressIn(StrictModel):
             city=self.city,
             district=self.district,
             detail=self.detail,
+            province_code=self.province_code,
+            city_code=self.city_code,
+            district_code=self.district_code,
         )
 
 
@@ -50,6 +69,9 @@ class AddressOut(BaseModel):
     province: str
     city: str
     district: str
+    province_code: str | None = None
+    city_code: str | None = None
+    district_code: str | None = None
     detail: str
     is_default: bool
 
@@ -204,8 +226,35 @@ class FreeAboveIn(StrictModel):
 ShippingRuleIn = Annotated[FreeShippingIn | FlatFeeIn | FreeAboveIn, Field(discriminator="kind")]
 
 
+class RegionFeeIn(StrictModel):
+    province_code: str = Field(pattern=r"^[0-9]{6}$", description="a province's adcode")
+    fee: Fee = Field(description="extra fee in fen, added to the shipping fee")
+
+
+class ShippingRegionsIn(StrictModel):
+    """The shop's regional terms, replaced as a whole. A province is in one list at most."""
+
+    extra: list[RegionFeeIn] = Field(default_factory=list, max_length=40)
+    no_delivery: list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]] = Field(
+        default_factory=list, max_length=40, description="province adcodes not delivered to"
+    )
+
+
+class RegionFeeOut(BaseModel):
+    province_code: str
+    province: str
+    fee: int
+
+
+class RegionOut(BaseModel):
+    code: str
+    name: str
+
+
 class ShippingRuleOut(BaseModel):
     kind: RuleKind
     fee: int
     free_above: int | None
     description: str
+    extra: list[RegionFeeOut] = Field(default_factory=list)
+    no_delivery: list[RegionOut] = Field(default_factory=list)

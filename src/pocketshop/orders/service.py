@@ -9,6 +9,7 @@ Moving an order moves no money: what a person or a job does to an order, money i
 in `orders.actions`, which calls the money path (`payments.escrow`) explicitly.
 """
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from pocketshop import clock, db, moves
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
+from pocketshop.config import Settings
 from pocketshop.db import table_of
 from pocketshop.errors import Conflict, NotFound
 from pocketshop.i18n import N_, _
@@ -29,6 +31,8 @@ MAX_LINES = 50
 MAX_QUANTITY = 999
 MAX_TOTAL = 10**9
 NOTE_MAX = 200
+# The buyer is told this long before receipt is confirmed for them.
+REMINDER = timedelta(days=1)
 
 
 class OrderStatus(StrEnum):
@@ -92,7 +96,9 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
     (S.partially_shipped, S.closed): frozenset({Actor.system}),
     (S.shipped, S.closed): frozenset({Actor.system}),
     (S.paid, S.partially_shipped): frozenset({Actor.merchant}),
-    (S.paid, S.shipped): frozenset({Actor.merchant}),
+    # The system: an order without delivery (a service or a fee), once paid, waits for the
+    # buyer's confirmation as a shipped one does (await_confirmation).
+    (S.paid, S.shipped): frozenset({Actor.merchant, Actor.system}),
     # The system: the rest was refunded before it was shipped (after-sales).
     (S.partially_shipped, S.shipped): frozenset({Actor.merchant, Actor.system}),
     (S.shipped, S.completed): frozenset({Actor.buyer, Actor.system}),
@@ -220,6 +226,26 @@ async def mark_paid(session: AsyncSession, order: Order, *, reason: str = "") ->
         actor=Actor.system,
         reason=reason,
         values={"paid_at": clock.now(), "pay_by": None},
+    )
+
+
+def received_by(settings: Settings, now: datetime) -> dict[str, datetime]:
+    """When receipt is confirmed for the buyer of an order shipped in full (or, without
+    delivery, paid), and when they are reminded of it."""
+    confirm_at = now + timedelta(days=settings.auto_confirm_days)
+    return {"auto_confirm_at": confirm_at, "remind_at": confirm_at - REMINDER}
+
+
+async def await_confirmation(session: AsyncSession, settings: Settings, order: Order) -> Order:
+    """An order without delivery was paid (its lock held): nothing to ship, it waits for the
+    buyer's confirmation, confirmed for them after the usual delay (the receipt sweep)."""
+    return await transition(
+        session,
+        order,
+        OrderStatus.shipped,
+        actor=Actor.system,
+        reason="no_delivery",
+        values=received_by(settings, clock.now()),
     )
 
 

@@ -3,7 +3,7 @@ tracking number checked against that courier's format."""
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from pocketshop.notifications import service as notifications
 from pocketshop.notifications.events import Event
 from pocketshop.orders import service
 from pocketshop.orders.models import Order, OrderLine, Shipment, ShipmentLine
-from pocketshop.orders.service import Actor, OrderStatus
+from pocketshop.orders.service import AWAITING_SHIPMENT, Actor, OrderStatus
 from pocketshop.shops.models import Shop
 
 
@@ -49,8 +49,6 @@ CARRIERS = {
         Carrier("OTHER", N_("Other courier"), None, "ABC-123456"),
     )
 }
-# The buyer is told this long before receipt is confirmed for them.
-REMINDER = timedelta(days=1)
 OTHER_PATTERN = re.compile(r"[A-Z0-9-]{6,40}")
 
 
@@ -125,13 +123,13 @@ async def _ship(
     user_id: int | None,
 ) -> Shipment:
     order = await session.scalar(
-        select(Order).where(
-            Order.number == number,
-            Order.shop_id == shop.id,
-            Order.status.in_([OrderStatus.paid.value, OrderStatus.partially_shipped.value]),
-        )
+        select(Order).where(Order.number == number, Order.shop_id == shop.id)
     )
-    if order is None:
+    if order is not None and order.no_delivery:
+        raise Conflict(
+            _("This order has no delivery: there is nothing to ship."), code="no_delivery"
+        )
+    if order is None or order.status not in AWAITING_SHIPMENT:
         # Unpaid, finished and other shops' orders alike: nothing here awaits shipment.
         raise NotFound(
             _("No order with this number is awaiting shipment in your shop."),
@@ -253,10 +251,7 @@ async def cancel_unshipped(
 
 
 def _received_by(settings: Settings, now: datetime) -> dict[str, datetime]:
-    """When receipt is confirmed for the buyer of an order shipped in full, and when they are
-    reminded of it."""
-    confirm_at = now + timedelta(days=settings.auto_confirm_days)
-    return {"auto_confirm_at": confirm_at, "remind_at": confirm_at - REMINDER}
+    return service.received_by(settings, now)
 
 
 def _quantities(

@@ -415,6 +415,7 @@ async def requests_out(
                     for title, spec, price, quantity in summary.lines
                 ],
                 shipping=summary.shipping,
+                no_delivery=one.no_delivery,
                 total=summary.total,
                 link=link,
                 qr_svg=f"{link}/qr.svg",
@@ -450,6 +451,7 @@ async def create_payment_request(
         amount=body.amount,
         note=body.note,
         expires_in_hours=body.expires_in_hours,
+        no_delivery=body.no_delivery,
     )
     return await request_out(request, session, shop, made)
 

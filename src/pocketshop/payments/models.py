@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -299,6 +300,8 @@ class PaymentRequest(Base):
     buyer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A service or a fee: the buyer gives no address, and its order is never shipped.
+    no_delivery: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class PaymentRequestOrder(Base):

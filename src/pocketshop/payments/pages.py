@@ -1,5 +1,7 @@
 """The buyer's payment pages: paying an order (off to the provider), the QR code for paying
-from a computer, and the receipt."""
+from a computer, the success page once paid, and the receipt. A payment that cannot start or
+did not go through sends the buyer back to the order page (POST-redirect-GET) with a code it
+shows as a fixed message (payments.outcomes)."""
 
 from typing import Annotated
 
@@ -15,12 +17,12 @@ from pocketshop.errors import AppError
 from pocketshop.guessing.deps import LimitMisses
 from pocketshop.money import format_fen
 from pocketshop.orders import service as orders
-from pocketshop.orders.pages import order_page
-from pocketshop.payments import calls, escrow, refunds, service
+from pocketshop.payments import calls, escrow, outcomes, service
 from pocketshop.payments.providers import Prepay, channel_for, label, provider_of
 from pocketshop.payments.service import Opened
 from pocketshop.payments.states import refund_status
 from pocketshop.shops import service as shops
+from pocketshop.shops.models import Shop
 from pocketshop.web.routing import (
     Session,
     client_address,
@@ -42,8 +44,8 @@ async def pay(
     number: str, request: Request, provider: Annotated[str, Form(max_length=16)] = ""
 ) -> Response:
     """Start paying the buyer's order with the provider chosen (the first offered if none
-    was): off to the provider's page, or its QR code on a computer; the order page with the
-    reason when it cannot start."""
+    was): off to the provider's page, or its QR code on a computer; back to the order page,
+    saying why, when it cannot start."""
     settings = get_settings(request)
     try:
         async with unit(request) as session:
@@ -52,10 +54,11 @@ async def pay(
         prepay = await calls.prepay(request.app.state.payments.providers, opened)
     except AppError as error:
         # Whatever the refused step wrote was rolled back with its transaction.
-        async with unit(request, write=False) as session:
-            user = await page_user_in(session, request, settings)
-            order = await orders.get_for_buyer_or_404(session, user, number)
-            return await order_page(request, session, user, order, error=error)
+        if error.status_code in (401, 403, 429) or error.code == "order_not_found":
+            raise  # not the buyer's to retry: a login, another's order, too many misses
+        return RedirectResponse(
+            f"/me/orders/{number}?pay_problem={error.code}#pay-problem", status_code=303
+        )
     return prepay_response(request, opened, prepay)
 
 
@@ -107,37 +110,54 @@ async def back_from_the_provider(
     payment: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
     """The buyer is back from the provider's page: ask it how the payment went rather than
-    wait for its notification, then show the order. If it cannot be asked now, its
-    notification, or our sweep, still settles it."""
+    wait for its notification, then show the outcome: the success page, or the order page
+    saying what went wrong. If it cannot be asked now, its notification, or our sweep, still
+    settles it."""
     settings = get_settings(request)
     async with unit(request, write=False) as session:
         user = await page_user_in(session, request, settings)
         order = await orders.get_for_buyer_or_404(session, user, number)
-        found = await service.buyers_open_payment(session, user, order, payment)
+        found = await outcomes.buyers_payment(session, user, order, payment)
     if found is not None:
         payments = request.app.state.payments
         await calls.advance_payment(request.app.state.db, settings, payments.providers, found.id)
-    return RedirectResponse(f"/me/orders/{number}", status_code=303)
+    async with unit(request, write=False) as session:
+        user = await page_user_in(session, request, settings)
+        order = await orders.get_for_buyer_or_404(session, user, number)
+        paid = await escrow.paying_payment(session, order.id) is not None
+        found = await outcomes.buyers_payment(session, user, order, payment)
+    return RedirectResponse(outcomes.after_return(number, found, paid), status_code=303)
+
+
+def _money_context(shop: Shop, money: outcomes.MoneyView) -> dict[str, object]:
+    return {
+        "shop": shop,
+        "money": money,
+        "payment": money.payment,
+        "provider_label": label(money.payment.provider) if money.payment else "",
+        "refund_status": refund_status,
+        "local_time": lambda moment: local_time(moment, shop.timezone),
+        "fen": format_fen,
+    }
+
+
+@router.get("/me/orders/{number}/paid", dependencies=[LimitMisses])
+async def paid(number: str, request: Request, session: Session, user: PageUser) -> Response:
+    """Payment successful: the amount, the order, and that the platform holds the money until
+    the buyer confirms receipt. An order not paid (yet) is shown as it is."""
+    order = await orders.get_for_buyer_or_404(session, user, number)
+    money = await outcomes.money_of(session, order)
+    if money.payment is None or money.payment.stray:
+        return RedirectResponse(f"/me/orders/{number}", status_code=303)
+    shop = await shops.get(session, order.shop_id)
+    return render(request, "payments/paid.html", {"order": order} | _money_context(shop, money))
 
 
 @router.get("/me/orders/{number}/receipt", dependencies=[LimitMisses])
 async def receipt(number: str, request: Request, session: Session, user: PageUser) -> HTMLResponse:
     order = await orders.get_for_buyer_or_404(session, user, number)
-    payment = await service.paid_payment(session, order)
-    if payment is None:
+    money = await outcomes.money_of(session, order)
+    if money.payment is None:
         raise escrow.not_paid()
     shop = await shops.get(session, order.shop_id)
-    return render(
-        request,
-        "payments/receipt.html",
-        {
-            "order": order,
-            "shop": shop,
-            "payment": payment,
-            "refunds": await refunds.of_order(session, order.id),
-            "provider_label": label(payment.provider),
-            "refund_status": refund_status,
-            "local_time": lambda moment: local_time(moment, shop.timezone),
-            "fen": format_fen,
-        },
-    )
+    return render(request, "payments/receipt.html", {"order": order} | _money_context(shop, money))

@@ -1,5 +1,5 @@
 """Payment requests on pages: the merchant makes one and shares its link or QR code; the
-buyer opens it, gives an address, and is sent to pay."""
+buyer opens it, gives an address (none for a request without delivery), and is sent to pay."""
 
 from typing import Annotated, Any
 
@@ -42,7 +42,6 @@ outside = outside_page_router()
 
 Short = Annotated[str, Form(max_length=200)]
 ITEM_ROWS = 3
-ADDRESS_FIELDS = ("recipient", "phone", "province", "city", "district", "detail")
 
 
 # --- the buyer --------------------------------------------------------------------------
@@ -97,7 +96,7 @@ async def pay_request(slug: str, request_id: str, request: Request) -> Response:
     submitted = await request.form()
     typed = {key: value for key, value in submitted.items() if isinstance(value, str)}
     chosen = typed.get("address", "new")
-    new_address = addresses.AddressInput(**{name: typed.get(name, "") for name in ADDRESS_FIELDS})
+    new_address = addresses.AddressInput(**{name: typed.get(name, "") for name in addresses.FIELDS})
     try:
         async with unit(request) as session:
             user = await page_user_in(session, request, settings)
@@ -111,7 +110,7 @@ async def pay_request(slug: str, request_id: str, request: Request) -> Response:
                 address=new_address if chosen == "new" else None,
                 address_id=None if chosen == "new" else chosen,
             )
-            if chosen == "new":
+            if chosen == "new" and not order.no_delivery:  # no delivery: no address taken
                 await addresses.remember(session, user, new_address)
             opened = await open_with(
                 request, session, settings, user, order.number, typed.get("provider", "")
@@ -213,6 +212,7 @@ async def make_request(
                     amount=amount,
                     note=typed.get("note", ""),
                     expires_in_hours=_hours(typed.get("hours", "72")),
+                    no_delivery=bool(typed.get("no_delivery")),
                 )
     except AppError as error:
         return await _console_list(request, session, shop, error=error, typed=typed)

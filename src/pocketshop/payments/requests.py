@@ -1,6 +1,8 @@
 """Payment requests (Weidian's "invitation to pay"): the merchant picks products, or types
 an amount with a note, and shares a link or QR code; the buyer opens it, gives an address,
-and pays. Paying makes an ordinary order.
+and pays. Paying makes an ordinary order. A typed amount may be marked "no delivery" (a
+service or a fee): the buyer gives no address, and once paid the order waits for the buyer's
+confirmation instead of a shipment (confirmed for them after the usual delay).
 
 Open → paid (an order from it was paid) or cancelled (by the merchant). It expires at
 `expires_at`. Nobody holds it: each buyer who opens it gets an order of their own, and several
@@ -91,9 +93,11 @@ async def create(
     amount: int | None,
     note: str,
     expires_in_hours: int = 72,
+    no_delivery: bool = False,
 ) -> PaymentRequest:
     """Refused (422): both products and an amount, or neither; a product not on sale in
-    this shop; an amount or quantity out of range; a note too long."""
+    this shop; an amount or quantity out of range; a note too long; no delivery for
+    products (it is for a typed amount: a service or a fee)."""
     clean_note = addresses.clean(note)
     if too_long(clean_note, NOTE_MAX):
         raise InvalidInput(
@@ -108,6 +112,12 @@ async def create(
     if bool(items) == (amount is not None):
         raise InvalidInput(
             _("Choose products, or type an amount (not both)."), code="items_or_amount"
+        )
+    if no_delivery and amount is None:
+        raise InvalidInput(
+            _("“No delivery” is for a typed amount (a service or a fee), not for products."),
+            code="no_delivery_needs_amount",
+            field="no_delivery",
         )
     if amount is not None:
         checkout.check_amount(amount)
@@ -129,6 +139,7 @@ async def create(
         status=RequestStatus.open.value,
         expires_at=now + timedelta(hours=expires_in_hours),
         created_at=now,
+        no_delivery=no_delivery,
     )
     session.add(request)
     await session.flush()
@@ -308,8 +319,9 @@ async def _order(
             shop,
             title=request.note,
             amount=request.amount,
-            address=address,
-            address_id=address_id,
+            address=None if request.no_delivery else address,
+            address_id=None if request.no_delivery else address_id,
+            no_delivery=request.no_delivery,
         )
     return await checkout.create(
         session,
@@ -358,8 +370,9 @@ async def check_payable(session: AsyncSession, order: Order) -> None:
 
 async def order_paid(session: AsyncSession, settings: Settings, order: Order) -> None:
     """An order from a request was paid (its lock held): the first pays the request, and the
-    others still waiting are closed after commit; one paid after the request was paid or
-    cancelled is refunded whole (and so closed)."""
+    others still waiting are closed after commit (an order without delivery then waits for
+    the buyer's confirmation); one paid after the request was paid or cancelled is refunded
+    whole (and so closed)."""
     request = await _request_of(session, order)
     if request is None:
         return
@@ -374,6 +387,8 @@ async def order_paid(session: AsyncSession, settings: Settings, order: Order) ->
     )
     if result.rowcount == 1:  # type: ignore[attr-defined]
         outbox.enqueue(session, CLOSE_ORDERS_TOPIC, {"request_id": request.id})
+        if order.no_delivery:
+            await orders.await_confirmation(session, settings, order)
         return
     await escrow.refund(
         session,

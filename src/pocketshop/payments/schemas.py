@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from pocketshop.accounts.schemas import StrictModel, WholeNumber
 from pocketshop.orders.schemas import AddressIn
@@ -128,6 +128,12 @@ class PaymentRequestIn(StrictModel):
     amount: WholeNumber | None = Field(default=None, gt=0, le=10**9, description="fen")
     note: str = contract.text(NOTE_MAX, optional=True)
     expires_in_hours: WholeNumber = Field(default=72, ge=1, le=720)
+    no_delivery: StrictBool = Field(
+        default=False,
+        description="a service or a fee (with an amount only): the buyer gives no address, "
+        "pays no shipping, and the order waits for the buyer's confirmation instead of a "
+        "shipment",
+    )
 
 
 class RequestLineOut(BaseModel):
@@ -145,6 +151,7 @@ class PaymentRequestOut(BaseModel):
     amount: int | None = Field(description="a typed amount; None when products were chosen")
     lines: list[RequestLineOut]
     shipping: int = Field(description="the shop's shipping fee, in the total")
+    no_delivery: bool = Field(description="a service or a fee: no address, nothing shipped")
     total: int
     link: str = Field(description="what the buyer opens (share it, or its QR code)")
     qr_svg: str
@@ -156,6 +163,9 @@ class PaymentRequestOut(BaseModel):
 
 
 class TakeRequestIn(StrictModel):
+    """Where to deliver: an address, or one of the buyer's book (none for a request without
+    delivery: any given is ignored)."""
+
     address: AddressIn | None = None
     address_id: str | None = Field(default=None, max_length=32)
 

@@ -52,16 +52,15 @@ def shop_out(request: Request, settings: Settings, shop: Shop) -> ShopOut:
         qr_svg_url=f"{url}/qr.svg",
         qr_png_url=f"{url}/qr.png",
         created_at=shop.created_at,
+        service_phone=shop.service_phone,
+        wechat_id=shop.wechat_id,
+        business_hours=shop.business_hours,
     )
 
 
 def my_shop_out(request: Request, settings: Settings, shop: Shop) -> MyShopOut:
     return MyShopOut(
-        **shop_out(request, settings, shop).model_dump(),
-        service_phone=shop.service_phone,
-        wechat_id=shop.wechat_id,
-        business_hours=shop.business_hours,
-        return_address=shop.return_address,
+        **shop_out(request, settings, shop).model_dump(), return_address=shop.return_address
     )
 
 

@@ -46,15 +46,16 @@ class ShopOut(BaseModel):
     qr_svg_url: str
     qr_png_url: str
     created_at: datetime
-
-
-class MyShopOut(ShopOut):
-    """The shop as its owner sees it, with its settings (the storefront shows buyers the
-    customer service and hours; after-sales, the return address)."""
-
+    # What the storefront shows buyers; the owner's own phone is never here.
     service_phone: str = Field(description="customer service, E.164; empty when none given")
     wechat_id: str = Field(description="customer service WeChat ID; empty when none given")
     business_hours: str = Field(description="as the shop words them, e.g. 周一至周五 9:00-18:00")
+
+
+class MyShopOut(ShopOut):
+    """The shop as its owner sees it: with the return address, which only after-sales gives
+    a buyer (once the shop agrees to take goods back)."""
+
     return_address: str = Field(description="where buyers send returns; empty when none given")
 
 

@@ -95,7 +95,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/s/{slug}/p/{product_id}"): Access.public,
     ("GET", "/console/products"): Access.merchant,
     ("GET", "/console/products/new"): Access.merchant,
-    ("POST", "/console/products/new"): Access.merchant,
+    ("POST", "/console/products"): Access.merchant,
     ("GET", "/console/products/{public_id}"): Access.merchant,
     ("POST", "/console/products/{public_id}"): Access.merchant,
     ("POST", "/console/products/{public_id}/status"): Access.merchant,
@@ -146,6 +146,8 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/me/shop/orders/{number}/shipments"): Access.merchant,
     ("GET", "/api/v1/me/shop/shipping-rule"): Access.merchant,
     ("PUT", "/api/v1/me/shop/shipping-rule"): Access.merchant,
+    ("PUT", "/api/v1/me/shop/shipping-regions"): Access.merchant,
+    ("GET", "/api/v1/regions"): Access.public,
     ("GET", "/console/orders"): Access.merchant,
     ("GET", "/console/orders.csv"): Access.merchant,
     ("GET", "/console/orders/updates"): Access.merchant,
@@ -154,6 +156,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/console/orders/{number}/cancel"): Access.merchant,
     ("GET", "/console/shipping"): Access.merchant,
     ("POST", "/console/shipping"): Access.merchant,
+    ("POST", "/console/shipping/regions"): Access.merchant,
     # --- payments: the buyer's ----------------------------------------------------------------
     ("POST", "/api/v1/orders/{number}/payments"): Access.buyer,
     ("POST", "/api/v1/payments/{payment_id}/refresh"): Access.buyer,
@@ -161,6 +164,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/me/orders/{number}/receipt"): Access.buyer,
     ("POST", "/me/orders/{number}/pay"): Access.buyer,
     ("GET", "/me/orders/{number}/return"): Access.buyer,
+    ("GET", "/me/orders/{number}/paid"): Access.buyer,
     # The sandbox provider's hosted pay page: the provider's, reached by its trade number.
     ("GET", "/sandbox/pay/{out_trade_no}"): Access.public,
     ("POST", "/sandbox/pay/{out_trade_no}/pay"): Access.public,

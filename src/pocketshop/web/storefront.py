@@ -33,6 +33,7 @@ def shop_context(request: Request, shop: Shop) -> dict[str, Any]:
     """What every storefront page of a shop shows or links to."""
     logo_url = shops.logo_url(shop)
     return {
+        "store_header": True,  # web/base.html draws the shop's header, not the site's top bar
         "shop": shop,
         "shop_path": f"/s/{shop.slug}",
         "shop_url": shops.shop_url(public_base_url(request), shop),

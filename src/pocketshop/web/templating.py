@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescape
 
 from pocketshop import __version__, i18n
+from pocketshop.accounts.service import display_phone
 from pocketshop.errors import AppError
 from pocketshop.web.security import CSRF_FIELD, csrf_token, set_pending_cookies
 
@@ -41,7 +42,14 @@ def _build_environment() -> Environment:
         i18n.gettext, i18n.ngettext, newstyle=True
     )
     env.globals.update(version=__version__, csrf_field=CSRF_FIELD)
+    env.filters["phone"] = phone
     return env
+
+
+def phone(number: str | None) -> str:
+    """`{{ order.phone|phone }}`: every page shows a phone one way, the buyer's and the
+    merchant's alike (accounts.service.display_phone: '138 0013 8000')."""
+    return display_phone(number) if number else ""
 
 
 environment = _build_environment()

@@ -1,5 +1,6 @@
 // Progressive enhancement for the merchant console; every page works without it.
-// 1. The product editor's SKU matrix follows the specs as they are typed.
+// 1. The product editor's SKU matrix follows the specs as they are typed; its description
+//    is edited as formatted text (a toolbar over a contenteditable area).
 // 2. The nav's to-ship badge and the orders list's "new orders" banner update by polling.
 // 3. A tap on a link to share selects all of it, ready to copy.
 // 4. Forms that cannot be undone (a refund, a cancellation) ask first.
@@ -82,6 +83,62 @@
     };
 
     specs.forEach(function (spec) { spec.addEventListener("input", rebuild); });
+  }
+
+  // --- formatted description -------------------------------------------------------------
+  // The plain text box makes way for an editor whose HTML goes in description_html on
+  // submit; the server keeps paragraphs, line breaks, bold, italic, lists and headings only.
+  var rich = document.querySelector("[data-rich]");
+  if (rich && document.execCommand) {
+    var editor = rich.querySelector("[data-rich-editor]");
+    var toolbar = rich.querySelector("[data-rich-toolbar]");
+    var fallback = rich.querySelector("[data-rich-fallback]");
+    var field = rich.querySelector("[data-rich-field]");
+    var buttons = toolbar.querySelectorAll("[data-command]");
+    editor.contentEditable = "true";
+    if (!editor.textContent.trim()) editor.innerHTML = "<p><br></p>";
+    editor.hidden = false;
+    toolbar.hidden = false;
+    fallback.hidden = true;
+    fallback.disabled = true;
+    field.disabled = false;
+    rich.querySelector("[data-rich-hint]").hidden = true;
+    rich.querySelector("label").addEventListener("click", function () { editor.focus(); });
+    document.execCommand("defaultParagraphSeparator", false, "p");
+
+    var inHeading = function () {
+      return String(document.queryCommandValue("formatBlock")).toLowerCase() === "h3";
+    };
+    var showState = function () {
+      buttons.forEach(function (button) {
+        var command = button.getAttribute("data-command");
+        var on = command === "heading" ? inHeading() : document.queryCommandState(command);
+        button.setAttribute("aria-pressed", on ? "true" : "false");
+      });
+    };
+    // The selection stays in the editor while a button is pressed.
+    toolbar.addEventListener("mousedown", function (event) { event.preventDefault(); });
+    toolbar.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-command]");
+      if (!button) return;
+      editor.focus();
+      var command = button.getAttribute("data-command");
+      if (command === "heading") document.execCommand("formatBlock", false, inHeading() ? "p" : "h3");
+      else document.execCommand(command, false, null);
+      showState();
+    });
+    document.addEventListener("selectionchange", function () {
+      if (editor.contains(document.getSelection().anchorNode)) showState();
+    });
+    // Pasted text comes without the styles of where it was copied from.
+    editor.addEventListener("paste", function (event) {
+      if (!event.clipboardData) return;
+      event.preventDefault();
+      document.execCommand("insertText", false, event.clipboardData.getData("text/plain"));
+    });
+    editor.closest("form").addEventListener("submit", function () {
+      field.value = editor.innerHTML;
+    });
   }
 
   // --- live order updates -----------------------------------------------------------------

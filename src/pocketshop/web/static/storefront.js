@@ -79,6 +79,25 @@
   refresh();
 })();
 
+// A refused add to the cart comes back to the product page at #buy: the anchor scrolls to the
+// picker; here the choice the message is about (else the message) is also centred and focused,
+// so a phone shows both above the fixed buy bar and a screen reader reads the message.
+(function () {
+  "use strict";
+  var form = document.querySelector("[data-sku-picker]");
+  var message = form && form.querySelector("[role=alert]");
+  if (!message) return;
+  var target = form.querySelector("[aria-invalid=true]:not(:disabled)") || message;
+  if (target === message) message.setAttribute("tabindex", "-1");
+  // After the load, when the browser has scrolled to #buy (which would undo both).
+  window.addEventListener("load", function () {
+    setTimeout(function () {
+      message.scrollIntoView({ block: "center" });
+      target.focus({ preventScroll: true });
+    }, 0);
+  });
+})();
+
 // Forms that undo something ask first (without JavaScript they simply submit).
 document.addEventListener("submit", function (event) {
   var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
