@@ -25,6 +25,7 @@ from pocketshop.config import Settings
 from pocketshop.i18n import LocaleMiddleware
 from pocketshop.notifications import api as notifications_api
 from pocketshop.notifications import pages as notifications_pages
+from pocketshop.orders import address_pages
 from pocketshop.orders import api as orders_api
 from pocketshop.orders import console_pages as orders_console
 from pocketshop.orders import pages as orders_pages
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shops_pages.router,
         shops_pages.outside,
         orders_pages.router,
+        address_pages.router,
         payments_pages.router,
         payments_pages.outside,
         payments_console.router,

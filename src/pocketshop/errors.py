@@ -1,5 +1,6 @@
 """Domain errors and how they are answered: JSON under /api, a friendly page elsewhere."""
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -78,3 +79,13 @@ class TooManyRequests(AppError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None, **kw: Any):
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after)}, **kw)
         self.retry_after = retry_after
+
+
+def refusal_of(check: Callable[[], object]) -> AppError | None:
+    """The error `check` refuses with, or None: for a page that explains a refusal by running
+    checks again that read what it gives them and write nothing."""
+    try:
+        check()
+    except AppError as error:
+        return error
+    return None

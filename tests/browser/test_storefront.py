@@ -156,8 +156,13 @@ def test_buy_on_a_phone(page: Page, live_server: LiveServer, artifacts_dir: Path
     page.wait_for_url(f"**/s/{shop.slug}/checkout")
     expect(page.locator("input[name=recipient]")).to_be_visible()
     expect(page.locator(".summary-lines li")).to_have_count(1)
-    for name, value in ADDRESS.items():
-        page.locator(f"#checkout input[name={name}]").fill(value)
+    for name in ("recipient", "phone", "detail"):
+        page.locator(f"#checkout [name={name}]").fill(ADDRESS[name])
+    # 浙江省 杭州市 西湖区 from the picker, each list filled once the one above is chosen.
+    for level, code in (("province", "330000"), ("city", "330100"), ("district", "330106")):
+        picker = page.locator(f"#checkout select[name={level}_code]")
+        expect(picker.locator(f"option[value='{code}']")).to_have_count(1)
+        picker.select_option(code)
     page.locator("textarea[name=note]").fill("周末送货")
     shoot(page, artifacts_dir, "store-checkout")
     page.locator(".buy-bar button.checkout").click()

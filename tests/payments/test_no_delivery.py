@@ -232,3 +232,25 @@ async def test_a_no_delivery_order_read_back_as_it_was_paid(
     async with db.transaction(write=False) as session:
         order = (await session.scalars(select(Order).where(Order.number == number))).one()
     assert order.status == "shipped"
+
+
+async def test_a_paid_no_delivery_order_reads_awaiting_confirmation(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Stored as shipped (so the receipt timers run), it is never called shipped: the buyer's
+    list, the shop's API, list and page all say it waits for confirmation."""
+    merchant = await make_merchant(app)
+    number, buyer_token = await taken_and_paid(app, client, merchant)
+    waiting = tr("Awaiting confirmation")
+    shipped = tr("Shipped")
+    from_api = await client.get(f"/api/v1/orders/{number}", headers={"Authorization": buyer_token})
+    assert from_api.status_code == 200, from_api.text
+    assert from_api.json()["status_label"] == waiting
+    shop_api = await client.get(f"/api/v1/me/shop/orders/{number}", headers=merchant.auth)
+    assert shop_api.json()["status_label"] == waiting
+    await log_in(app, client, merchant.user)
+    for path in ("/console/orders", f"/console/orders/{number}"):
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert waiting in page.text
+        assert f">{shipped}<" not in page.text

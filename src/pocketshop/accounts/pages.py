@@ -151,6 +151,5 @@ async def dev_inbox(request: Request, settings: AppSettings) -> HTMLResponse:
         {
             "messages": list(sender.sent),
             "at": lambda moment: moment.astimezone(zone).strftime("%m-%d %H:%M:%S"),
-            "phone": service.display_phone,
         },
     )

@@ -20,7 +20,7 @@ from pocketshop import cache, media
 from pocketshop.accounts.deps import OptionalPageUser
 from pocketshop.catalog import description, stock, storefront
 from pocketshop.catalog.models import ProductGroup
-from pocketshop.errors import AppError
+from pocketshop.errors import AppError, refusal_of
 from pocketshop.money import format_fen, yuan_text
 from pocketshop.orders import cart, shipping_fees
 from pocketshop.orders.service import MAX_QUANTITY
@@ -210,20 +210,23 @@ def _refusal(
     if code not in CART_REFUSALS:
         return None
     dimensions = view.product.specs or []
-    try:
+
+    def checks() -> None:
         if code == "cart_full":
             raise cart.cart_full()
         # As the cart checks: the quantity first (one that was not a number came back empty).
         asked = int(quantity) if quantity else 0
         cart.check_quantity(asked)
         storefront.choose_sku(view, picked, asked)
-    except AppError as refused:
-        # The combination's own refusals belong to the last choice made.
-        last_spec = f"spec{len(dimensions) - 1}" if dimensions else None
-        whole = refused.code in ("sku_not_found", "sold_out")
-        field = refused.field or (last_spec if whole else None)
-        return AppError(refused.message, code=refused.code, field=field, status_code=200)
-    return None
+
+    refused = refusal_of(checks)
+    if refused is None:
+        return None
+    # The combination's own refusals belong to the last choice made.
+    last_spec = f"spec{len(dimensions) - 1}" if dimensions else None
+    whole = refused.code in ("sku_not_found", "sold_out")
+    field = refused.field or (last_spec if whole else None)
+    return AppError(refused.message, code=refused.code, field=field, status_code=200)
 
 
 def _sold_out_values(view: storefront.ProductView, dimensions: list[Any]) -> set[str]:

@@ -115,7 +115,7 @@ async def order_out(
         number=order.number,
         shop=shop_slug,
         status=OrderStatus(order.status),
-        status_label=service.status_label(order.status),
+        status_label=service.label_of(order),
         currency=order.currency,
         items_total=order.items_total,
         shipping_fee=order.shipping_fee,

@@ -101,7 +101,7 @@ async def orders_list(
     cards = [
         {
             "order": order,
-            "status_label": service.status_label(order.status),
+            "status_label": service.label_of(order),
             "lines": lines[order.id][:LINES_SHOWN],
             "more": max(len(lines[order.id]) - LINES_SHOWN, 0),
             "total": format_fen(order.total),
@@ -173,7 +173,7 @@ async def order_page(
     events = [
         {
             "event": event,
-            "label": service.status_label(event.to_status),
+            "label": service.label_of(order, event.to_status),
             "actor": _(ACTOR_LABELS[Actor(event.actor)]),
             "reason": _(REASON_LABELS[event.reason]) if event.reason in REASON_LABELS else "",
         }
@@ -199,7 +199,7 @@ async def order_page(
         {
             **await nav_context(session, shop, "orders"),
             "order": order,
-            "status_label": service.status_label(order.status),
+            "status_label": service.label_of(order),
             "close_reason": close_reason,
             "lines": [
                 {
@@ -408,6 +408,20 @@ async def save_shipping(
     return redirect_done("/console/shipping", "shipping")
 
 
+def _extra_fees(typed: dict[str, str], codes: list[str]) -> dict[str, int]:
+    """The extra fee typed for each province, in fen (provinces left empty have none)."""
+    extra: dict[str, int] = {}
+    for code in codes:
+        message = _(
+            "Enter the extra fee for %(region)s in yuan, like 10 or 15.50.",
+            region=regions.name_of(code),
+        )
+        fen = _yuan_field(typed.get(f"extra_{code}", ""), "extra", message)
+        if fen:
+            extra[code] = fen
+    return extra
+
+
 @router.post("/shipping/regions")
 async def save_shipping_regions(request: Request, session: Session, shop: ConsoleShop) -> Response:
     """Extra fees and no delivery by province: one row per province, a yuan amount
@@ -420,23 +434,12 @@ async def save_shipping_regions(request: Request, session: Session, shop: Consol
         for name in (f"extra_{code}", f"none_{code}")
         if submitted.get(name)
     }
+    none = [code for code in codes if typed.get(f"none_{code}")]
     try:
-        extra: dict[str, int] = {}
-        for code in codes:
-            text = typed.get(f"extra_{code}", "")
-            fen = _yuan_field(
-                text,
-                "extra",
-                _(
-                    "Enter the extra fee for %(region)s in yuan, like 10 or 15.50.",
-                    region=regions.name_of(code),
-                ),
-            )
-            if fen:
-                extra[code] = fen
-        none = [code for code in codes if typed.get(f"none_{code}")]
         async with attempt(session):
-            await shipping_fees.set_regions(session, shop, extra=extra, no_delivery=none)
+            await shipping_fees.set_regions(
+                session, shop, extra=_extra_fees(typed, codes), no_delivery=none
+            )
     except AppError as error:
         return await shipping_page(request, session, shop, error=error, regional=typed)
     return redirect_done("/console/shipping", "regions")

@@ -53,7 +53,7 @@ async def csv_text(
             [
                 _cell(order.number),
                 order.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                service.status_label(order.status),
+                service.label_of(order),
                 _cell(line.title),
                 _cell(line.spec_text),
                 yuan_text(line.unit_price),

@@ -1,5 +1,5 @@
-"""The buyer's side of orders: the cart, checkout (with an inline phone login), their orders
-and their address book.
+"""The buyer's side of orders: the cart, checkout (with an inline phone login) and their
+orders (the address book is address_pages.py).
 
 A guest's cart is a signed cookie; a logged-in buyer's is in the database. When a buyer who
 still carries a guest cookie opens a cart or checkout page, the cookie is merged into their
@@ -7,15 +7,14 @@ cart and cleared.
 """
 
 import secrets
-from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Depends, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import media, regions
+from pocketshop import media
 from pocketshop.accounts import service as accounts
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, start_web_session
 from pocketshop.accounts.models import User
@@ -35,7 +34,7 @@ from pocketshop.orders import (
     service,
     shipping,
 )
-from pocketshop.orders.addresses import AddressInput
+from pocketshop.orders.address_pages import AddressForm, typed_address
 from pocketshop.orders.cart import GuestCart
 from pocketshop.orders.checkout import LineRequest
 from pocketshop.orders.models import Order
@@ -51,72 +50,16 @@ from pocketshop.payments import outcomes
 from pocketshop.payments.providers import offered
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
-from pocketshop.web import guest_cart, templating
+from pocketshop.web import guest_cart
 from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
 from pocketshop.web.storefront import local_time, shop_context
 from pocketshop.web.templating import render
 
 router = page_router()
 
-CART_COOKIE = "ps_cart"
-CART_DAYS = 30
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
 Text = Annotated[str, Form(max_length=200)]
 Short = Annotated[str, Form(max_length=64)]
-
-
-def _address_form(
-    recipient: Short = "",
-    phone: Short = "",
-    province: Short = "",
-    city: Short = "",
-    district: Short = "",
-    detail: Text = "",
-    province_code: Short = "",
-    city_code: Short = "",
-    district_code: Short = "",
-) -> AddressInput:
-    """The address fields of a form, as checkout and the address book both post them. The
-    picker sends codes; the names then come from them (`addresses.validate`)."""
-    return AddressInput(
-        recipient, phone, province, city, district, detail, province_code, city_code, district_code
-    )
-
-
-AddressForm = Annotated[AddressInput, Depends(_address_form)]
-
-
-def _typed_address(address: AddressInput) -> dict[str, str]:
-    return {name: getattr(address, name) for name in addresses.FIELDS}
-
-
-def region_picker(form: Mapping[str, str]) -> dict[str, Any]:
-    """The picker's three lists and choices for a form as typed: a city not in the chosen
-    province (or a district not in the city) is dropped, so "Choose" moves on a level. An
-    older address with names only is matched by name."""
-    province = form.get("province_code") or regions.province_by_name(form.get("province", ""))
-    cities = regions.cities(province or "")
-    city = _pick(cities, form.get("city_code", ""), form.get("city", ""))
-    districts = regions.districts(city) if city else ()
-    district = _pick(districts, form.get("district_code", ""), form.get("district", ""))
-    return {
-        "provinces": regions.provinces(),
-        "cities": cities,
-        "districts": districts,
-        "province_code": province if cities else "",
-        "city_code": city,
-        "district_code": district,
-    }
-
-
-def _pick(choices: tuple[regions.Region, ...], code: str, name: str) -> str:
-    for region in choices:
-        if (code and region.code == code) or (not code and name and region.name == name):
-            return region.code
-    return ""
-
-
-templating.environment.globals["region_picker"] = region_picker
 
 
 async def quantities(
@@ -401,7 +344,7 @@ async def place_order(
     session: Session,
     settings: AppSettings,
     user: PageUser,
-    typed_address: AddressForm,
+    typed: AddressForm,
     sku: Annotated[list[str] | None, Form(max_length=64)] = None,
     address: Short = "",
     note: Annotated[str, Form(max_length=1000)] = "",
@@ -415,7 +358,7 @@ async def place_order(
     shop = await shops.get_by_slug_or_404(session, slug)
     if pick:
         kept = {"address": "new", "note": note, "idempotency_key": idempotency_key}
-        form = _typed_address(typed_address) | kept
+        form = typed_address(typed) | kept
         return await checkout_page(request, session, user, shop, item=item, form=form)
     key = idempotency_key.strip() or None
     if key is not None:
@@ -424,7 +367,7 @@ async def place_order(
             return _redirect(f"/me/orders/{placed.number}")
     found = await quantities(request, session, user, shop)
     lines = [LineRequest(one, found[one]) for one in dict.fromkeys(sku or []) if one in found]
-    new_address = typed_address if address in ("", "new") else None
+    new_address = typed if address in ("", "new") else None
     try:
         # A savepoint: a refused order (a sold-out line) must not keep stock it took for the
         # lines before, though this request goes on to show the error.
@@ -443,7 +386,7 @@ async def place_order(
             )
     except AppError as error:
         kept = {"address": address or "new", "note": note, "idempotency_key": key or ""}
-        form = _typed_address(typed_address) | kept
+        form = typed_address(typed) | kept
         return await checkout_page(request, session, user, shop, item=item, error=error, form=form)
     if new_address is not None and not created.replayed:
         await addresses.remember(session, user, new_address)
@@ -469,7 +412,7 @@ async def my_orders(
             "shops": by_id,
             "fen": format_fen,
             "media_url": media.url,
-            "status_label": service.status_label,
+            "label_of": service.label_of,
             "local_time": local_time,
         },
     )
@@ -558,85 +501,3 @@ async def confirm_my_order(
         order = await service.get_for_buyer_or_404(session, user, number)
         return await order_page(request, session, user, order, error=error)
     return _redirect(f"/me/orders/{number}")
-
-
-# --- the address book --------------------------------------------------------------------------
-
-
-async def addresses_page(
-    request: Request,
-    session: AsyncSession,
-    user: User,
-    *,
-    editing: str = "",
-    error: AppError | None = None,
-    form: dict[str, str] | None = None,
-) -> HTMLResponse:
-    book = await addresses.list_for(session, user)
-    current = next((address for address in book if address.public_id == editing), None)
-    typed = form or (_typed_address(addresses.as_input(current)) if current else {})
-    return render(
-        request,
-        "orders/store_addresses.html",
-        {
-            "addresses": book,
-            "editing": current,
-            "form": typed,
-            "display_phone": accounts.display_phone,
-        },
-        error=error,
-    )
-
-
-@router.get("/me/addresses")
-async def my_addresses(
-    request: Request,
-    session: Session,
-    user: PageUser,
-    edit: Annotated[str, Query(max_length=64)] = "",
-) -> HTMLResponse:
-    return await addresses_page(request, session, user, editing=edit)
-
-
-@router.post("/me/addresses")
-async def save_address(
-    request: Request,
-    session: Session,
-    user: PageUser,
-    typed: AddressForm,
-    address_id: Short = "",
-    make_default: Short = "",
-    pick: Short = "",
-) -> Response:
-    """Add an address, or with `address_id` change one. `pick` (the region picker's button,
-    without JavaScript) shows the form again with the next list filled, saving nothing."""
-    if pick:
-        return await addresses_page(
-            request, session, user, editing=address_id, form=_typed_address(typed)
-        )
-    try:
-        async with attempt(session):
-            if address_id:
-                await addresses.edit(
-                    session, user, address_id, typed, make_default=bool(make_default)
-                )
-            else:
-                await addresses.create(session, user, typed, make_default=bool(make_default))
-    except AppError as error:
-        return await addresses_page(
-            request, session, user, editing=address_id, error=error, form=_typed_address(typed)
-        )
-    return _redirect("/me/addresses")
-
-
-@router.post("/me/addresses/{address_id}/default")
-async def make_default_address(address_id: str, session: Session, user: PageUser) -> Response:
-    address = await addresses.get_or_404(session, user, address_id)
-    await addresses.edit(session, user, address_id, addresses.as_input(address), make_default=True)
-    return _redirect("/me/addresses")
-
-
-@router.post("/me/addresses/{address_id}/delete")
-async def delete_address(address_id: str, session: Session, user: PageUser) -> Response:
-    await addresses.remove(session, user, address_id)
-    return _redirect("/me/addresses")

@@ -115,6 +115,16 @@ def status_label(status: str) -> str:
     return _(STATUS_LABELS[OrderStatus(status)])
 
 
+def label_of(order: Order, status: str | None = None) -> str:
+    """An order's status (or `status`, one it went through) as people read it: a no-delivery
+    order once paid waits for the buyer's confirmation, not for a parcel (it is `shipped` so
+    the receipt timers run as for any order)."""
+    status = status or order.status
+    if order.no_delivery and status == OrderStatus.shipped:
+        return _("Awaiting confirmation")
+    return status_label(status)
+
+
 async def transition(
     session: AsyncSession,
     order: Order,

@@ -25,6 +25,7 @@ from pocketshop.i18n import N_, _
 from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderStatus
 from pocketshop.payments import escrow, refunds
+from pocketshop.payments import service as payments
 from pocketshop.payments.models import Payment, Refund
 from pocketshop.payments.states import OPEN_REFUNDS, PaymentStatus, RefundStatus
 
@@ -183,18 +184,7 @@ class MoneyView:
 async def money_of(session: AsyncSession, order: Order) -> MoneyView:
     """The order's payment (the paying one, or a late one returned), its refunds, and what
     of it is held, released or refunded."""
-    payment = await escrow.paying_payment(session, order.id)
-    if payment is None:
-        payment = await session.scalar(
-            select(Payment)
-            .where(
-                Payment.order_id == order.id,
-                Payment.stray.is_(True),
-                Payment.status.in_([PaymentStatus.paid.value, PaymentStatus.refunded.value]),
-            )
-            .order_by(Payment.id.desc())
-            .limit(1)
-        )
+    payment = await payments.paid_payment(session, order)
     if payment is None:
         return MoneyView(None, [], 0, 0, 0)
     made = await refunds.of_order(session, order.id)

@@ -7,7 +7,6 @@ import segno
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from pocketshop.accounts import service as accounts
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
@@ -71,7 +70,6 @@ async def _store_page(
             "addresses": book,
             "chosen_address": typed.get("address") or (book[0].public_id if book else "new"),
             "form": typed,
-            "display_phone": accounts.display_phone,
             "pay_with": offered(request.app.state.payments.providers),
             "path": f"/s/{shop.slug}/pay/{made.public_id}",
         },

@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescap
 from pocketshop import __version__, i18n
 from pocketshop.accounts.service import display_phone
 from pocketshop.errors import AppError
+from pocketshop.regions import picker
 from pocketshop.web.security import CSRF_FIELD, csrf_token, set_pending_cookies
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -41,7 +42,9 @@ def _build_environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext, i18n.ngettext, newstyle=True
     )
-    env.globals.update(version=__version__, csrf_field=CSRF_FIELD)
+    env.globals.update(
+        version=__version__, csrf_field=CSRF_FIELD, region_picker=picker.region_picker
+    )
     env.filters["phone"] = phone
     return env
 
