@@ -22,7 +22,7 @@ def head_start(took: list[float], pairs: int) -> float:
     other: with every pair at once each query waits its turn behind all the others, so what
     evens that out grows with the number of pairs and this machine's speed (`took`: how long
     such a request takes alone here; `pairs`: how many race at once)."""
-    return statistics.median(took) * pairs / 2
+    return statistics.median(took) * pairs
 
 
 async def after(delay: float, work: Awaitable[Any]) -> Any:
