@@ -76,7 +76,27 @@ def test_pay_read_the_receipt_and_see_the_money(
     expect(page.locator(".balances .balance")).to_have_count(6)
     expect(page.locator(".statement li").first).to_be_visible()
     shoot(page, artifacts_dir, "console-finance")
+    # The statement in business events, each with the balance after it.
+    expect(page.locator(".statement li .statement-balance").first).to_have_text(
+        re.compile(r"¥[\d,]+\.\d\d")
+    )
+
+    # A refused withdrawal: back on the page, the message beside the amount and on screen;
+    # a refresh posts nothing again and the message is gone.
+    withdraw_form = page.locator("form.withdraw-form")
+    withdraw_form.locator("input[name=amount]").fill("99999999")
+    withdraw_form.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/console/finance#withdraw$"))
+    alert = page.locator("form.withdraw-form [role=alert]")
+    expect(alert).to_be_in_viewport()
+    expect(withdraw_form.locator("input[name=amount]")).to_have_attribute("aria-invalid", "true")
+    expect(withdraw_form.locator("input[name=amount]")).to_have_value("99999999")
+    shoot(page, artifacts_dir, "console-withdraw-refused")
+    page.reload()
+    expect(page.locator("[role=alert]")).to_have_count(0)
+
     page.goto(f"/console/orders/{number}")
+    expect(page.locator(".order-fee dd")).to_have_text(re.compile(r"^¥0\.\d\d "))
     expect(page.locator("form.refund-form")).to_be_visible()
     page.locator("form.refund-form input[name=amount]").fill("1")
     # A refund cannot be taken back: the console asks first. Dismissed, nothing is refunded.

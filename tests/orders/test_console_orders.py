@@ -1,6 +1,6 @@
-"""The console's orders pages through the HTML forms: list, tabs and search, CSV export, the
-live updates endpoint, the order detail with shipping (whole, partial, refused) and cancel,
-shipping fees; another shop's orders out of reach."""
+"""The console's orders pages through the HTML forms: list, tabs and search, CSV and Excel
+export, the live updates endpoint, the order detail with shipping (whole, partial, refused)
+and cancel, shipping fees; another shop's orders out of reach."""
 
 import csv
 import io
@@ -8,6 +8,7 @@ import re
 
 import httpx
 from fastapi import FastAPI
+from openpyxl import load_workbook
 from sqlalchemy import event
 
 from pocketshop.orders.service import OrderStatus
@@ -103,6 +104,7 @@ async def test_csv_export(app: FastAPI, client: httpx.AsyncClient) -> None:
     await logged_in(client, app, merchant)
     listed = await client.get("/console/orders?status=to_ship")
     assert 'href="/console/orders.csv?status=to_ship&amp;q="' in listed.text
+    assert 'href="/console/orders.xlsx?status=to_ship&amp;q="' in listed.text
 
     response = await client.get("/console/orders.csv")
     assert response.status_code == 200
@@ -296,6 +298,11 @@ async def test_another_shops_orders_are_out_of_reach(
     exported = await client.get("/console/orders.csv")
     assert their_paid not in exported.text
     assert mine in exported.text
+    workbook = await client.get("/console/orders.xlsx")
+    assert workbook.status_code == 200
+    numbers = {row[0] for row in load_workbook(io.BytesIO(workbook.content)).active.values}
+    assert mine in numbers
+    assert their_paid not in numbers
     updates = (await client.get("/console/orders/updates", params={"after": "x"})).json()
     assert {order["number"] for order in updates["orders"]} == {mine}
 

@@ -13,7 +13,7 @@ from pocketshop.orders.models import Order
 from pocketshop.shops.models import Shop
 from tests.commerce import ADDRESS, make_buyer, make_merchant, make_product, row_counts, web_login
 from tests.orders.test_store_pages import add, checkout_form, setup_shop
-from tests.support import csrf_for, page_alert
+from tests.support import csrf_for, page_alert, tr
 
 PERSON = {"recipient": "李雷", "phone": "13900139000", "detail": "科技园 1 号"}
 
@@ -119,6 +119,15 @@ async def test_delivery_by_region_in_the_console_and_at_checkout(
     buyer = await make_buyer(app)
     await web_login(app, client, buyer.user)
     await add(client, shop, made, "红", "S")
+    cart = (await client.get(f"/s/{shop.slug}/cart")).text
+    assert shipping_shown(cart) == "¥8.00"  # no address yet: the fee without any extra
+    assert (
+        tr(
+            "Some regions cost more to ship to, or are not delivered to: the fee for your address "
+            "shows at checkout."
+        )
+        in cart
+    )
     page = await client.get(f"/s/{shop.slug}/checkout")
     urumqi = PERSON | {"province_code": "650000", "city_code": "650100", "district_code": "650102"}
     before = await row_counts(app)
@@ -139,6 +148,7 @@ async def test_delivery_by_region_in_the_console_and_at_checkout(
     )
     assert step.status_code == 200
     assert "440300" in options(step.text, "city_code")
+    assert shipping_shown(step.text) == "¥23.00"  # Guangdong's extra counted
     assert await row_counts(app) == before
 
     nanshan = PERSON | {"province_code": "440000", "city_code": "440300", "district_code": "440305"}
@@ -151,6 +161,18 @@ async def test_delivery_by_region_in_the_console_and_at_checkout(
     assert order is not None
     assert order.shipping_fee == 800 + 1500
     assert order.province == "广东省"
+
+    # Next time, the saved address is chosen, its extra counted and said beside it.
+    await add(client, shop, made, "红", "S")
+    again = (await client.get(f"/s/{shop.slug}/checkout")).text
+    assert shipping_shown(again) == "¥23.00"
+    assert tr("Shipping here costs %(amount)s more.", amount="¥15.00") in again
+
+
+def shipping_shown(html: str) -> str:
+    found = re.search(f"<dt>{tr('Shipping')}</dt><dd>([^<]*)</dd>", html)
+    assert found, "no shipping fee shown"
+    return found[1]
 
 
 async def test_console_delivery_by_region(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -6,7 +6,9 @@ import pytest
 from fastapi import FastAPI
 
 from pocketshop.errors import InvalidInput
-from pocketshop.orders import shipping
+from pocketshop.i18n import using
+from pocketshop.orders import shipping, shipping_fees
+from pocketshop.orders.models import Address
 from tests.commerce import make_buyer, make_merchant, make_product, place_order
 from tests.support import api_error
 
@@ -148,3 +150,23 @@ def test_wrong_tracking_numbers(carrier: str, typed: str, code: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         shipping.validate_tracking(carrier, typed)
     assert refused.value.code == code
+
+
+def test_addresses_are_told_what_the_shops_regions_mean_for_them() -> None:
+    terms = shipping_fees.Terms(
+        "flat", 800, None, extra=(("440000", 1500),), no_delivery=("650000",)
+    )
+
+    def address(public_id: str, province: str, code: str | None) -> Address:
+        return Address(public_id=public_id, province=province, province_code=code)
+
+    book = [
+        address("gd", "广东省", "440000"),
+        address("xj", "新疆维吾尔自治区", None),  # an older address: found by its name
+        address("bj", "北京市", "110000"),
+    ]
+    with using("en"):
+        assert shipping_fees.address_notes(terms, book) == {
+            "gd": "Shipping here costs ¥15.00 more.",
+            "xj": "This shop does not deliver here.",
+        }

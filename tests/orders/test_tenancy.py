@@ -2,11 +2,13 @@
 orders, cart or addresses: 404 (not 403, which would confirm the id exists), and B's and Y's
 data stay as they were."""
 
+import io
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from openpyxl import load_workbook
 
 from tests.commerce import (
     ADDRESS,
@@ -114,6 +116,10 @@ async def test_merchant_cannot_reach_another_shops_orders(
     exported = await client.get("/api/v1/me/shop/orders.csv", headers=a)
     assert exported.status_code == 200
     assert two.y_order not in exported.text
+    workbook = await client.get("/api/v1/me/shop/orders.xlsx", headers=a)
+    assert workbook.status_code == 200
+    numbers = {row[0] for row in load_workbook(io.BytesIO(workbook.content)).active.values}
+    assert not numbers & {two.y_order, two.y_paid}
     before = await row_counts(app)
     for number in (two.y_order, two.y_paid):
         api_error(

@@ -254,3 +254,26 @@ async def test_a_paid_no_delivery_order_reads_awaiting_confirmation(
         assert page.status_code == 200
         assert waiting in page.text
         assert f">{shipped}<" not in page.text
+
+
+async def test_after_sales_on_it_is_a_refund_only_and_says_why(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant(app)
+    number, auth = await taken_and_paid(app, client, merchant)
+    headers = {"Authorization": auth}
+    order = (await client.get(f"/api/v1/orders/{number}", headers=headers)).json()
+    line_id = order["lines"][0]["id"]
+    body = {"line_id": line_id, "quantity": 1, "reason": "damaged"}
+    for kind in ("return_refund", "exchange"):
+        refused = await client.post(
+            f"/api/v1/orders/{number}/aftersales", json=body | {"kind": kind}, headers=headers
+        )
+        api_error(refused, 409, "not_shipped")
+        assert refused.json()["error"]["message"] == tr(
+            "Nothing is delivered for this order: ask for a refund only."
+        )
+    asked = await client.post(
+        f"/api/v1/orders/{number}/aftersales", json=body | {"kind": "refund_only"}, headers=headers
+    )
+    assert asked.status_code == 201, asked.text

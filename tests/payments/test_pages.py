@@ -83,6 +83,8 @@ async def test_what_cannot_be_undone_asks_first_on_the_console(
     paid = (await client.get(f"/console/orders/{number}")).text
     assert asks(paid, "Cancel this order and refund the buyer in full? This cannot be undone.")
     assert asks(paid, "Refund this amount to the buyer? A refund cannot be taken back.")
+    # Before receipt, the fee that receipt will charge (0.6% of ¥99.00).
+    assert _fee_shown(paid) == ("¥0.59", tr("%(rate)s, charged at receipt", rate="0.6%"))
     assert "/static/console.js" in paid
 
 
@@ -94,6 +96,7 @@ async def test_a_merchant_refunds_and_withdraws_on_the_console(
     await log_in(app, client, merchant.user)
     page = await client.get(f"/console/orders/{number}")
     assert tr("Refund (yuan)") in page.text
+    assert _fee_shown(page.text) == ("¥1.18", tr("charged at receipt"))
 
     before = await money_counts(app)
     for typed, status, message in [
@@ -119,6 +122,9 @@ async def test_a_merchant_refunds_and_withdraws_on_the_console(
     returned = fee * 1050 // (2 * 9900)
     assert await balances(client, merchant) == held(pending=2 * 9900 - fee - (1050 - returned))
 
+    refunded_page = (await client.get(f"/console/orders/{number}")).text
+    assert _fee_shown(refunded_page) == (f"¥{(fee - returned) / 100:.2f}", tr("charged at receipt"))
+
     await settled(app)
     money = await client.get("/console/finance")
     assert tr("Available") in money.text
@@ -126,8 +132,15 @@ async def test_a_merchant_refunds_and_withdraws_on_the_console(
         "/console/finance/withdraw",
         data={"amount": "100000", "key": "k1", "csrf_token": csrf_from(money.text)},
     )
-    assert too_much.status_code == 409
-    assert page_alert(too_much.text)[1] == tr("You can withdraw at most what is available.")
+    # Refused: back to the form (a refresh or Back posts nothing again), the message at the
+    # amount with what was typed, once; nothing moved.
+    assert too_much.status_code == 303
+    assert too_much.headers["location"] == "/console/finance#withdraw"
+    shown = await client.get("/console/finance")
+    assert page_alert(shown.text)[1] == tr("You can withdraw at most what is available.")
+    assert re.search(r'name="amount"[^>]*value="100000"[^>]*aria-invalid="true"', shown.text)
+    assert 'role="alert"' not in (await client.get("/console/finance")).text
+    assert await balances(client, merchant) == held(available=2 * 9900 - fee - (1050 - returned))
     went = await client.post(
         "/console/finance/withdraw",
         data={"amount": "50", "key": "k2", "csrf_token": csrf_from(money.text)},
@@ -145,3 +158,11 @@ async def test_a_merchant_refunds_and_withdraws_on_the_console(
             data={"amount": "1", "reason": "", "csrf_token": token},
         )
         assert refused.status_code == 404
+
+
+def _fee_shown(page: str) -> tuple[str, str]:
+    found = re.search(
+        r'class="order-fee"><dt>[^<]*</dt><dd>(\S+) <span class="hint">([^<]*)</span>', page
+    )
+    assert found, "no platform fee on the order page"
+    return found[1], found[2]

@@ -46,14 +46,23 @@ async def test_made_on_the_console_and_paid_from_the_link(
             path, data={"address": "new", "csrf_token": csrf_from(page.text)}
         )
         assert blank.status_code == 422  # no address typed: nothing made
+        # As the form's region picker sends it: the region by its codes, no names.
+        typed = {name: ADDRESS[name] for name in ("recipient", "phone", "detail")} | {
+            "province_code": "330000",
+            "city_code": "330100",
+            "district_code": "330106",
+        }
         paying = await browser.post(
-            path, data={"address": "new", **ADDRESS, "csrf_token": csrf_from(page.text)}
+            path, data={"address": "new", **typed, "csrf_token": csrf_from(page.text)}
         )
         assert paying.status_code == 303, paying.text
         assert paying.headers["location"].startswith("/sandbox/pay/")
         # The address typed there joined the buyer's book.
         book = await client.get("/api/v1/me/addresses", headers=buyer.auth)
-        assert [entry["recipient"] for entry in book.json()] == [ADDRESS["recipient"]]
+        assert [
+            (entry["recipient"], entry["province"], entry["district"], entry["district_code"])
+            for entry in book.json()
+        ] == [(ADDRESS["recipient"], "浙江省", "西湖区", "330106")]
 
 
 async def test_another_shop_cannot_open_or_cancel_it_on_the_console(

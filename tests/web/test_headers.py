@@ -284,6 +284,7 @@ NOT_PAGES = {
     "/s/{slug}/qr.{kind}",
     "/s/{slug}/pay/{request_id}/qr.svg",
     "/console/orders.csv",
+    "/console/orders.xlsx",
     "/console/orders/updates",
     "/me/orders/{number}/return",  # redirects: to the order page, to /onboarding
     "/onboarding/identity",

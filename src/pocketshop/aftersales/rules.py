@@ -73,7 +73,9 @@ def judge(
         refusal = of_order
         if refusal is None and kind is not Kind.refund_only and line.shipped_quantity == 0:
             refusal = Conflict(
-                _("This item has not been shipped yet: ask for a refund only."),
+                _("Nothing is delivered for this order: ask for a refund only.")
+                if order.no_delivery
+                else _("This item has not been shipped yet: ask for a refund only."),
                 code="not_shipped",
                 field="kind",
             )

@@ -48,6 +48,10 @@ class Cart:
     lines: list[CartLine]
     items_total: int
     shipping_fee: int
+    # Some provinces pay an extra fee or get no delivery: the fee above is for `province`
+    # (None: before an address is chosen, the fee without any extra).
+    regional: bool = False
+    province: str | None = None
 
     @property
     def total(self) -> int:
@@ -77,7 +81,9 @@ async def sellable_sku(session: AsyncSession, shop: Shop, sku_public_id: str) ->
     return found
 
 
-async def view(session: AsyncSession, shop: Shop, quantities: dict[str, int]) -> Cart:
+async def view(
+    session: AsyncSession, shop: Shop, quantities: dict[str, int], province: str | None = None
+) -> Cart:
     """Price a cart from the catalog (two queries, whatever its size). Lines whose product
     left the shelf or sold out stay visible, marked unavailable, and are not charged."""
     found = await stock.purchasables(session, shop.id, list(quantities))
@@ -102,8 +108,14 @@ async def view(session: AsyncSession, shop: Shop, quantities: dict[str, int]) ->
         )
     items_total = sum(line.line_total for line in lines if line.available)
     rule = await shipping_fees.rule_for(session, shop)
-    fee = shipping_fees.fee(rule, items_total) if items_total else 0
-    return Cart(lines=lines, items_total=items_total, shipping_fee=fee)
+    fee = shipping_fees.fee(rule, items_total) + rule.extra_for(province) if items_total else 0
+    return Cart(
+        lines=lines,
+        items_total=items_total,
+        shipping_fee=fee,
+        regional=bool(rule.extra or rule.no_delivery),
+        province=province,
+    )
 
 
 # --- a logged-in buyer's cart ------------------------------------------------------------------

@@ -131,6 +131,13 @@ async def orders_csv(
     return await export.csv_response(session, shop, status=TABS[tab_of(tab)][1], query=q)
 
 
+@router.get("/orders.xlsx")
+async def orders_xlsx(
+    session: Session, shop: ConsoleShop, tab: TabParam = "all", q: SearchText = ""
+) -> Response:
+    return await export.xlsx_response(session, shop, status=TABS[tab_of(tab)][1], query=q)
+
+
 @router.get("/orders/updates")
 async def order_updates(
     session: Session,
@@ -169,6 +176,7 @@ async def order_page(
     refund_typed: dict[str, str] | None = None,
 ) -> Response:
     order = await service.get_for_shop_or_404(session, shop, number)
+    settings = get_settings(request)
     lines = await service.lines_of(session, order)
     events = [
         {
@@ -213,7 +221,8 @@ async def order_page(
             "shipments": shipments,
             "aftersales": await aftersales.on_order(session, order, lines),
             "can_ship": service.may(order, OrderStatus.shipped, Actor.merchant),
-            "money_held": await payments.order_money(session, get_settings(request), order),
+            "money_held": await payments.order_money(session, settings, order),
+            "fee_rate": f"{settings.platform_fee_bps / 100:g}%",
             "provider_label": payment_label,
             "refund_status": refund_status,
             "refund_typed": refund_typed or {},

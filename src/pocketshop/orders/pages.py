@@ -33,6 +33,7 @@ from pocketshop.orders import (
     queries,
     service,
     shipping,
+    shipping_fees,
 )
 from pocketshop.orders.address_pages import AddressForm, typed_address
 from pocketshop.orders.cart import GuestCart
@@ -236,10 +237,13 @@ async def checkout_page(
     found = await quantities(request, session, user, shop)
     if item and item in found:
         found = {item: found[item]}
-    priced = await cart.view(session, shop, found)
     book = await addresses.list_for(session, user) if user is not None else []
     typed = form or {}
     chosen = typed.get("address") or (book[0].public_id if book else "new")
+    picked = next((address for address in book if address.public_id == chosen), None)
+    province = addresses.province_code_of(picked) if picked else typed.get("province_code")
+    priced = await cart.view(session, shop, found, province or None)
+    rule = await shipping_fees.rule_for(session, shop)
     response = render(
         request,
         "orders/store_checkout.html",
@@ -249,6 +253,7 @@ async def checkout_page(
             "item": item if item in found else "",
             "addresses": book,
             "chosen_address": chosen,
+            "address_notes": shipping_fees.address_notes(rule, book),
             "form": typed,
             "idempotency_key": typed.get("idempotency_key") or secrets.token_urlsafe(24),
             "note_max": NOTE_MAX,

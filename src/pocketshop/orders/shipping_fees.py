@@ -3,6 +3,7 @@ and by region: provinces that pay an extra fee (always added, even when shipping
 free: remote areas cost the shop more) and provinces the shop does not deliver to."""
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -14,7 +15,8 @@ from pocketshop.db import table_of
 from pocketshop.errors import Conflict, InvalidInput
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen
-from pocketshop.orders.models import ShippingRule
+from pocketshop.orders import addresses
+from pocketshop.orders.models import Address, ShippingRule
 from pocketshop.shops.models import Shop
 
 FEE_MAX = 100_000  # ¥1,000
@@ -109,6 +111,21 @@ def fee_to(rule: Terms, items_total: int, province_code: str | None) -> int:
             field="address",
         )
     return fee(rule, items_total) + rule.extra_for(province_code)
+
+
+def address_notes(rule: Terms, book: Sequence[Address]) -> dict[str, str]:
+    """What a buyer choosing among their addresses should know of this shop's regions: an
+    address it does not deliver to, or one that costs extra to ship to."""
+    notes = {}
+    for address in book:
+        province = addresses.province_code_of(address)
+        if province in rule.no_delivery:
+            notes[address.public_id] = _("This shop does not deliver here.")
+        elif extra := rule.extra_for(province):
+            notes[address.public_id] = _(
+                "Shipping here costs %(amount)s more.", amount=format_fen(extra)
+            )
+    return notes
 
 
 async def set_rule(

@@ -1,7 +1,7 @@
 """The merchant's money in the console: balances by where the money is, withdrawals to the
 bank card, the statement of every movement, and refunds from an order's page."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
@@ -11,7 +11,9 @@ from pocketshop.db import attempt
 from pocketshop.errors import AppError
 from pocketshop.i18n import N_, _
 from pocketshop.ledger import service as ledger
+from pocketshop.ledger import statement
 from pocketshop.ledger.service import AccountKind
+from pocketshop.ledger.statement import Entry
 from pocketshop.money import format_fen
 from pocketshop.orders import service as orders
 from pocketshop.payments import anomalies, withdrawals
@@ -19,6 +21,7 @@ from pocketshop.payments.states import withdrawal_status
 from pocketshop.shops import service as shops
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
+from pocketshop.web import flash
 from pocketshop.web.console import nav_context, parse_amount, redirect_done
 from pocketshop.web.routing import AppSettings, Session, page_router
 from pocketshop.web.templating import render
@@ -47,17 +50,20 @@ BALANCES = (
     (AccountKind.merchant_paid_out, N_("Paid out"), N_("Reached your bank card, in all.")),
     (AccountKind.order_refunding, N_("Refunds in progress"), N_("On their way back to buyers.")),
 )
-MOVEMENTS = {
-    "capture": N_("Buyer paid"),
-    "release": N_("Receipt confirmed"),
-    "settle": N_("Settled"),
-    "refund": N_("Refund"),
-    "refund_sent": N_("Refund sent"),
-    "refund_failed": N_("Refund failed, money back"),
-    "withdraw": N_("Withdrawal"),
-    "payout": N_("Paid to bank card"),
-    "payout_failed": N_("Withdrawal failed, money back"),
+# What each business event is called, and a word on where its money went.
+ENTRIES = {
+    "capture": (N_("Sale"), N_("In escrow until the buyer confirms receipt.")),
+    "release": (N_("Order completed"), N_("Released to you, due for settlement.")),
+    "settle": (N_("Settled"), N_("Now available to withdraw.")),
+    "refund": (N_("Refund to the buyer"), None),
+    "refund_sent": (N_("Refund reached the buyer"), None),
+    "refund_failed": (N_("Refund failed, money back"), None),
+    "withdraw": (N_("Withdrawal to your bank card"), None),
+    "payout": (N_("Withdrawal arrived"), N_("Reached your bank card.")),
+    "payout_failed": (N_("Withdrawal failed, money back"), None),
 }
+FEE_CHARGED = N_("Platform service fee")
+FEE_RETURNED = N_("Platform service fee returned")
 ATTENTION_OTHERWISE = N_("A payment needs the platform's attention.")
 ATTENTION = {
     "refund_failed": N_("A refund was refused by the payment provider; its money came back."),
@@ -66,9 +72,6 @@ ATTENTION = {
     "payout_overdue": N_("A withdrawal has not been confirmed by the bank for hours."),
     "late_payment": N_("A buyer paid an order after it closed; the money is going back to them."),
     "paid_twice": N_("A buyer paid an order twice; the second payment is going back to them."),
-}
-ACCOUNTS = {kind: label for kind, label, _hint in BALANCES} | {
-    AccountKind.merchant_debt: N_("Owed")
 }
 NOTICES = {"withdrawn": N_("Withdrawal requested. It usually arrives within a day.")}
 
@@ -83,12 +86,12 @@ async def finance_page(
     typed: str = "",
 ) -> Response:
     held = await ledger.shop_balances(session, shop.id)
-    lines, has_next = await ledger.shop_statement(session, shop.id, page=page)
+    entries, has_next = await statement.shop_entries(session, shop.id, page=page)
     attention = [
         (found, _(ATTENTION.get(found.kind, ATTENTION_OTHERWISE)))
         for found in await anomalies.of_shop(session, shop.id)
     ]
-    numbers = await orders.numbers(session, {line.order_id for line in lines if line.order_id})
+    numbers = await orders.numbers(session, {entry.order_id for entry in entries if entry.order_id})
     card = await shops.payout_card(session, shop)
     done = NOTICES.get(request.query_params.get("done", ""))
     return render(
@@ -101,13 +104,9 @@ async def finance_page(
             "owed": -held[AccountKind.merchant_debt],
             "attention": attention,
             "lines": [
-                {
-                    "line": line,
-                    "what": _(MOVEMENTS.get(line.kind, line.kind)),
-                    "account": _(ACCOUNTS[line.account]) if line.account in ACCOUNTS else "",
-                    "order": numbers.get(line.order_id) if line.order_id else None,
-                }
-                for line in lines
+                {**line, "order": numbers.get(entry.order_id) if entry.order_id else None}
+                for entry in entries
+                for line in statement_lines(entry)
             ],
             "page": page,
             "has_next": has_next,
@@ -124,11 +123,35 @@ async def finance_page(
     )
 
 
+def statement_lines(entry: Entry) -> list[dict[str, Any]]:
+    """An entry as the statement shows it, newest first: the event, and the platform's fee as
+    a line of its own. A line that leaves the shop's own money as it was shows what moved."""
+    lines = []
+    if entry.fee.amount:
+        fee_label = FEE_CHARGED if entry.fee.amount > 0 else FEE_RETURNED
+        lines.append(
+            {"what": _(fee_label), "hint": None, "at": entry.at, "change": -entry.fee}
+            | {"moved": None, "balance": entry.balance_after}
+        )
+    label, hint = ENTRIES.get(entry.kind, (entry.kind, None))
+    change = entry.change + entry.fee
+    lines.append(
+        {"what": _(label), "hint": _(hint) if hint else None, "at": entry.at}
+        | {"change": change if change.amount else None, "moved": entry.moved}
+        | {"balance": entry.balance_after + entry.fee}
+    )
+    return lines
+
+
 @router.get("/finance")
 async def finance(
     request: Request, session: Session, shop: ConsoleShop, page: PageNumber = 1
 ) -> Response:
-    return await finance_page(request, session, shop, page=page)
+    error, typed = flash.take(request)
+    response = await finance_page(
+        request, session, shop, page=page, error=error, typed=typed.get("amount", "")
+    )
+    return flash.clear(request, response)
 
 
 @router.post("/finance/withdraw")
@@ -147,5 +170,7 @@ async def withdraw(
                 session, settings, shop, user, parse_amount(amount), idempotency_key=key or None
             )
     except AppError as error:
-        return await finance_page(request, session, shop, error=error, typed=amount)
+        return flash.redirect_refused(
+            request, "/console/finance#withdraw", error, {"amount": amount}
+        )
     return redirect_done("/console/finance", "withdrawn")

@@ -13,7 +13,7 @@ the cap the operator is told, and the refund is asked about daily (`retries`).
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.config import Settings
@@ -173,6 +173,30 @@ async def get_for_shop_or_404(session: AsyncSession, shop_id: int, public_id: st
     if refund is None:
         raise NotFound(_("No such refund in your shop."), code="refund_not_found")
     return refund
+
+
+async def refunded_of_orders(
+    session: AsyncSession, shop_id: int, order_ids: set[int]
+) -> dict[int, int]:
+    """Fen refunded (refunds that succeeded) of each of a shop's orders, in one query: bounded
+    by the ids' range (a list of ids could pass a database's limit of parameters), then
+    checked against their set."""
+    if not order_ids:
+        return {}
+    rows = await session.execute(
+        select(Refund.order_id, func.sum(Refund.amount))
+        .where(
+            Refund.shop_id == shop_id,
+            Refund.status == RefundStatus.succeeded.value,
+            Refund.order_id.between(min(order_ids), max(order_ids)),
+        )
+        .group_by(Refund.order_id)
+    )
+    return {
+        order_id: int(total)
+        for order_id, total in rows
+        if order_id is not None and order_id in order_ids
+    }
 
 
 async def of_order(session: AsyncSession, order_id: int) -> list[Refund]:

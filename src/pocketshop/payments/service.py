@@ -18,10 +18,12 @@ from pocketshop.config import Settings
 from pocketshop.db import for_update
 from pocketshop.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
 from pocketshop.i18n import _
+from pocketshop.ledger import service as ledger
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
 from pocketshop.orders.service import OrderSource, OrderStatus
 from pocketshop.payments import anomalies, escrow, refunds, requests, retries, states
+from pocketshop.payments.balances import escrow_of, fee_of
 from pocketshop.payments.escrow import Captured
 from pocketshop.payments.models import Payment, Refund, new_public_id
 from pocketshop.payments.providers import (
@@ -505,11 +507,23 @@ class OrderMoney:
     refunds: list[Refund]
     # What the shop may refund now (0 once the after-sales window closed).
     refundable: int
+    # The platform's fee: charged at release (less what refunds handed back), or, before it,
+    # what release would charge on the money held now.
+    fee: int
+    fee_charged: bool
 
 
 async def order_money(session: AsyncSession, settings: Settings, order: Order) -> OrderMoney:
+    settlement = await escrow.settlement_of(session, order.id)
+    if settlement is not None:
+        fee = settlement.fee - settlement.fee_returned
+    else:
+        held = await ledger.balance(session, escrow_of(order.id, order.shop_id), order.currency)
+        fee = fee_of(held.amount, settings.platform_fee_bps)
     return OrderMoney(
         payment=await paid_payment(session, order),
         refunds=await refunds.of_order(session, order.id),
         refundable=await escrow.refundable(session, settings, order),
+        fee=fee,
+        fee_charged=settlement is not None,
     )

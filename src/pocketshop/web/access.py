@@ -141,6 +141,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     # --- orders: the shop's -------------------------------------------------------------------
     ("GET", "/api/v1/me/shop/orders"): Access.merchant,
     ("GET", "/api/v1/me/shop/orders.csv"): Access.merchant,
+    ("GET", "/api/v1/me/shop/orders.xlsx"): Access.merchant,
     ("GET", "/api/v1/me/shop/orders/{number}"): Access.merchant,
     ("POST", "/api/v1/me/shop/orders/{number}/cancel"): Access.merchant,
     ("POST", "/api/v1/me/shop/orders/{number}/shipments"): Access.merchant,
@@ -150,6 +151,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/regions"): Access.public,
     ("GET", "/console/orders"): Access.merchant,
     ("GET", "/console/orders.csv"): Access.merchant,
+    ("GET", "/console/orders.xlsx"): Access.merchant,
     ("GET", "/console/orders/updates"): Access.merchant,
     ("GET", "/console/orders/{number}"): Access.merchant,
     ("POST", "/console/orders/{number}/ship"): Access.merchant,
