@@ -12,7 +12,7 @@ from pocketshop.ledger.statement import Entry
 from pocketshop.payments.console_pages import statement_lines
 from tests.commerce import make_merchant, one_sku_and_buyer
 from tests.payments.money import balances, received, settled, withdraw
-from tests.support import page_login
+from tests.support import page_login, tr
 
 PRICE = 9900
 FEE = PRICE * 60 // 10_000  # 59
@@ -96,8 +96,8 @@ async def test_each_business_event_with_the_balance_after_it(
     ) as browser:
         await page_login(browser, app, merchant.user.phone, next_url="/console/finance")
         page = (await browser.get("/console/finance")).text
-    assert "Platform service fee" in page
-    assert f"Balance ¥{(net - REFUND + FEE_BACK - 5000) / 100:,.2f}" in page
+    assert tr("Platform service fee") in page
+    assert tr("Balance %(amount)s", amount=f"¥{(net - REFUND + FEE_BACK - 5000) / 100:.2f}") in page
 
     other = await make_merchant(app, "别人的店")
     assert await entries_of(db, other.shop.id) == ([], False)
