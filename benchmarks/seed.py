@@ -21,7 +21,7 @@ from pocketshop.orders import shipping_fees
 from pocketshop.shops import service as shops
 
 PRODUCTS = 40
-PHOTO_PRODUCTS = 6  # the first products get photos (the product page benchmark uses one)
+PHOTO_PRODUCTS = 6  # the first products get several photos (the product page uses one)
 PHOTOS_EACH = 3
 COLOURS = ("红", "蓝", "黑")
 SIZES = ("S", "M", "L")
@@ -79,12 +79,10 @@ async def seed(database_url: str, settings: Settings, buyers: int) -> dict[str, 
                 SkuInput(spec=combo, price=5900 + index * 100 + n * 10, stock=STOCK)
                 for n, combo in enumerate(itertools.product(COLOURS, SIZES))
             )
-            pictures = (
-                await photos.prepare(
-                    settings, [photo(index * PHOTOS_EACH + n) for n in range(PHOTOS_EACH)]
-                )
-                if index < PHOTO_PRODUCTS
-                else []
+            # A product goes on sale only with a photo: the first few get several.
+            count = PHOTOS_EACH if index < PHOTO_PRODUCTS else 1
+            pictures = await photos.prepare(
+                settings, [photo(index * PHOTOS_EACH + n) for n in range(count)]
             )
             with media.staged(settings) as files:
                 staged = [photos.stage(files, picture) for picture in pictures]
@@ -100,8 +98,7 @@ async def seed(database_url: str, settings: Settings, buyers: int) -> dict[str, 
                             skus=skus,
                         ),
                     )
-                    if staged:
-                        await catalog.add_images(session, shop, product.public_id, staged)
+                    await catalog.add_images(session, shop, product.public_id, staged)
                     await catalog.set_status(
                         session, shop, product.public_id, ProductStatus.on_sale
                     )
