@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, Table, insert, inspect, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pocketshop import migrate
 from pocketshop.db import Database
@@ -81,23 +82,8 @@ def test_orders_a_payment_request_holds_are_marked_as_its(tmp_path: Path) -> Non
         database = Database(url)
         try:
             async with database.engine.begin() as connection:
-                await connection.execute(
-                    insert(without(tables["users"], "is_operator")),
-                    {"id": 1, "public_id": "u1", "phone": "+8613800000001", "created_at": moment},
-                )
-                await connection.execute(
-                    insert(tables["shops"]),
-                    {
-                        "id": 1,
-                        "public_id": "s1",
-                        "owner_id": 1,
-                        "slug": "shop",
-                        "name": "店",
-                        "description": "",
-                        "status": "open",
-                        "timezone": "Asia/Shanghai",
-                        "created_at": moment,
-                    },
+                await add_owner_and_shop(
+                    connection, without(tables["users"], "is_operator"), tables["shops"], moment
                 )
                 for number in ("from-request", "from-checkout"):
                     await connection.execute(
@@ -153,3 +139,91 @@ def test_orders_a_payment_request_holds_are_marked_as_its(tmp_path: Path) -> Non
         "from-request": "payment_request",
         "from-checkout": "checkout",
     }
+
+
+ORDER_CODES = ("province_code", "city_code", "district_code")
+
+
+async def add_owner_and_shop(
+    connection: AsyncConnection, users: Table, shops: Table, moment: datetime
+) -> None:
+    """User 1 and their shop 1, as rows of the tables as an older revision has them."""
+    await connection.execute(
+        insert(users),
+        {"id": 1, "public_id": "u1", "phone": "+8613800000001", "created_at": moment},
+    )
+    await connection.execute(
+        insert(shops),
+        {
+            "id": 1,
+            "public_id": "s1",
+            "owner_id": 1,
+            "slug": "shop",
+            "name": "店",
+            "description": "",
+            "status": "open",
+            "timezone": "Asia/Shanghai",
+            "created_at": moment,
+        },
+    )
+
+
+def test_orders_from_before_region_codes_keep_none(tmp_path: Path) -> None:
+    """0015 gives orders their address's adcodes: orders placed before it keep NULL; going
+    back drops the columns and keeps the orders."""
+    url = empty_database(tmp_path)
+    migrate.upgrade(url, "0014")
+    tables = Base.metadata.tables
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
+
+    async def fill() -> None:
+        database = Database(url)
+        try:
+            async with database.engine.begin() as connection:
+                await add_owner_and_shop(connection, tables["users"], tables["shops"], moment)
+                await connection.execute(
+                    insert(without(tables["orders"], *ORDER_CODES)),
+                    {
+                        "number": "older",
+                        "shop_id": 1,
+                        "buyer_id": 1,
+                        "status": "pending_payment",
+                        "items_total": 100,
+                        "shipping_fee": 0,
+                        "total": 100,
+                        "line_count": 1,
+                        "recipient": "李雷",
+                        "phone": "+8613900139000",
+                        "province": "浙江省",
+                        "city": "杭州市",
+                        "district": "西湖区",
+                        "address_detail": "文三路 90 号",
+                        "created_at": moment,
+                    },
+                )
+        finally:
+            await database.dispose()
+
+    def order_columns(connection: Connection) -> set[str]:
+        return {column["name"] for column in inspect(connection).get_columns("orders")}
+
+    def codes(connection: Connection) -> list[tuple[Any, ...]]:
+        orders = tables["orders"]
+        query = select(orders.c.number, *(orders.c[name] for name in ORDER_CODES))
+        return [tuple(row) for row in connection.execute(query)]
+
+    asyncio.run(fill())
+    assert not set(ORDER_CODES) & inspect_database(url, order_columns)
+    migrate.upgrade(url)
+    assert set(ORDER_CODES) <= inspect_database(url, order_columns)
+    assert inspect_database(url, codes) == [("older", None, None, None)]
+    assert inspect_database(url, schema_diff) == []
+
+    migrate.downgrade(url, "0014")
+    assert not set(ORDER_CODES) & inspect_database(url, order_columns)
+    numbers = inspect_database(
+        url, lambda connection: list(connection.scalars(select(tables["orders"].c.number)))
+    )
+    assert numbers == ["older"]
+    migrate.upgrade(url)
+    assert inspect_database(url, codes) == [("older", None, None, None)]

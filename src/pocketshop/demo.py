@@ -40,6 +40,8 @@ DEMO_SHOP = "小明的手作铺"
 BUYER_PHONES = ("+8613900139000", "+8613700137000")
 # The platform's operator, who decides the demo's escalated after-sales case.
 OPERATOR_PHONE = "+8613600136000"
+# Xinjiang, Tibet and Qinghai: the extra fen shipping there costs.
+REMOTE_EXTRA = {"650000": 1500, "540000": 1500, "630000": 1000}
 RETURN_ADDRESS = "上海市徐汇区漕溪北路 88 号 小明的手作铺 收 13800138000"
 
 
@@ -414,6 +416,8 @@ async def seed(db: Database, settings: Settings, providers: Providers) -> DemoSh
             await shipping_fees.set_rule(
                 session, shop, kind=RuleKind.free_above, fee=800, free_above=9900
             )
+            # Remote provinces cost more to ship to, as in most shops' templates.
+            await shipping_fees.set_regions(session, shop, extra=REMOTE_EXTRA, no_delivery=[])
             skus = await _add_products(session, settings, shop, files, pictures)
             planned = await _add_orders(session, settings, shop, skus)
             await accounts.set_operator(session, OPERATOR_PHONE, on=True)

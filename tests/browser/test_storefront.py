@@ -184,6 +184,17 @@ def test_buy_on_a_phone(page: Page, live_server: LiveServer, artifacts_dir: Path
     page.goto("/me/addresses")
     expect(page.locator(".store-address-entry")).to_have_count(1)
     shoot(page, artifacts_dir, "store-addresses")
+    # A second address, in Xinjiang, where the demo shop charges extra for shipping.
+    form = page.locator("#address-form form")
+    for name in ("recipient", "phone"):
+        form.locator(f"[name={name}]").fill(ADDRESS[name])
+    form.locator("[name=detail]").fill("友好北路 1 号")
+    for level, code in (("province", "650000"), ("city", "650100"), ("district", "650102")):
+        picker = form.locator(f"select[name={level}_code]")
+        expect(picker.locator(f"option[value='{code}']")).to_have_count(1)
+        picker.select_option(code)
+    form.locator("button[type=submit]").last.click()
+    expect(page.locator(".store-address-entry")).to_have_count(2)
 
     # A second order while the first waits for payment, past this server's limit of one:
     # the checkout says why, and nothing is placed.
@@ -196,6 +207,23 @@ def test_buy_on_a_phone(page: Page, live_server: LiveServer, artifacts_dir: Path
     page.wait_for_url(f"**/s/{shop.slug}/cart")
     page.locator(".buy-bar a.checkout").click()
     page.wait_for_url(f"**/s/{shop.slug}/checkout")
+    # Choosing the Xinjiang address shows its shipping and total, as the server priced them;
+    # the note beside it says it costs more.
+    shipping, total = (
+        page.locator("[data-shipping-fee]"),
+        page.locator(".buy-bar [data-grand-total]"),
+    )
+    first_shipping, first_total = shipping.inner_text(), total.inner_text()
+    remote = page.locator(".address-choice", has_text="友好北路")
+    expect(remote.locator(".address-note")).to_be_visible()
+    remote.locator("input[type=radio]").check()
+    expect(shipping).to_have_text(remote.locator("input").get_attribute("data-shipping") or "")
+    expect(total).to_have_text(remote.locator("input").get_attribute("data-total") or "")
+    assert shipping.inner_text() != first_shipping
+    shoot(page, artifacts_dir, "store-checkout-remote-address")
+    page.locator(".address-choice", has_text=ADDRESS["detail"]).locator("input").check()
+    expect(shipping).to_have_text(first_shipping)
+    expect(total).to_have_text(first_total)
     page.locator(".buy-bar button.checkout").click()
     alert = page.locator("[data-code=too_many_unpaid_orders]")
     expect(alert).to_be_visible()

@@ -99,5 +99,26 @@ async def test_each_business_event_with_the_balance_after_it(
     assert tr("Platform service fee") in page
     assert tr("Balance %(amount)s", amount=f"¥{(net - REFUND + FEE_BACK - 5000) / 100:.2f}") in page
 
+    # The same events through the API, for the shop's own developers.
+    answer = await client.get("/api/v1/me/shop/finance/statement", headers=merchant.auth)
+    assert answer.status_code == 200, answer.text
+    assert [
+        (item["kind"], item["order"], item["change"], item["fee"], item["balance_after"])
+        for item in answer.json()["items"]
+    ] == [
+        (
+            entry.kind,
+            number if entry.order_id else None,
+            entry.change.amount,
+            entry.fee.amount,
+            entry.balance_after.amount,
+        )
+        for entry in entries
+    ]
+
     other = await make_merchant(app, "别人的店")
     assert await entries_of(db, other.shop.id) == ([], False)
+    theirs = await client.get("/api/v1/me/shop/finance/statement", headers=other.auth)
+    assert theirs.json()["items"] == []
+    as_buyer = await client.get("/api/v1/me/shop/finance/statement", headers=buyer.auth)
+    assert as_buyer.status_code == 403

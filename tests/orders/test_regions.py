@@ -1,13 +1,24 @@
 """China's administrative divisions (pocketshop.regions), addresses stored with their adcodes,
 the public picker endpoint, and shipping terms by province applied at checkout."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from pocketshop import regions
 from pocketshop.errors import InvalidInput
-from tests.commerce import ADDRESS, make_buyer, make_merchant, make_product, place_order, row_counts
+from tests.commerce import (
+    ADDRESS,
+    make_buyer,
+    make_merchant,
+    make_product,
+    order_row,
+    place_order,
+    row_counts,
+)
 from tests.support import api_error
 
 ADDRESSES = "/api/v1/me/addresses"
@@ -15,6 +26,8 @@ REGIONS_RULE = "/api/v1/me/shop/shipping-regions"
 RULE = "/api/v1/me/shop/shipping-rule"
 NANSHAN = {"province_code": "440000", "city_code": "440300", "district_code": "440305"}
 XINJIANG, TIBET, GUANGDONG = "650000", "540000", "440000"
+PAYMENT_REQUESTS = "/api/v1/me/shop/payment-requests"
+CODE_NAMES = ("province_code", "city_code", "district_code")
 
 
 def coded(**codes: str) -> dict[str, str]:
@@ -22,6 +35,11 @@ def coded(**codes: str) -> dict[str, str]:
         key: value for key, value in ADDRESS.items() if key not in ("province", "city", "district")
     }
     return base | NANSHAN | codes
+
+
+def codes_of(order: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An order's three adcodes, from its JSON or its row's attributes."""
+    return tuple(order[name] for name in CODE_NAMES)
 
 
 def test_a_known_chain() -> None:
@@ -228,3 +246,99 @@ async def test_bad_regional_terms_are_refused(app: FastAPI, client: httpx.AsyncC
     buyer = await make_buyer(app)
     refused = await client.put(REGIONS_RULE, json={"no_delivery": [XINJIANG]}, headers=buyer.auth)
     assert refused.status_code in (403, 404), refused.text
+
+
+async def test_an_order_keeps_its_address_codes(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The order copies the adcodes with the names; an older address with names only gives
+    the province's code found from its name, and no city or district code."""
+    merchant = await make_merchant(app)
+    sku = (await make_product(app, merchant.shop, stock=10)).skus[0]
+    buyer = await make_buyer(app)
+    to_nanshan = await place_order(client, buyer, merchant.shop, [(sku, 1)], address=coded())
+    assert to_nanshan.status_code == 201, to_nanshan.text
+    assert codes_of(to_nanshan.json()) == ("440000", "440300", "440305")
+    number = to_nanshan.json()["number"]
+    row = await order_row(app, number)
+    assert codes_of(vars(row)) == ("440000", "440300", "440305")
+    assert (row.province, row.city, row.district) == ("广东省", "深圳市", "南山区")
+    shown = await client.get(f"/api/v1/orders/{number}", headers=buyer.auth)
+    assert codes_of(shown.json()) == ("440000", "440300", "440305")
+    listed = await client.get("/api/v1/orders", headers=buyer.auth)
+    assert [codes_of(order) for order in listed.json()["items"]] == [("440000", "440300", "440305")]
+
+    # From the address book: one with codes, one with names only (as older ones are kept).
+    book = await client.post(
+        ADDRESSES,
+        json=coded(province_code="110000", city_code="110100", district_code="110108"),
+        headers=buyer.auth,
+    )
+    old = await client.post(ADDRESSES, json=ADDRESS, headers=buyer.auth)
+    assert old.json()["province_code"] is None
+    for saved, codes in ((book, ("110000", "110100", "110108")), (old, ("330000", None, None))):
+        placed = await client.post(
+            "/api/v1/orders",
+            json={
+                "shop": merchant.shop.slug,
+                "lines": [{"sku_id": sku.public_id, "quantity": 1}],
+                "address_id": saved.json()["id"],
+            },
+            headers=buyer.auth,
+        )
+        assert placed.status_code == 201, placed.text
+        assert codes_of(placed.json()) == codes
+        assert codes_of(vars(await order_row(app, placed.json()["number"]))) == codes
+
+    # Typed with names only; a province the list does not know gives no code at all.
+    typed = await place_order(client, buyer, merchant.shop, [(sku, 1)], address=ADDRESS)
+    assert codes_of(typed.json()) == ("330000", None, None)
+    unknown = ADDRESS | {"province": "某地"}
+    typed = await place_order(client, buyer, merchant.shop, [(sku, 1)], address=unknown)
+    assert typed.status_code == 201, typed.text
+    assert codes_of(typed.json()) == (None, None, None)
+
+
+async def test_payment_request_orders_keep_codes_and_no_delivery_has_none(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant(app)
+    shop_path = f"/api/v1/shops/{merchant.shop.slug}/payment-requests"
+    asked = await client.post(
+        PAYMENT_REQUESTS, json={"amount": 12800, "note": "定制 刻字费"}, headers=merchant.auth
+    )
+    assert asked.status_code == 201, asked.text
+    buyer = await make_buyer(app)
+    taken = await client.post(
+        f"{shop_path}/{asked.json()['id']}/orders",
+        json={"address": coded()},
+        headers=buyer.auth,
+    )
+    assert taken.status_code == 201, taken.text
+    number = taken.json()["order"]
+    assert codes_of(vars(await order_row(app, number))) == ("440000", "440300", "440305")
+    shown = await client.get(f"/api/v1/orders/{number}", headers=buyer.auth)
+    assert codes_of(shown.json()) == ("440000", "440300", "440305")
+
+    service = await client.post(
+        PAYMENT_REQUESTS,
+        json={"amount": 30000, "note": "上门安装费", "no_delivery": True},
+        headers=merchant.auth,
+    )
+    assert service.status_code == 201, service.text
+    taken = await client.post(
+        f"{shop_path}/{service.json()['id']}/orders", json={}, headers=buyer.auth
+    )
+    assert taken.status_code == 201, taken.text
+    number = taken.json()["order"]
+    row = await order_row(app, number)
+    assert row.no_delivery
+    assert codes_of(vars(row)) == (None, None, None)
+    shown = await client.get(f"/api/v1/orders/{number}", headers=buyer.auth)
+    assert codes_of(shown.json()) == (None, None, None)
+
+
+async def test_the_order_codes_are_documented(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    fields = spec["components"]["schemas"]["OrderOut"]["properties"]
+    for name in CODE_NAMES:
+        assert fields[name]["description"], name
+        assert {"type": "null"} in fields[name]["anyOf"], name

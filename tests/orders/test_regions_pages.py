@@ -166,11 +166,14 @@ async def test_delivery_by_region_in_the_console_and_at_checkout(
     await add(client, shop, made, "红", "S")
     again = (await client.get(f"/s/{shop.slug}/checkout")).text
     assert shipping_shown(again) == "¥23.00"
+    # Each choice carries its own figures for the page to show when it is chosen.
+    assert re.search(r'value="new" data-shipping="¥8.00" data-total="¥[\d.,]+"', again)
+    assert re.search(r'checked data-shipping="¥23.00" data-total="¥[\d.,]+"', again)
     assert tr("Shipping here costs %(amount)s more.", amount="¥15.00") in again
 
 
 def shipping_shown(html: str) -> str:
-    found = re.search(f"<dt>{tr('Shipping')}</dt><dd>([^<]*)</dd>", html)
+    found = re.search(f"<dt>{tr('Shipping')}</dt><dd data-shipping-fee>([^<]*)</dd>", html)
     assert found, "no shipping fee shown"
     return found[1]
 

@@ -190,6 +190,10 @@ def _order_row(
         "province": destination.province,
         "city": destination.city,
         "district": destination.district,
+        # An address with names only (older ones) gives the province's code from its name.
+        "province_code": addresses.province_code_of(destination),
+        "city_code": destination.city_code or None,
+        "district_code": destination.district_code or None,
         "address_detail": destination.detail,
         "note": note,
         "idempotency_key": idempotency_key,

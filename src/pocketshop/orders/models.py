@@ -103,6 +103,11 @@ class Order(Base):
     province: Mapped[str] = mapped_column(String(80))
     city: Mapped[str] = mapped_column(String(80))
     district: Mapped[str] = mapped_column(String(80))
+    # Adcodes (pocketshop.regions) of the address copied. Older orders, and those with nothing
+    # to deliver, have none; an address with names only gives its province's code.
+    province_code: Mapped[str | None] = mapped_column(String(6))
+    city_code: Mapped[str | None] = mapped_column(String(6))
+    district_code: Mapped[str | None] = mapped_column(String(6))
     address_detail: Mapped[str] = mapped_column(String(480))
     note: Mapped[str] = mapped_column(String(800), default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(64))

@@ -38,7 +38,7 @@ from pocketshop.orders import (
 from pocketshop.orders.address_pages import AddressForm, typed_address
 from pocketshop.orders.cart import GuestCart
 from pocketshop.orders.checkout import LineRequest
-from pocketshop.orders.models import Order
+from pocketshop.orders.models import Address, Order
 from pocketshop.orders.service import (
     CLOSE_REASON_LABELS,
     MAX_QUANTITY,
@@ -254,6 +254,7 @@ async def checkout_page(
             "addresses": book,
             "chosen_address": chosen,
             "address_notes": shipping_fees.address_notes(rule, book),
+            "address_totals": _totals_by_address(rule, priced, book),
             "form": typed,
             "idempotency_key": typed.get("idempotency_key") or secrets.token_urlsafe(24),
             "note_max": NOTE_MAX,
@@ -265,6 +266,25 @@ async def checkout_page(
         error=error,
     )
     return response
+
+
+def _totals_by_address(
+    rule: shipping_fees.Terms, priced: cart.Cart, book: list[Address]
+) -> dict[str, tuple[str, str]]:
+    """Each choice of address's shipping and total as the totals show them, for the page to
+    show the chosen one's (a new address: the fee before any province's extra)."""
+    if not priced.items_total:
+        return {}
+    fees = shipping_fees.fees_to(rule, priced.items_total, book)
+    fees["new"] = shipping_fees.fee(rule, priced.items_total)
+    shown = {}
+    for choice, fee in fees.items():
+        total = format_fen(priced.items_total + (fee or 0))
+        if fee is None:
+            shown[choice] = (_("Not delivered here"), total)
+        else:
+            shown[choice] = (format_fen(fee) if fee else _("Free"), total)
+    return shown
 
 
 def _checkout_path(shop: Shop, item: str) -> str:

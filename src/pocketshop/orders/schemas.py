@@ -159,6 +159,15 @@ class OrderOut(BaseModel):
     recipient: str
     phone: str
     address: str
+    province_code: str | None = Field(
+        None, description="the delivery address's province adcode (GET /api/v1/regions)"
+    )
+    city_code: str | None = Field(None, description="its city's adcode")
+    district_code: str | None = Field(
+        None,
+        description="its district's adcode; codes are null for older orders and orders with "
+        "nothing to deliver, and city and district for an address given by names only",
+    )
     note: str
     created_at: datetime
     pay_by: datetime | None

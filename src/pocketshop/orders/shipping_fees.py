@@ -113,6 +113,19 @@ def fee_to(rule: Terms, items_total: int, province_code: str | None) -> int:
     return fee(rule, items_total) + rule.extra_for(province_code)
 
 
+def fees_to(rule: Terms, items_total: int, book: Sequence[Address]) -> dict[str, int | None]:
+    """The fee to each of a buyer's addresses (None: not delivered there)."""
+    fees: dict[str, int | None] = {}
+    for address in book:
+        province = addresses.province_code_of(address)
+        fees[address.public_id] = (
+            None
+            if province in rule.no_delivery
+            else fee(rule, items_total) + rule.extra_for(province)
+        )
+    return fees
+
+
 def address_notes(rule: Terms, book: Sequence[Address]) -> dict[str, str]:
     """What a buyer choosing among their addresses should know of this shop's regions: an
     address it does not deliver to, or one that costs extra to ship to."""

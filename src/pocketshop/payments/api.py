@@ -11,6 +11,7 @@ from pocketshop.accounts.deps import ApiUser, api_user_in, bearer_scheme
 from pocketshop.db import Database
 from pocketshop.guessing.deps import LimitMisses
 from pocketshop.ledger import service as ledger
+from pocketshop.ledger import statement
 from pocketshop.ledger.service import AccountKind
 from pocketshop.orders import service as orders
 from pocketshop.orders.models import Order
@@ -39,6 +40,8 @@ from pocketshop.payments.schemas import (
     RefundOut,
     RequestLineOut,
     StartedOut,
+    StatementEntryOut,
+    StatementOut,
     TakenOut,
     TakeRequestIn,
     WithdrawalIn,
@@ -261,7 +264,7 @@ async def balances(session: Session, shop: MerchantShop) -> BalancesOut:
 
 
 @router.get("/me/shop/finance/transactions")
-async def statement(session: Session, shop: MerchantShop, page: Page = 1) -> PostingListOut:
+async def postings(session: Session, shop: MerchantShop, page: Page = 1) -> PostingListOut:
     lines, has_next = await ledger.shop_statement(session, shop.id, page=page)
     numbers = await orders.numbers(session, {line.order_id for line in lines if line.order_id})
     return PostingListOut(
@@ -275,6 +278,31 @@ async def statement(session: Session, shop: MerchantShop, page: Page = 1) -> Pos
             )
             for line in lines
         ],
+        page=page,
+        has_next=has_next,
+    )
+
+
+@router.get("/me/shop/finance/statement")
+async def business_statement(session: Session, shop: MerchantShop, page: Page = 1) -> StatementOut:
+    """The shop's money as business events, newest first: what each did to the shop's own
+    money and the balance after it (the postings themselves: /finance/transactions)."""
+    entries, has_next = await statement.shop_entries(session, shop.id, page=page)
+    numbers = await orders.numbers(session, {entry.order_id for entry in entries if entry.order_id})
+    return StatementOut(
+        items=[
+            StatementEntryOut(
+                at=entry.at,
+                kind=entry.kind,
+                order=numbers.get(entry.order_id) if entry.order_id else None,
+                change=entry.change.amount,
+                fee=entry.fee.amount,
+                moved=entry.moved.amount,
+                balance_after=entry.balance_after.amount,
+            )
+            for entry in entries
+        ],
+        currency="CNY",
         page=page,
         has_next=has_next,
     )

@@ -100,6 +100,33 @@ class PostingListOut(BaseModel):
     has_next: bool
 
 
+class StatementEntryOut(BaseModel):
+    """One business event on the shop's money (one ledger transaction), as the console's
+    money page lists it."""
+
+    at: datetime
+    kind: str = Field(
+        description="capture (a sale), release (receipt confirmed), settle, refund, "
+        "refund_sent, refund_failed, withdraw, payout, payout_failed",
+        examples=["release"],
+    )
+    order: str | None
+    change: int = Field(
+        description="fen gained (+) or given (-) by the shop's own money: escrow, pending and "
+        "available, less what it owes"
+    )
+    fee: int = Field(description="fen of the platform's service fee charged (-: handed back)")
+    moved: int = Field(description="fen that left the shop account it was in")
+    balance_after: int = Field(description="the shop's own money after it, in fen")
+
+
+class StatementOut(BaseModel):
+    items: list[StatementEntryOut]
+    currency: str
+    page: int
+    has_next: bool
+
+
 class WithdrawalIn(StrictModel):
     amount: WholeNumber = Field(gt=0, le=10**10, description="fen", examples=[10000])
 

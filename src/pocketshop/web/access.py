@@ -174,6 +174,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     # --- payments: the shop's -----------------------------------------------------------------
     ("GET", "/api/v1/me/shop/finance"): Access.merchant,
     ("GET", "/api/v1/me/shop/finance/transactions"): Access.merchant,
+    ("GET", "/api/v1/me/shop/finance/statement"): Access.merchant,
     ("GET", "/api/v1/me/shop/orders/{number}/payments"): Access.merchant,
     ("POST", "/api/v1/me/shop/orders/{number}/refunds"): Access.merchant,
     ("GET", "/api/v1/me/shop/orders/{number}/refunds"): Access.merchant,

@@ -103,3 +103,24 @@ document.addEventListener("submit", function (event) {
   var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
   if (message && !window.confirm(message)) event.preventDefault();
 });
+
+// Checkout: choosing another address shows its shipping fee and total (each choice carries
+// the server's figures; without JavaScript the totals are the first chosen address's).
+(function () {
+  "use strict";
+  var choices = document.querySelectorAll("input[name=address][data-shipping]");
+  if (!choices.length) return;
+  var show = function (choice) {
+    document.querySelectorAll("[data-shipping-fee]").forEach(function (shown) {
+      shown.textContent = choice.getAttribute("data-shipping");
+    });
+    document.querySelectorAll("[data-grand-total]").forEach(function (shown) {
+      shown.textContent = choice.getAttribute("data-total");
+    });
+  };
+  choices.forEach(function (choice) {
+    choice.addEventListener("change", function () {
+      if (choice.checked) show(choice);
+    });
+  });
+})();
