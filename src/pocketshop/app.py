@@ -36,6 +36,7 @@ from pocketshop.payments import request_pages as payment_request_pages
 from pocketshop.payments import sandbox_pages
 from pocketshop.regions import api as regions_api
 from pocketshop.runtime import build
+from pocketshop.sharing import pages as sharing_pages
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
 from pocketshop.web import contract, docs, errors, headers, page_cache
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shops_api.router,
         shops_api.outside,
         catalog_pages.router,
+        sharing_pages.router,
         web_pages.router,
         accounts_pages.router,
         shops_pages.router,

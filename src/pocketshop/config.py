@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     default_locale: str = "zh_CN"
     default_timezone: str = "Asia/Shanghai"
     default_phone_region: str = "CN"
+    # A font file with Chinese glyphs for share posters; empty: Noto Sans CJK where Debian's
+    # fonts-noto-cjk puts it, else fontconfig's match for Chinese.
+    poster_font: str = ""
 
     sms_backend: str = "console"
     sms_code_ttl_seconds: int = 300

@@ -133,6 +133,18 @@ def test_buy_on_a_phone(page: Page, live_server: LiveServer, artifacts_dir: Path
     assert price_after != price_before
     page.locator("input[name=quantity]").fill("2")
     shoot(page, artifacts_dir, "store-product")
+
+    # The share sheet: the link to copy, its QR code, and the poster to save.
+    sheet = page.locator(".share-sheet")
+    sheet.locator("summary").click()
+    expect(sheet.locator("img.share-qr")).to_be_visible()
+    expect(sheet.locator("[data-share-link]")).to_have_value(re.compile(r"/p/[0-9a-f]+$"))
+    sheet.locator("a.share-poster").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts_dir / "store-share-sheet.png")
+    poster = page.request.get(sheet.locator("a.share-poster").get_attribute("href") or "")
+    assert poster.status == 200, poster.text()[:500]
+    assert poster.headers["content-type"] == "image/png"
+    (artifacts_dir / "store-poster.png").write_bytes(poster.body())
     page.locator("button.add-to-cart").click()
 
     # Cart: the line, its stepper, the totals and the checkout button.

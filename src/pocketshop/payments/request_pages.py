@@ -72,6 +72,7 @@ async def _store_page(
             "form": typed,
             "pay_with": offered(request.app.state.payments.providers),
             "path": f"/s/{shop.slug}/pay/{made.public_id}",
+            "share_link": requests.link(public_base_url(request), shop, made),
         },
         error=error,
     )

@@ -73,6 +73,8 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("PUT", "/api/v1/me/shop"): Access.merchant,
     ("POST", "/api/v1/me/shop/logo"): Access.merchant,
     ("GET", "/s/{slug}/qr.{kind}"): Access.public,
+    ("GET", "/s/{slug}/poster.png"): Access.public,
+    ("GET", "/s/{slug}/p/{product_id}/poster.png"): Access.public,
     # --- catalog ------------------------------------------------------------------------------
     ("GET", "/api/v1/categories"): Access.public,
     ("GET", "/api/v1/shops/{slug}/products"): Access.public,
@@ -197,6 +199,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/console/payment-requests/{request_id}/cancel"): Access.merchant,
     ("GET", "/s/{slug}/pay/{request_id}"): Access.public,
     ("GET", "/s/{slug}/pay/{request_id}/qr.svg"): Access.public,
+    ("GET", "/s/{slug}/pay/{request_id}/poster.png"): Access.public,
     ("POST", "/s/{slug}/pay/{request_id}"): Access.buyer,
     # --- after-sales: the buyer applies and answers, the shop answers, operators decide -------
     ("POST", "/api/v1/orders/{number}/aftersales"): Access.buyer,

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any
 
+import segno
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescape
@@ -43,10 +44,19 @@ def _build_environment() -> Environment:
         i18n.gettext, i18n.ngettext, newstyle=True
     )
     env.globals.update(
-        version=__version__, csrf_field=CSRF_FIELD, region_picker=picker.region_picker
+        version=__version__,
+        csrf_field=CSRF_FIELD,
+        region_picker=picker.region_picker,
+        qr_data_uri=qr_data_uri,
     )
     env.filters["phone"] = phone
     return env
+
+
+def qr_data_uri(link: str) -> str:
+    """`{{ qr_data_uri(url) }}`: a QR code of `url` as an SVG data URI, drawn into the page
+    itself (no request of its own, nothing for the page cache to miss)."""
+    return str(segno.make(link, error="m").svg_data_uri(scale=4, border=2))
 
 
 def phone(number: str | None) -> str:

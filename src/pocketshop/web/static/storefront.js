@@ -124,3 +124,22 @@ document.addEventListener("submit", function (event) {
     });
   });
 })();
+
+// Share sheet: a tap on the link selects all of it; the copy button (shown only where the
+// browser lets a page write the clipboard) copies it.
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-share-link]").forEach(function (input) {
+    input.addEventListener("focus", function () { input.select(); });
+  });
+  if (!navigator.clipboard) return;
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    var input = button.parentNode.querySelector("[data-share-link]");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(input.value).then(function () {
+        button.textContent = button.getAttribute("data-text-copied");
+      });
+    });
+  });
+})();
