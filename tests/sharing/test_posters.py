@@ -159,3 +159,7 @@ async def test_every_shared_page_has_its_share_sheet(
         assert f'value="http://testserver{path}"' in sheet[0]
         assert 'src="data:image/svg+xml' in sheet[0]
         assert f'href="{path}/poster.png"' in sheet[0]
+        # Its chat card, for apps that read tags: Open Graph and Twitter's.
+        assert f'<meta property="og:url" content="http://testserver{path}">' in page
+        assert re.search(r'<meta name="twitter:card" content="summary(_large_image)?">', page)
+        assert re.search(r'<meta name="twitter:title" content="[^"]+">', page)

@@ -12,6 +12,7 @@ import io
 import os
 import shutil
 import subprocess
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def png(settings: Settings, poster: Poster) -> tuple[bytes, str]:
         return kept.read_bytes(), digest
     drawn = draw(poster, font_path(settings))
     kept.parent.mkdir(parents=True, exist_ok=True)
-    part = kept.with_suffix(f".{os.getpid()}.part")
+    part = kept.with_name(f"{digest}.{uuid.uuid4().hex}.part")  # one per drawing
     part.write_bytes(drawn)
     part.replace(kept)  # atomic: a concurrent reader sees all of it or none
     return drawn, digest
