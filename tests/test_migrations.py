@@ -88,23 +88,7 @@ def test_orders_a_payment_request_holds_are_marked_as_its(tmp_path: Path) -> Non
                 for number in ("from-request", "from-checkout"):
                     await connection.execute(
                         insert(without(tables["orders"], "aftersales_open", "no_delivery")),
-                        {
-                            "number": number,
-                            "shop_id": 1,
-                            "buyer_id": 1,
-                            "status": "pending_payment",
-                            "items_total": 100,
-                            "shipping_fee": 0,
-                            "total": 100,
-                            "line_count": 1,
-                            "recipient": "李雷",
-                            "phone": "+8613900139000",
-                            "province": "浙江省",
-                            "city": "杭州市",
-                            "district": "西湖区",
-                            "address_detail": "文三路 90 号",
-                            "created_at": moment,
-                        },
+                        order_of_shop(number, moment),
                     )
                 held = await connection.scalar(
                     select(tables["orders"].c.id).where(tables["orders"].c.number == "from-request")
@@ -168,6 +152,27 @@ async def add_owner_and_shop(
     )
 
 
+def order_of_shop(number: str, moment: datetime) -> dict[str, Any]:
+    """An unpaid order of shop 1 by user 1, with the columns every revision has."""
+    return {
+        "number": number,
+        "shop_id": 1,
+        "buyer_id": 1,
+        "status": "pending_payment",
+        "items_total": 100,
+        "shipping_fee": 0,
+        "total": 100,
+        "line_count": 1,
+        "recipient": "李雷",
+        "phone": "+8613900139000",
+        "province": "浙江省",
+        "city": "杭州市",
+        "district": "西湖区",
+        "address_detail": "文三路 90 号",
+        "created_at": moment,
+    }
+
+
 def test_orders_from_before_region_codes_keep_none(tmp_path: Path) -> None:
     """0015 gives orders their address's adcodes: orders placed before it keep NULL; going
     back drops the columns and keeps the orders."""
@@ -183,23 +188,7 @@ def test_orders_from_before_region_codes_keep_none(tmp_path: Path) -> None:
                 await add_owner_and_shop(connection, tables["users"], tables["shops"], moment)
                 await connection.execute(
                     insert(without(tables["orders"], *ORDER_CODES)),
-                    {
-                        "number": "older",
-                        "shop_id": 1,
-                        "buyer_id": 1,
-                        "status": "pending_payment",
-                        "items_total": 100,
-                        "shipping_fee": 0,
-                        "total": 100,
-                        "line_count": 1,
-                        "recipient": "李雷",
-                        "phone": "+8613900139000",
-                        "province": "浙江省",
-                        "city": "杭州市",
-                        "district": "西湖区",
-                        "address_detail": "文三路 90 号",
-                        "created_at": moment,
-                    },
+                    order_of_shop("older", moment),
                 )
         finally:
             await database.dispose()
