@@ -17,6 +17,9 @@ from pocketshop.aftersales import admin_pages as aftersales_admin
 from pocketshop.aftersales import api as aftersales_api
 from pocketshop.aftersales import console_pages as aftersales_console
 from pocketshop.aftersales import pages as aftersales_pages
+from pocketshop.attribution import api as attribution_api
+from pocketshop.attribution import console_pages as attribution_console
+from pocketshop.attribution import pages as attribution_pages
 from pocketshop.catalog import api as catalog_api
 from pocketshop.catalog import console_groups as catalog_groups
 from pocketshop.catalog import console_pages as catalog_console
@@ -144,6 +147,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications_api.router,
         notifications_pages.router,
         regions_api.router,
+        attribution_api.router,
+        attribution_pages.router,
+        attribution_console.router,
     ):
         app.include_router(router)
     contract.state_deployment_rules(app, payments_api.deployment_rules(runtime.payments))

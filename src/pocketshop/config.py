@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     aftersales_confirm_days: int = Field(default=10, ge=1)
     # After a refusal, the buyer may escalate to the platform this long.
     aftersales_escalate_days: int = Field(default=7, ge=1)
+    # Attribution: a buyer brought by a store's, staff member's, campaign's or customer's link
+    # stays bound to that source this long (the first one wins inside it), and the links and
+    # QR codes themselves are honoured this long after they were made (printed ones get old).
+    referral_days: int = Field(default=30, ge=1)
+    referral_link_days: int = Field(default=365, ge=1)
     # Applications per order line, over its life.
     aftersales_max_per_line: int = Field(default=5, ge=1)
     # Reconciliation asks the provider about a payment or refund still open after this.

@@ -16,6 +16,9 @@ from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
 from pocketshop.aftersales import service as aftersales
 from pocketshop.aftersales.states import Kind, Reason
+from pocketshop.attribution import bindings
+from pocketshop.attribution import service as promotion
+from pocketshop.attribution.models import SourceKind
 from pocketshop.catalog import groups as catalog_groups
 from pocketshop.catalog import photos
 from pocketshop.catalog import service as catalog
@@ -265,6 +268,28 @@ class _Planned:
     index: int
 
 
+async def _add_promotion(
+    session: AsyncSession, settings: Settings, shop: Shop, buyers: list[User]
+) -> None:
+    """Two stores with staff and two campaign links; the first buyer came through a staff
+    member's QR code, the second through a campaign link, so their orders are attributed."""
+    lake = await promotion.create_store(
+        session, shop, name="西湖店", address="杭州市西湖区文三路 90 号"
+    )
+    await promotion.create_store(session, shop, name="滨江店", address="杭州市滨江区江南大道 3 号")
+    wang = await promotion.add_staff(session, shop, lake, name="小王")
+    await promotion.add_staff(session, shop, lake, name="小李")
+    market = await promotion.create_campaign(session, shop, label="市集海报")
+    await promotion.create_campaign(session, shop, label="老客户群")
+    for buyer, kind, ref in (
+        (buyers[0], SourceKind.staff, wang.id),
+        (buyers[1], SourceKind.campaign, market.id),
+    ):
+        source = await bindings.resolve(session, shop, kind, ref)
+        assert source is not None
+        await bindings.bind(session, settings, shop, buyer, source)
+
+
 async def _add_orders(
     session: AsyncSession, settings: Settings, shop: Shop, skus: list[str]
 ) -> list[_Planned]:
@@ -278,6 +303,7 @@ async def _add_orders(
     ]
     for buyer, home in zip(buyers, homes, strict=True):
         await addresses.create(session, buyer, home, make_default=True)
+    await _add_promotion(session, settings, shop, buyers)
     plans = [
         ("completed", [0, 3]),
         ("shipped", [1]),

@@ -2,6 +2,7 @@
 
 from pocketshop.accounts.models import AuthSession, SmsCode, User
 from pocketshop.aftersales.models import AftersalesCase, AftersalesEvent, AftersalesPhoto
+from pocketshop.attribution.models import Binding, Campaign, StaffMember, Store
 from pocketshop.catalog.models import (
     PlatformCategory,
     Product,
@@ -47,6 +48,8 @@ __all__ = [
     "AuthSession",
     "BankCard",
     "Base",
+    "Binding",
+    "Campaign",
     "CartItem",
     "Delivery",
     "LedgerAccount",
@@ -79,7 +82,9 @@ __all__ = [
     "Shop",
     "Sku",
     "SmsCode",
+    "StaffMember",
     "StockAdjustment",
+    "Store",
     "User",
     "WeChatIdentity",
     "Withdrawal",

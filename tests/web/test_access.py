@@ -59,6 +59,9 @@ SHOPS = frozenset(
         "request_id",
         "withdrawal_id",
         "case_id",
+        "store_id",
+        "staff_id",
+        "campaign_id",
     }
 )
 BUYERS = frozenset({"number", "payment_id", "address_id", "case_id"})
@@ -101,12 +104,20 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "data": {"return_address": "上海市黄浦区南京东路 1 号"}
     },
     ("POST", "/admin/disputes/{case_id}"): {"data": {"decision": "reject", "note": "不予退款"}},
+    ("PATCH", "/api/v1/me/shop/stores/{store_id}"): {"json": {"active": False}},
+    ("POST", "/api/v1/me/shop/stores/{store_id}/staff"): {"json": {"name": "小李"}},
+    ("PATCH", "/api/v1/me/shop/staff/{staff_id}"): {"json": {"active": False}},
+    ("PATCH", "/api/v1/me/shop/campaigns/{campaign_id}"): {"json": {"active": False}},
+    ("POST", "/console/stores/{store_id}/staff"): {"data": {"name": "小李"}},
 }
 # Parameters one route takes other values of than the world's (`action` is "cover" for a
 # product's photo): each a step the route offers, so a refusal is not a 404 for the step.
 OVERRIDES: dict[str, dict[str, str]] = {
     "/me/aftersales/{case_id}/{action}": {"action": "withdraw"},
     "/console/aftersales/{case_id}/{action}": {"action": "agree"},
+    "/console/stores/{store_id}/{action}": {"action": "archive"},
+    "/console/staff/{staff_id}/{action}": {"action": "archive"},
+    "/console/campaigns/{campaign_id}/{action}": {"action": "archive"},
 }
 # The query a route needs, filled as its path is.
 QUERIES = {"/me/orders/{number}/aftersales/new": "?line={line_id}"}
@@ -188,6 +199,14 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[World]
     assert case.status_code == 201, case.text
     async with db.transaction() as session:
         operator = await accounts.set_operator(session, next_phone(), on=True)
+    store = await client.post("/api/v1/me/shop/stores", json={"name": "西湖店"}, headers=a.auth)
+    staff = await client.post(
+        f"/api/v1/me/shop/stores/{store.json()['id']}/staff", json={"name": "小王"}, headers=a.auth
+    )
+    campaign = await client.post(
+        "/api/v1/me/shop/campaigns", json={"label": "市集海报"}, headers=a.auth
+    )
+    assert campaign.status_code == staff.status_code == 201, (staff.text, campaign.text)
     params = {
         "slug": a.shop.slug,
         "number": number,
@@ -206,6 +225,11 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[World]
         "kind": "svg",
         "case_id": case.json()["id"],
         "line_id": line["id"],
+        "store_id": store.json()["id"],
+        "staff_id": staff.json()["id"],
+        "campaign_id": campaign.json()["id"],
+        # A good token is a store's; any string is a path a visitor may open.
+        "token": store.json()["link"].rsplit("/", 1)[1],
     }
     async with AsyncExitStack() as stack:
         found = World(a, b, x, y, params, api=client)

@@ -293,6 +293,7 @@ NOT_PAGES = {
     "/onboarding/identity",
     "/onboarding/bank-card",
     "/onboarding/shop",
+    "/s/{slug}/go/{token}",  # an attributed link: redirects into the shop
 }
 
 
@@ -333,7 +334,12 @@ async def test_every_page_renders_without_inline_script_handlers_or_styles(
     db: Database = app.state.db
     async with db.transaction() as session:  # the merchant decides disputes too, here
         await accounts.set_operator(session, merchant.user.phone, on=True)
+    store = await client.post(
+        "/api/v1/me/shop/stores", json={"name": "西湖店"}, headers=merchant.auth
+    )
+    assert store.status_code == 201, store.text
     values = {
+        "{store_id}": store.json()["id"],
         "{case_id}": case.json()["id"],
         "{slug}": merchant.shop.slug,
         "{product_id}": made.id,

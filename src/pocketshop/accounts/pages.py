@@ -14,7 +14,7 @@ from pocketshop.accounts.deps import (
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import LOCALE_COOKIE, SUPPORTED_LOCALES, _
-from pocketshop.web import guest_cart
+from pocketshop.web import guest_cart, guest_source
 from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
 from pocketshop.web.templating import render
 
@@ -106,6 +106,7 @@ async def log_in(
     response = RedirectResponse(safe_next(next), status_code=303)
     await start_web_session(session, settings, user, response)
     await guest_cart.merge_at_login(session, request, response, user)
+    await guest_source.bind_at_login(session, request, response, user)
     return response
 
 

@@ -29,7 +29,7 @@ from pocketshop.shops.models import Shop
 from pocketshop.web import page_cache
 from pocketshop.web.page_cache import CSRF_PLACEHOLDER
 from pocketshop.web.routing import Session, page_router
-from pocketshop.web.storefront import absolute, price_range, shop_context
+from pocketshop.web.storefront import absolute, price_range, share_link, shop_context
 from pocketshop.web.templating import render
 
 router = page_router()
@@ -179,6 +179,9 @@ async def product_page(
             "quantity": quantity or "1",
             "shipping": shipping_fees.describe(rule),
             "product_url": absolute(request, f"/s/{shop.slug}/p/{product.public_id}"),
+            "share_link": share_link(
+                request, shop, f"/s/{shop.slug}/p/{product.public_id}", product.id
+            ),
             "og_image": absolute(request, media.url(cover)) if cover else None,
             "sku_data": [
                 {

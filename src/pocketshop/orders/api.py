@@ -137,6 +137,7 @@ async def order_out(
         closed_at=order.closed_at,
         close_reason=order.close_reason,
         source=OrderSource(order.source),
+        referral=order.referral_kind,
         aftersales_open=order.aftersales_open,
         events=events,
         shipments=shipments,

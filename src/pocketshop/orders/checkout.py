@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.accounts.models import User
+from pocketshop.attribution import bindings
 from pocketshop.catalog import stock
 from pocketshop.catalog.service import spec_text
 from pocketshop.config import Settings
@@ -167,6 +168,7 @@ def _order_row(
     line_count: int,
     note: str,
     source: OrderSource,
+    referral: dict[str, Any],
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> dict[str, Any]:
@@ -201,6 +203,7 @@ def _order_row(
         "created_at": now,
         "pay_by": now + timedelta(minutes=settings.unpaid_timeout_minutes),
         "source": source.value,
+        **referral,
     }
 
 
@@ -306,6 +309,7 @@ async def create(
         line_count=len(priced),
         note=clean_note,
         source=source,
+        referral=await bindings.referral_of(session, shop.id, buyer.id),
         idempotency_key=idempotency_key,
         request_hash=request_hash,
     )
@@ -387,6 +391,7 @@ async def create_for_amount(
         line_count=1,
         note=clean_note,
         source=OrderSource.payment_request,
+        referral=await bindings.referral_of(session, shop.id, buyer.id),
     ) | {"no_delivery": no_delivery}
     line = {
         "public_id": new_public_id(),

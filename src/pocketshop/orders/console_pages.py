@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import i18n, media, regions
 from pocketshop.aftersales import display as aftersales
+from pocketshop.attribution import service as attribution
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, InvalidInput
 from pocketshop.guessing.deps import LimitMisses
@@ -220,6 +221,7 @@ async def order_page(
             "events": events,
             "shipments": shipments,
             "aftersales": await aftersales.on_order(session, order, lines),
+            "came_through": await attribution.came_through(session, order),
             "can_ship": service.may(order, OrderStatus.shipped, Actor.merchant),
             "money_held": await payments.order_money(session, settings, order),
             "fee_rate": f"{settings.platform_fee_bps / 100:g}%",

@@ -130,6 +130,14 @@ class Order(Base):
     # Nothing to ship (a payment request for a service or a fee): no address, no shipping fee;
     # once paid it waits for the buyer's confirmation (orders.service.await_confirmation).
     no_delivery: Mapped[bool] = mapped_column(server_default=false(), default=False)
+    # Who brought the buyer (attribution.SourceKind; none: they came direct), copied from
+    # the buyer's binding in this shop when the order was placed. A staff member's order
+    # names their store too.
+    referral_kind: Mapped[str | None] = mapped_column(String(12))
+    referral_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    referral_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+    referral_campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    referral_sharer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class OrderLine(Base):

@@ -51,7 +51,7 @@ from pocketshop.payments import outcomes
 from pocketshop.payments.providers import offered
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
-from pocketshop.web import guest_cart
+from pocketshop.web import guest_cart, guest_source
 from pocketshop.web.routing import AppSettings, Session, client_ip, get_settings, page_router
 from pocketshop.web.storefront import local_time, shop_context
 from pocketshop.web.templating import render
@@ -359,6 +359,7 @@ async def checkout_log_in(
     response = _redirect(_checkout_path(shop, item))
     await start_web_session(session, settings, user, response)
     await guest_cart.merge_at_login(session, request, response, user)
+    await guest_source.bind_at_login(session, request, response, user)
     return response
 
 

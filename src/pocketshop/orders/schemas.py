@@ -178,6 +178,11 @@ class OrderOut(BaseModel):
     closed_at: datetime | None
     close_reason: str | None
     source: OrderSource = Field(description="checkout, or payment_request: sent by the shop")
+    referral: str | None = Field(
+        None,
+        description="who brought the buyer: store, staff, campaign or share (a customer's "
+        "link); null when they came direct",
+    )
     aftersales_open: bool = Field(
         description="an after-sales case is open on it: its money waits for the case's end"
     )

@@ -9,6 +9,7 @@ from pocketshop.accounts.models import User
 from pocketshop.config import Settings
 from pocketshop.orders import cart
 from pocketshop.orders.cart import GuestCart
+from pocketshop.web import cookies
 
 CART_COOKIE = "ps_cart"
 CART_DAYS = 30
@@ -37,15 +38,10 @@ def read(request: Request) -> GuestCart:
 def write(request: Request, response: Response, guest: GuestCart) -> None:
     settings = _settings(request)
     if not guest:
-        _forget(response, settings)
+        cookies.forget(response, settings, CART_COOKIE)
         return
-    response.set_cookie(
-        CART_COOKIE,
-        _serializer(settings).dumps(guest),
-        max_age=CART_DAYS * 24 * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
+    cookies.keep(
+        response, settings, CART_COOKIE, _serializer(settings).dumps(guest), days=CART_DAYS
     )
 
 
@@ -56,12 +52,4 @@ async def merge_at_login(
     if CART_COOKIE not in request.cookies:
         return
     await cart.merge_guest(session, user, read(request))
-    _forget(response, _settings(request))
-
-
-def _forget(response: Response, settings: Settings) -> None:
-    # With the attributes it was set with: a browser may refuse to let a plain answer
-    # overwrite a Secure cookie.
-    response.delete_cookie(
-        CART_COOKIE, httponly=True, samesite="lax", secure=settings.cookie_secure
-    )
+    cookies.forget(response, _settings(request), CART_COOKIE)

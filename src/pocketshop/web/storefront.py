@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 
 from pocketshop import media
+from pocketshop.attribution import service as attribution
+from pocketshop.config import Settings
 from pocketshop.i18n import _
 from pocketshop.money import format_fen
 from pocketshop.shops import service as shops
@@ -29,6 +31,16 @@ def absolute(request: Request, path: str) -> str:
     return public_base_url(request).rstrip("/") + path
 
 
+def share_link(request: Request, shop: Shop, path: str, product_id: int | None = None) -> str:
+    """The link the share sheet offers: a signed-in customer's own, which binds whoever
+    follows it to them (attribution); anyone else's, and the owner's, the page's plain link."""
+    user = getattr(request.state, "user", None)
+    if user is None or user.id == shop.owner_id:
+        return absolute(request, path)
+    settings: Settings = request.app.state.settings
+    return absolute(request, attribution.share_path(settings, shop, user.id, product_id))
+
+
 def shop_context(request: Request, shop: Shop) -> dict[str, Any]:
     """What every storefront page of a shop shows or links to."""
     logo_url = shops.logo_url(shop)
@@ -37,6 +49,7 @@ def shop_context(request: Request, shop: Shop) -> dict[str, Any]:
         "shop": shop,
         "shop_path": f"/s/{shop.slug}",
         "shop_url": shops.shop_url(public_base_url(request), shop),
+        "shop_share_link": share_link(request, shop, f"/s/{shop.slug}"),
         "logo_url": logo_url,
         "logo_absolute_url": absolute(request, logo_url) if logo_url else None,
         "fen": format_fen,

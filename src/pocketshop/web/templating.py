@@ -24,6 +24,7 @@ TEMPLATE_DOMAINS = (
     "payments",
     "aftersales",
     "notifications",
+    "attribution",
 )
 
 

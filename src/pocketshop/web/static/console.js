@@ -4,8 +4,12 @@
 // 2. The nav's to-ship badge and the orders list's "new orders" banner update by polling.
 // 3. A tap on a link to share selects all of it, ready to copy.
 // 4. Forms that cannot be undone (a refund, a cancellation) ask first.
+// 5. The nav strip, scrolled sideways on a narrow screen, shows the current section.
 (function () {
   "use strict";
+
+  var current = document.querySelector(".console-nav [aria-current=page]");
+  if (current) current.scrollIntoView({ block: "nearest", inline: "nearest" });
 
   // --- SKU matrix -------------------------------------------------------------------------
   var rows = document.querySelector("[data-sku-rows]");
