@@ -25,6 +25,8 @@ from pocketshop.catalog import console_groups as catalog_groups
 from pocketshop.catalog import console_pages as catalog_console
 from pocketshop.catalog import pages as catalog_pages
 from pocketshop.config import Settings
+from pocketshop.customers import api as customers_api
+from pocketshop.customers import console_pages as customers_console
 from pocketshop.i18n import LocaleMiddleware
 from pocketshop.notifications import api as notifications_api
 from pocketshop.notifications import pages as notifications_pages
@@ -150,6 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         attribution_api.router,
         attribution_pages.router,
         attribution_console.router,
+        customers_api.router,
+        customers_console.router,
     ):
         app.include_router(router)
     contract.state_deployment_rules(app, payments_api.deployment_rules(runtime.payments))

@@ -162,6 +162,18 @@ def _insert_new(dialect_name: str, table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
+def insert_ignoring(session: AsyncSession, table: Table) -> Insert:
+    """`INSERT … ON CONFLICT DO NOTHING`, for a table without an id to return (a link row)."""
+    return _insert_ignoring(session.get_bind().dialect.name, table)
+
+
+@functools.cache
+def _insert_ignoring(dialect_name: str, table: Table) -> Insert:
+    if dialect_name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
 def insert_or_add(session: AsyncSession, table: Table, counter: str) -> Insert:
     """`INSERT … ON CONFLICT (primary key) DO UPDATE SET counter = counter + the new row's`:
     a counter kept per key in one statement, without reading it first."""

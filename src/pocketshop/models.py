@@ -11,6 +11,7 @@ from pocketshop.catalog.models import (
     Sku,
     StockAdjustment,
 )
+from pocketshop.customers.models import Customer, Privilege, Tag, Tagged
 from pocketshop.db import Base
 from pocketshop.guessing.models import LookupMiss
 from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
@@ -51,6 +52,7 @@ __all__ = [
     "Binding",
     "Campaign",
     "CartItem",
+    "Customer",
     "Delivery",
     "LedgerAccount",
     "LedgerPosting",
@@ -68,6 +70,7 @@ __all__ = [
     "PaymentRequest",
     "PlatformCategory",
     "Preference",
+    "Privilege",
     "Product",
     "ProductGroup",
     "ProductImage",
@@ -85,6 +88,8 @@ __all__ = [
     "StaffMember",
     "StockAdjustment",
     "Store",
+    "Tag",
+    "Tagged",
     "User",
     "WeChatIdentity",
     "Withdrawal",

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from openpyxl import load_workbook
 from openpyxl.cell.cell import Cell
 
-from pocketshop.orders.export import XLSX_MEDIA_TYPE
+from pocketshop.spreadsheets import XLSX_MEDIA_TYPE
 from tests.catalog.test_console_products import logged_in
 from tests.commerce import (
     ADDRESS,

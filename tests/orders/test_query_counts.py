@@ -200,8 +200,8 @@ def shape(statement: str) -> str:
 
 async def test_placing_an_order(app: FastAPI, client: httpx.AsyncClient) -> None:
     """The SKUs read, with what the buyer's unpaid orders in the shop hold (subqueries of the
-    same statement); the buyer's binding in the shop (where the order came from); the order,
-    its lines and its
+    same statement); the buyer's privileges on those SKUs; their binding in the shop (where
+    the order came from); the order, its lines and its
     first event inserted (on PostgreSQL in one statement, on SQLite the lines in one
     executemany, however many); one conditional UPDATE per SKU reserving its stock. First,
     SQLite's BEGIN (its write transactions begin explicitly; the driver begins PostgreSQL's
@@ -225,6 +225,7 @@ async def test_placing_an_order(app: FastAPI, client: httpx.AsyncClient) -> None
         assert [shape(statement) for statement in statements] == [
             first,
             "SELECT skus",
+            "SELECT privileges",
             "SELECT source_bindings",
             *inserts,
             *["UPDATE skus"] * lines,

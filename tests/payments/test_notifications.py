@@ -68,9 +68,10 @@ async def test_what_a_notice_writes(app: FastAPI, client: httpx.AsyncClient, db:
     the answer; then, after it, claimed; the payment read with its order, whose row it locks;
     the payment's and the order's moves, each with its event; the order's escrow account,
     opened with the money in it; the ledger transaction with its postings; the notice's
-    outcome; the shop's notification, an outbox row (told after commit). Nine statements on
-    PostgreSQL, where a row and the rows that point at it are one statement
-    (`db.update_with`, `db.insert_new_with`), twelve on SQLite. An order from
+    outcome; the shop's notification, an outbox row (told after commit); the buyer as the
+    shop's customer (a first order: one insert). Ten statements on PostgreSQL, where a row
+    and the rows that point at it are one statement (`db.update_with`, `db.insert_new_with`),
+    thirteen on SQLite. An order from
     a checkout has no payment request to update."""
     # The third: the sandbox clearing account made by the first, found and kept by the second.
     for _round in range(3):
@@ -85,7 +86,7 @@ async def test_what_a_notice_writes(app: FastAPI, client: httpx.AsyncClient, db:
     # What follows the outcome is the outbox's, after the answer: the shop being told.
     outcome = [sql.startswith("UPDATE provider_notices SET outcome") for sql in written]
     written = written[: outcome.index(True) + 1]
-    assert len(written) == (9 if is_postgres() else 12), "\n".join(sql[:110] for sql in written)
+    assert len(written) == (10 if is_postgres() else 13), "\n".join(sql[:110] for sql in written)
 
 
 async def test_the_same_notification_ten_times_at_once_pays_once(

@@ -62,6 +62,9 @@ SHOPS = frozenset(
         "store_id",
         "staff_id",
         "campaign_id",
+        "customer_id",
+        "tag_id",
+        "privilege_id",
     }
 )
 BUYERS = frozenset({"number", "payment_id", "address_id", "case_id"})
@@ -109,6 +112,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/me/shop/staff/{staff_id}"): {"json": {"active": False}},
     ("PATCH", "/api/v1/me/shop/campaigns/{campaign_id}"): {"json": {"active": False}},
     ("POST", "/console/stores/{store_id}/staff"): {"data": {"name": "小李"}},
+    ("PUT", "/api/v1/me/shop/customers/{customer_id}/note"): {"json": {"note": "改"}},
+    ("POST", "/api/v1/me/shop/customers/{customer_id}/tags"): {"json": {"name": "新"}},
+    ("POST", "/console/customers/{customer_id}/note"): {"data": {"note": "改"}},
+    ("POST", "/console/customers/{customer_id}/tags"): {"data": {"tag": "新"}},
 }
 # Parameters one route takes other values of than the world's (`action` is "cover" for a
 # product's photo): each a step the route offers, so a refusal is not a 404 for the step.
@@ -207,6 +214,21 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[World]
         "/api/v1/me/shop/campaigns", json={"label": "市集海报"}, headers=a.auth
     )
     assert campaign.status_code == staff.status_code == 201, (staff.text, campaign.text)
+    customer = (await client.get("/api/v1/me/shop/customers", headers=a.auth)).json()["items"][0]
+    tagged = await client.post(
+        f"/api/v1/me/shop/customers/{customer['id']}/tags", json={"name": "VIP"}, headers=a.auth
+    )
+    privilege = await client.post(
+        "/api/v1/me/shop/privileges",
+        json={
+            "product_id": made.id,
+            "kind": "discount",
+            "value": 500,
+            "customer_id": customer["id"],
+        },
+        headers=a.auth,
+    )
+    assert privilege.status_code == tagged.status_code == 201, (tagged.text, privilege.text)
     params = {
         "slug": a.shop.slug,
         "number": number,
@@ -228,6 +250,9 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[World]
         "store_id": store.json()["id"],
         "staff_id": staff.json()["id"],
         "campaign_id": campaign.json()["id"],
+        "customer_id": customer["id"],
+        "tag_id": tagged.json()["tags"][0]["id"],
+        "privilege_id": privilege.json()[0]["id"],
         # A good token is a store's; any string is a path a visitor may open.
         "token": store.json()["link"].rsplit("/", 1)[1],
     }

@@ -288,6 +288,8 @@ NOT_PAGES = {
     "/s/{slug}/pay/{request_id}/poster.png",
     "/console/orders.csv",
     "/console/orders.xlsx",
+    "/console/customers.csv",
+    "/console/customers.xlsx",
     "/console/orders/updates",
     "/me/orders/{number}/return",  # redirects: to the order page, to /onboarding
     "/onboarding/identity",
@@ -338,7 +340,9 @@ async def test_every_page_renders_without_inline_script_handlers_or_styles(
         "/api/v1/me/shop/stores", json={"name": "西湖店"}, headers=merchant.auth
     )
     assert store.status_code == 201, store.text
+    customers = await client.get("/api/v1/me/shop/customers", headers=merchant.auth)
     values = {
+        "{customer_id}": customers.json()["items"][0]["id"],
         "{store_id}": store.json()["id"],
         "{case_id}": case.json()["id"],
         "{slug}": merchant.shop.slug,

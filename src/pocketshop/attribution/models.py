@@ -30,8 +30,8 @@ class Store(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
-    name: Mapped[str] = mapped_column(String(80))
-    address: Mapped[str] = mapped_column(String(240), default="")
+    name: Mapped[str] = mapped_column(String(160))
+    address: Mapped[str] = mapped_column(String(480), default="")
     # An archived store keeps its sales; its codes bring no new bindings.
     active: Mapped[bool] = mapped_column(server_default=true(), default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -44,7 +44,7 @@ class StaffMember(Base):
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
-    name: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(160))
     # E.164 or empty: a staff member who buys through their own code is not their own source.
     phone: Mapped[str] = mapped_column(String(20), default="")
     active: Mapped[bool] = mapped_column(server_default=true(), default=True)
@@ -60,7 +60,7 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
-    label: Mapped[str] = mapped_column(String(80))
+    label: Mapped[str] = mapped_column(String(160))
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     visits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(server_default=true(), default=True)

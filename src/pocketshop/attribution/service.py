@@ -306,20 +306,37 @@ async def store_for(session: AsyncSession, member: StaffMember) -> Store:
 
 
 async def came_through(session: AsyncSession, order: Order) -> str | None:
-    """Where an order came from, in the merchant's words ("Store 西湖店 · staff 小王"); None
-    when the buyer came direct."""
-    if order.referral_kind is None:
+    """Where an order came from, in the merchant's words; None when the buyer came direct."""
+    return await describe(
+        session,
+        order.referral_kind,
+        store_id=order.referral_store_id,
+        staff_id=order.referral_staff_id,
+        campaign_id=order.referral_campaign_id,
+    )
+
+
+async def describe(
+    session: AsyncSession,
+    kind: str | None,
+    *,
+    store_id: int | None,
+    staff_id: int | None,
+    campaign_id: int | None,
+) -> str | None:
+    """A source in the merchant's words ("Store 西湖店 · staff member 小王"); None: direct."""
+    if kind is None:
         return None
     parts = []
-    if order.referral_store_id is not None:
-        store = await session.get(Store, order.referral_store_id)
+    if store_id is not None:
+        store = await session.get(Store, store_id)
         parts.append(_("Store %(name)s", name=store.name if store else "?"))
-    if order.referral_staff_id is not None:
-        member = await session.get(StaffMember, order.referral_staff_id)
+    if staff_id is not None:
+        member = await session.get(StaffMember, staff_id)
         parts.append(_("staff member %(name)s", name=member.name if member else "?"))
-    if order.referral_campaign_id is not None:
-        campaign = await session.get(Campaign, order.referral_campaign_id)
+    if campaign_id is not None:
+        campaign = await session.get(Campaign, campaign_id)
         parts.append(_("campaign link “%(label)s”", label=campaign.label if campaign else "?"))
-    if order.referral_sharer_id is not None:
+    if kind == SourceKind.share:
         parts.append(_("a customer's share"))
     return " · ".join(parts)

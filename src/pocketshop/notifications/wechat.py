@@ -22,21 +22,19 @@ date allowed; date: a date, time allowed; phone_number: at most 17 digits or sym
 car_number: at most 8; name: 10 Chinese characters, or 20 letters or symbols; phrase: at most 5
 Chinese characters only; enum: one of the template's values).
 
-The access token comes from getStableAccessToken (`POST /cgi-bin/stable_token`), is kept per
-instance until shortly before its `expires_in` (at most 7200 s), and fetched once at a time.
+The access token is `pocketshop.wechat.AccessTokens` (getStableAccessToken, kept until shortly
+before it expires, fetched once at a time); whatever keeps WeChat from answering, or keeps it
+from giving a token, leaves the message for later (`NotDeliveredYet`).
 
 WeChat's documentation relied on:
 - send: https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html
   (the same text: https://developers.weixin.qq.com/minigame/dev/api-backend/open-api/subscribe-message/subscribeMessage.send.html),
   with its table "订阅消息参数值内容限制说明"
 - one-time and long-term subscriptions: https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/subscribe-message-overview.html
-- stable token: https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-access-token/getStableAccessToken.html
-  (https://developers.weixin.qq.com/minigame/dev/api-backend/open-api/access-token/auth.getStableAccessToken.html)
-- classic token and why several servers must not each fetch one: https://developers.weixin.qq.com/doc/oplatform/developers/dev/AccessToken.html
+- stable token (for the mini program): https://developers.weixin.qq.com/minigame/dev/api-backend/open-api/access-token/auth.getStableAccessToken.html
 - common error codes (-1, 40001, 42001, 45009, 45011, …): https://developers.weixin.qq.com/doc/channels/API/basics/commErrCode.html
 """
 
-import asyncio
 import json
 import logging
 import re
@@ -44,23 +42,28 @@ import string
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from pocketshop import clock
 from pocketshop.notifications.channels import (
     Message,
     NotDeliveredYet,
     Undeliverable,
 )
 from pocketshop.notifications.events import Event
+from pocketshop.wechat import (
+    GATEWAY,
+    TOKEN_REJECTED,
+    AccessTokens,
+    WeChatUnavailable,
+    errcode,
+    post_json,
+)
 
 log = logging.getLogger(__name__)
 
 # Answers to a send.
-TOKEN_REJECTED = frozenset({40001, 40014, 42001})
 LATER = {-1: "WeChat is busy", 45009: "daily quota used up", 45011: "per-minute quota hit"}
 NEVER = {
     40003: "the openid is empty or wrong",
@@ -69,23 +72,6 @@ NEVER = {
     47003: "the template data is empty or breaks its rule",
     41030: "the page is not in the live mini program",
 }
-# Answers of the token API that only the operator can fix (the app's id or secret, the server's
-# address on the app's IP whitelist, a frozen secret). Still "later" for the message: once
-# fixed, the outbox's next try sends it; but said at ERROR, once, for somebody to see.
-TOKEN_CONFIG = {
-    40001: "the app secret (POCKETSHOP_WECHAT_APP_SECRET) is wrong",  # from the token API
-    40002: "grant_type refused",
-    40013: "the app id (POCKETSHOP_WECHAT_APP_ID) is wrong",
-    40125: "the app secret (POCKETSHOP_WECHAT_APP_SECRET) is wrong",
-    40164: "this server's IP address is not on the app's IP whitelist",
-    40243: "the app secret is frozen",
-    41002: "the app id is missing",
-    41004: "the app secret is missing",
-}
-# A token is used until this long before WeChat says it expires. In its normal mode the stable
-# token API hands out a new token during the last 5 minutes of the old one (both then work),
-# so a fetch made after this margin gets the next token rather than the dying one.
-MARGIN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -99,12 +85,6 @@ class WeChatTemplate:
     page: str = "{link}"
 
 
-@dataclass(frozen=True)
-class _Token:
-    value: str
-    good_until: datetime
-
-
 class WeChatMessages:
     """The WeChat channel: one subscription message per notification."""
 
@@ -114,22 +94,21 @@ class WeChatMessages:
         appid: str,
         secret: str,
         http: httpx.AsyncClient,
-        gateway: str = "https://api.weixin.qq.com",
+        gateway: str = GATEWAY,
         templates: dict[str, WeChatTemplate],
         miniprogram_state: str = "formal",
         lang: str = "zh_CN",
     ) -> None:
-        self._appid, self._secret, self._http = appid, secret, http
-        self._gateway = gateway.rstrip("/")
+        self._http, self._gateway = http, gateway.rstrip("/")
+        self._tokens = AccessTokens(
+            appid,
+            secret,
+            http,
+            gateway,
+            setting_names=("POCKETSHOP_WECHAT_APP_ID", "POCKETSHOP_WECHAT_APP_SECRET"),
+        )
         self._templates = dict(templates)
         self._state, self._lang = miniprogram_state, lang
-        self._token: _Token | None = None
-        # One fetch at a time: concurrent sends wait for it and share its token (or its failure)
-        # instead of each asking WeChat.
-        self._lock = asyncio.Lock()
-        self._fetched = 0  # fetches finished, well or not
-        self._fetch_failure: str | None = None
-        self._reported: set[int] = set()  # token-API config errors already logged at ERROR
 
     async def deliver(self, address: str, message: Message) -> None:
         template = self._templates.get(message.event)
@@ -147,144 +126,44 @@ class WeChatMessages:
         page = template.page.replace("{link}", message.link)
         if page:  # WeChat: "该字段不填则模板无跳转" (left out, the card opens nothing)
             body["page"] = page
-        token = await self._current_token()
-        errcode, errmsg = await self._send(token, body)
-        if errcode in TOKEN_REJECTED:
-            # Revoked (someone forced a refresh, or the secret was reset) or expired early:
-            # drop it, get the one WeChat holds now, and try once more.
-            self._forget(token)
-            token = await self._current_token()
-            errcode, errmsg = await self._send(token, body)
-            if errcode in TOKEN_REJECTED:
-                raise NotDeliveredYet(
-                    f"WeChat refused a fresh access token too ({errcode} {errmsg})"
-                )
-        if errcode == 0:
+        try:
+            code, errmsg = await self._send_with_token(body)
+        except WeChatUnavailable as later:  # no answer, or no token: the outbox tries again
+            raise NotDeliveredYet(str(later)) from None
+        if code == 0:
             return
-        if errcode in NEVER:
-            raise Undeliverable(f"WeChat {errcode}: {NEVER[errcode]} ({errmsg})")
-        if errcode in LATER:
-            raise NotDeliveredYet(f"WeChat {errcode}: {LATER[errcode]} ({errmsg})")
+        if code in NEVER:
+            raise Undeliverable(f"WeChat {code}: {NEVER[code]} ({errmsg})")
+        if code in LATER:
+            raise NotDeliveredYet(f"WeChat {code}: {LATER[code]} ({errmsg})")
         # Not one this API documents: retried, and given up visibly after the outbox's tries.
-        log.warning("WeChat answered a subscription message with %s %s", errcode, errmsg)
-        raise NotDeliveredYet(f"WeChat {errcode}: {errmsg}")
+        log.warning("WeChat answered a subscription message with %s %s", code, errmsg)
+        raise NotDeliveredYet(f"WeChat {code}: {errmsg}")
+
+    async def _send_with_token(self, body: dict[str, Any]) -> tuple[int, str]:
+        token = await self._tokens.current()
+        code, errmsg = await self._send(token, body)
+        if code in TOKEN_REJECTED:
+            # Revoked or expired early: drop it, get the one WeChat holds now, try once more.
+            self._tokens.forget(token)
+            token = await self._tokens.current()
+            code, errmsg = await self._send(token, body)
+            if code in TOKEN_REJECTED:
+                raise WeChatUnavailable(
+                    f"WeChat refused a fresh access token too ({code} {errmsg})"
+                )
+        return code, errmsg
 
     async def _send(self, token: str, body: dict[str, Any]) -> tuple[int, str]:
-        answer = await self._post(
-            "/cgi-bin/message/subscribe/send", body, params={"access_token": token}
+        answer = await post_json(
+            self._http,
+            f"{self._gateway}/cgi-bin/message/subscribe/send",
+            body,
+            params={"access_token": token},
         )
         if "errcode" not in answer:  # the send API always says; anything else is not WeChat
-            raise NotDeliveredYet("WeChat's answer to a send has no errcode")
-        return _errcode(answer), str(answer.get("errmsg", ""))
-
-    async def _current_token(self) -> str:
-        token = self._token
-        if token is not None and clock.now() < token.good_until:
-            return token.value
-        fetched = self._fetched
-        async with self._lock:
-            token = self._token
-            if token is not None and clock.now() < token.good_until:
-                return token.value  # fetched by another send while this one waited
-            if self._fetched != fetched and self._fetch_failure is not None:
-                # A fetch finished while this send waited, and failed: its answer holds for
-                # this send too, rather than every waiting send asking a failing API in turn.
-                raise NotDeliveredYet(self._fetch_failure)
-            try:
-                self._token = await self._fetch_token()
-            except NotDeliveredYet as failed:
-                self._fetch_failure = str(failed)
-                raise
-            finally:
-                self._fetched += 1
-            self._fetch_failure = None
-            return self._token.value
-
-    def _forget(self, token: str) -> None:
-        # Only this token: another send may already have put a fresh one in its place.
-        if self._token is not None and self._token.value == token:
-            self._token = None
-
-    async def _fetch_token(self) -> _Token:
-        # getStableAccessToken in its normal mode (force_refresh false), not the classic
-        # GET /cgi-bin/token: each classic fetch invalidates the token fetched before it (five
-        # minutes later), so several server and worker processes, each fetching its own, would
-        # keep invalidating one another's tokens (40001). The stable API hands every caller
-        # the same token while it is valid, so each process can keep its own copy. Its forced
-        # mode would invalidate everyone's token (and is limited to 20 a day): never used here.
-        answer = await self._post(
-            "/cgi-bin/stable_token",
-            {
-                "grant_type": "client_credential",
-                "appid": self._appid,
-                "secret": self._secret,
-                "force_refresh": False,
-            },
-        )
-        errcode = _errcode(answer)  # a success carries no errcode
-        if errcode:
-            errmsg = str(answer.get("errmsg", ""))
-            if errcode in TOKEN_CONFIG:
-                if errcode not in self._reported:
-                    self._reported.add(errcode)
-                    log.error(
-                        "WeChat gives no access token: %s (%s %s); messages wait until fixed",
-                        TOKEN_CONFIG[errcode],
-                        errcode,
-                        errmsg,
-                    )
-                raise NotDeliveredYet(
-                    f"no WeChat access token: {TOKEN_CONFIG[errcode]} ({errcode})"
-                )
-            log.warning("WeChat gives no access token: %s %s", errcode, errmsg)
-            raise NotDeliveredYet(f"no WeChat access token: {errcode} {errmsg}")
-        value, expires_in = answer.get("access_token"), answer.get("expires_in")
-        if not isinstance(value, str) or not value:
-            raise NotDeliveredYet("WeChat's token answer has no access_token")
-        if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
-            raise NotDeliveredYet("WeChat's token answer has no expires_in")
-        self._reported.clear()  # fixed: say it again should it break again
-        lifetime = timedelta(seconds=expires_in)
-        # The docs promise expires_in >= 300 in normal mode; a short one is used for half its life.
-        keep = lifetime - MARGIN if lifetime > 2 * MARGIN else lifetime / 2
-        return _Token(value, clock.now() + keep)
-
-    async def _post(
-        self, path: str, body: dict[str, Any], params: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        """WeChat's JSON answer. Anything but a JSON object (no answer, 5xx, garbage) is
-        unclear, so tried again later. Messages never carry the URL: it holds the token."""
-        # UTF-8 as is: WeChat's global codes refuse \\uxxxx escapes on some APIs (40033).
-        content = json.dumps(body, ensure_ascii=False).encode()
-        try:
-            response = await self._http.post(
-                f"{self._gateway}{path}",
-                content=content,
-                params=params,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-            )
-        except httpx.TimeoutException as slow:
-            raise NotDeliveredYet(
-                f"WeChat did not answer in time ({type(slow).__name__})"
-            ) from None
-        except httpx.RequestError as failed:
-            raise NotDeliveredYet(
-                f"WeChat unreachable ({type(failed).__name__}: {failed})"
-            ) from None
-        if response.status_code != 200:
-            raise NotDeliveredYet(f"WeChat answered HTTP {response.status_code}")
-        try:
-            answer = response.json()
-        except ValueError:
-            raise NotDeliveredYet("WeChat answered something that is not JSON") from None
-        if not isinstance(answer, dict):
-            raise NotDeliveredYet("WeChat answered JSON that is not an object")
-        return answer
-
-
-def _errcode(answer: dict[str, Any]) -> int:
-    code = answer.get("errcode", 0)
-    return code if isinstance(code, int) else -1
+            raise WeChatUnavailable("WeChat's answer to a send has no errcode")
+        return errcode(answer), str(answer.get("errmsg", ""))
 
 
 def _data(template: WeChatTemplate, message: Message) -> dict[str, dict[str, str]]:

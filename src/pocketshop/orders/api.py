@@ -4,7 +4,7 @@ from fastapi import Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import regions
+from pocketshop import regions, spreadsheets
 from pocketshop.accounts.deps import ApiUser
 from pocketshop.accounts.models import User
 from pocketshop.errors import InvalidInput
@@ -150,6 +150,7 @@ def _line_out(line: OrderLine) -> OrderLineOut:
         title=line.title,
         spec=line.spec_text,
         unit_price=line.unit_price,
+        regular_price=line.regular_price,
         quantity=line.quantity,
         line_total=line.line_total,
         shipped_quantity=line.shipped_quantity,
@@ -210,7 +211,9 @@ async def delete_address(address_id: str, session: Session, user: ApiUser) -> Re
 
 
 async def cart_out(session: AsyncSession, user: User, shop: Shop) -> CartOut:
-    priced = await cart.view(session, shop, await cart.quantities_of(session, user, shop))
+    priced = await cart.view(
+        session, shop, await cart.quantities_of(session, user, shop), buyer=user
+    )
     return CartOut(
         lines=[
             CartLineOut(
@@ -219,6 +222,7 @@ async def cart_out(session: AsyncSession, user: User, shop: Shop) -> CartOut:
                 title=line.title,
                 spec=line.spec,
                 unit_price=line.unit_price,
+                regular_price=line.regular_price,
                 quantity=line.quantity,
                 line_total=line.line_total,
                 available=line.available,
@@ -373,7 +377,7 @@ async def export_shop_orders(
 @router.get(
     "/me/shop/orders.xlsx",
     response_class=Response,
-    responses={200: {"content": {export.XLSX_MEDIA_TYPE: {}}}},
+    responses={200: {"content": {spreadsheets.XLSX_MEDIA_TYPE: {}}}},
 )
 async def export_shop_orders_xlsx(
     session: Session, shop: MerchantShop, status_filter: StatusFilter = None, q: SearchText = ""

@@ -15,6 +15,7 @@ from pocketshop.accounts.models import User
 from pocketshop.catalog import stock
 from pocketshop.catalog.models import Sku
 from pocketshop.catalog.service import spec_text
+from pocketshop.customers import privileges
 from pocketshop.errors import InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.orders import shipping_fees
@@ -37,6 +38,8 @@ class CartLine:
     quantity: int
     stock: int
     available: bool
+    # The SKU's own price, when a privilege of the buyer's makes `unit_price` lower.
+    regular_price: int | None = None
 
     @property
     def line_total(self) -> int:
@@ -82,11 +85,24 @@ async def sellable_sku(session: AsyncSession, shop: Shop, sku_public_id: str) ->
 
 
 async def view(
-    session: AsyncSession, shop: Shop, quantities: dict[str, int], province: str | None = None
+    session: AsyncSession,
+    shop: Shop,
+    quantities: dict[str, int],
+    province: str | None = None,
+    *,
+    buyer: User | None = None,
 ) -> Cart:
-    """Price a cart from the catalog (two queries, whatever its size). Lines whose product
-    left the shelf or sold out stay visible, marked unavailable, and are not charged."""
+    """Price a cart from the catalog (a few queries, whatever its size), as checkout will: with
+    the buyer's privileges. Lines whose product left the shelf or sold out stay visible,
+    marked unavailable, and are not charged."""
     found = await stock.purchasables(session, shop.id, list(quantities))
+    offers = (
+        await privileges.offers_for(
+            session, shop.id, buyer.id, {item.sku_id: item.price for item in found.values()}
+        )
+        if buyer is not None
+        else {}
+    )
     lines = []
     for sku_id, quantity in quantities.items():
         item = found.get(sku_id)
@@ -100,10 +116,11 @@ async def view(
                 title=item.title,
                 spec=spec_text(item.spec_values),
                 cover_key=item.cover_key,
-                unit_price=item.price,
+                unit_price=offers[item.sku_id].price if item.sku_id in offers else item.price,
                 quantity=quantity,
                 stock=item.stock,
                 available=available,
+                regular_price=item.price if item.sku_id in offers else None,
             )
         )
     items_total = sum(line.line_total for line in lines if line.available)

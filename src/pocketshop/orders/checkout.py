@@ -20,6 +20,7 @@ from pocketshop.attribution import bindings
 from pocketshop.catalog import stock
 from pocketshop.catalog.service import spec_text
 from pocketshop.config import Settings
+from pocketshop.customers import privileges
 from pocketshop.errors import Conflict, InvalidInput
 from pocketshop.i18n import _
 from pocketshop.money import Money
@@ -297,7 +298,15 @@ async def create(
                 field="lines",
             )
         priced.append((item, line.quantity))
-    items_total = sum(item.price * quantity for item, quantity in priced)
+    offers = await privileges.offers_for(
+        session, shop.id, buyer.id, {item.sku_id: item.price for item, _q in priced}
+    )
+
+    def price_of(item: stock.Purchasable) -> int:
+        offer = offers.get(item.sku_id)
+        return offer.price if offer is not None else item.price
+
+    items_total = sum(price_of(item) * quantity for item, quantity in priced)
     rule = await shipping_fees.rule_for(session, shop)
     order = _order_row(
         settings,
@@ -322,9 +331,10 @@ async def create(
             "title": item.title,
             "spec_text": spec_text(item.spec_values),
             "image_key": item.cover_key,
-            "unit_price": item.price,
+            "unit_price": price_of(item),
+            "regular_price": item.price if item.sku_id in offers else None,
             "quantity": quantity,
-            "line_total": item.price * quantity,
+            "line_total": price_of(item) * quantity,
             "shipped_quantity": 0,
             "position": position,
         }

@@ -162,6 +162,8 @@ class OrderLine(Base):
     spec_text: Mapped[str] = mapped_column(String(250))
     image_key: Mapped[str | None] = mapped_column(String(128))
     unit_price: Mapped[int] = mapped_column(Integer)
+    # The SKU's own price, when a privilege of the buyer's made `unit_price` lower.
+    regular_price: Mapped[int | None] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer)
     line_total: Mapped[int] = mapped_column(Integer)
     shipped_quantity: Mapped[int] = mapped_column(Integer, default=0)

@@ -98,7 +98,9 @@ async def cart_page(
     *,
     error: AppError | None = None,
 ) -> Response:
-    priced = await cart.view(session, shop, await quantities(request, session, user, shop))
+    priced = await cart.view(
+        session, shop, await quantities(request, session, user, shop), buyer=user
+    )
     response = render(
         request,
         "orders/store_cart.html",
@@ -242,7 +244,7 @@ async def checkout_page(
     chosen = typed.get("address") or (book[0].public_id if book else "new")
     picked = next((address for address in book if address.public_id == chosen), None)
     province = addresses.province_code_of(picked) if picked else typed.get("province_code")
-    priced = await cart.view(session, shop, found, province or None)
+    priced = await cart.view(session, shop, found, province or None, buyer=user)
     rule = await shipping_fees.rule_for(session, shop)
     response = render(
         request,

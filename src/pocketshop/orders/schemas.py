@@ -107,6 +107,9 @@ class CartLineOut(BaseModel):
     title: str
     spec: str
     unit_price: int
+    regular_price: int | None = Field(
+        None, description="the SKU's own price, when a privilege of yours makes it lower"
+    )
     quantity: int
     line_total: int
     available: bool
@@ -124,6 +127,9 @@ class OrderLineOut(BaseModel):
     title: str
     spec: str
     unit_price: int
+    regular_price: int | None = Field(
+        None, description="the SKU's own price, when a privilege of the buyer's made it lower"
+    )
     quantity: int
     line_total: int
     shipped_quantity: int

@@ -12,6 +12,9 @@ notices and jobs call explicitly.
 - `refund_sent` / `refund_refused`: the provider's final word on a refund. Refused money
   goes back where the order's money is now (released again if the order was).
 
+The shop's customer row (customers) follows: a paid order counts for its buyer, a refund
+comes off what they spent, in the same step.
+
 Each step takes the order's lock first (`orders.lock`: a row lock, once per transaction) and
 computes every amount inside it; a shop's available money and debt change under the shop's
 lock too, taken after the order's. A refusal raises, and the caller's whole transaction (a
@@ -27,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, outbox
 from pocketshop.config import Settings
+from pocketshop.customers import service as customers
 from pocketshop.errors import Conflict, InvalidInput
 from pocketshop.i18n import _
 from pocketshop.jobs import due_ids
@@ -91,6 +95,7 @@ async def capture(session: AsyncSession, payment: Payment, transaction_id: str) 
         await _return(session, payment, order, amount)
         return Captured.returned
     await orders.mark_paid(session, order, reason=f"{payment.provider}:{transaction_id}")
+    await customers.record_paid(session, order)
     notifications.notify(
         session,
         Event.payment_request_paid
@@ -338,6 +343,7 @@ async def refund(
             raise Conflict(_("Please try again."), code="try_again")
         return existing
     await _book(session, made, await _taken(session, order, made))
+    await customers.record_refund(session, order, amount)
     if closes_order and amount == left and order.status in CLOSES:
         await orders.close_refunded(session, order)
     return made
@@ -544,6 +550,8 @@ async def refund_refused(
         legs.append((escrow_of(order.id, order.shop_id), money))
     else:
         legs += await _back_to_shop(session, order, made, money)
+    if order is not None and made.source != Source.returning:
+        await customers.record_refund(session, order, -made.amount)  # not refunded after all
     await ledger.post(
         session,
         kind="refund_failed",

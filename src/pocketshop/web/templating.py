@@ -25,6 +25,7 @@ TEMPLATE_DOMAINS = (
     "aftersales",
     "notifications",
     "attribution",
+    "customers",
 )
 
 
