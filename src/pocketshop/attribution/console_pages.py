@@ -1,27 +1,23 @@
 """Console: where sales come from. Offline stores and their staff, and campaign links, each
 with its QR code to print or post and the paid orders it brought."""
 
-from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.attribution import service
 from pocketshop.attribution.models import Campaign, StaffMember, Store
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductStatus
 from pocketshop.config import Settings
-from pocketshop.db import attempt
-from pocketshop.errors import AppError
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
 from pocketshop.web import flash
-from pocketshop.web.console import nav_context, redirect_done
+from pocketshop.web.console import change_or_refuse, nav_context, redirect_done
 from pocketshop.web.routing import AppSettings, Session, page_router
 from pocketshop.web.storefront import absolute
 from pocketshop.web.templating import render
@@ -54,24 +50,6 @@ def _link(
     request: Request, settings: Settings, shop: Shop, source: Store | StaffMember | Campaign
 ) -> str:
     return absolute(request, service.link_path(settings, shop, source))
-
-
-async def _change(
-    request: Request,
-    session: AsyncSession,
-    change: Callable[[], Awaitable[object]],
-    *,
-    back: str,
-    done: str,
-    typed: dict[str, str],
-) -> Response:
-    """Make one change; a refused one goes back to its form with what was typed (PRG)."""
-    try:
-        async with attempt(session):
-            await change()
-    except AppError as error:
-        return flash.redirect_refused(request, back, error, typed)
-    return redirect_done(back, done)
 
 
 def _archived(action: Action) -> str:
@@ -124,7 +102,7 @@ async def promote(
 async def add_store(
     request: Request, session: Session, shop: ConsoleShop, name: Text = "", address: Text = ""
 ) -> Response:
-    return await _change(
+    return await change_or_refuse(
         request,
         session,
         lambda: service.create_store(session, shop, name=name, address=address),
@@ -138,7 +116,7 @@ async def add_store(
 async def add_campaign(
     request: Request, session: Session, shop: ConsoleShop, label: Text = "", product: Text = ""
 ) -> Response:
-    return await _change(
+    return await change_or_refuse(
         request,
         session,
         lambda: service.create_campaign(session, shop, label=label, product_id=product),
@@ -199,7 +177,7 @@ async def add_staff(
     phone: Text = "",
 ) -> Response:
     store = await service.store_or_404(session, shop, store_id)
-    return await _change(
+    return await change_or_refuse(
         request,
         session,
         lambda: service.add_staff(session, shop, store, name=name, phone=phone),

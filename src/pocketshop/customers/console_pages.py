@@ -2,7 +2,7 @@
 came from, tags, note, privileges), and privileges for a tag."""
 
 import re
-from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -17,17 +17,16 @@ from pocketshop.attribution import service as attribution
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.service import ProductStatus
 from pocketshop.customers import export, privileges, service
-from pocketshop.customers.models import PrivilegeKind, Tag
+from pocketshop.customers.models import Customer, PrivilegeKind, Tag
 from pocketshop.customers.service import Filters, Sort
-from pocketshop.db import attempt
-from pocketshop.errors import AppError, InvalidInput
+from pocketshop.errors import InvalidInput
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen
 from pocketshop.orders import service as orders
 from pocketshop.shops.deps import ConsoleShop
 from pocketshop.shops.models import Shop
 from pocketshop.web import flash
-from pocketshop.web.console import nav_context, parse_amount, redirect_done
+from pocketshop.web.console import change_or_refuse, nav_context, parse_amount, redirect_done
 from pocketshop.web.routing import Session, page_router
 from pocketshop.web.templating import render
 
@@ -109,21 +108,51 @@ def parse_until(shop: Shop, typed: str) -> datetime | None:
     return datetime.combine(day + timedelta(days=1), time(), ZoneInfo(shop.timezone))
 
 
-async def _change(
+@dataclass(frozen=True)
+class PrivilegeTyped:
+    product: str
+    kind: str
+    value: str
+    until: str
+
+
+async def privilege_typed(
+    product: Text = "", kind: Text = "", value: Text = "", until: Text = ""
+) -> PrivilegeTyped:
+    return PrivilegeTyped(product, kind, value, until)
+
+
+PrivilegeForm = Annotated[PrivilegeTyped, Depends(privilege_typed)]
+
+
+async def _add_privilege(
     request: Request,
     session: AsyncSession,
-    change: Callable[[], Awaitable[object]],
-    *,
+    shop: Shop,
+    form: PrivilegeTyped,
     back: str,
-    done: str,
-    typed: dict[str, str],
+    *,
+    customer: Customer | None = None,
+    tag: Tag | None = None,
 ) -> Response:
-    try:
-        async with attempt(session):
-            await change()
-    except AppError as error:
-        return flash.redirect_refused(request, back, error, typed)
-    return redirect_done(back, done)
+    """A privilege from the form, for a customer or a tag; refused, back to the form."""
+
+    async def add() -> None:
+        kind, value = parse_privilege(form.kind, form.value)
+        await privileges.create(
+            session,
+            shop,
+            product_id=form.product,
+            kind=kind,
+            value=value,
+            customer=customer,
+            tag=tag,
+            expires_at=parse_until(shop, form.until),
+        )
+
+    return await change_or_refuse(
+        request, session, add, back=back, done="privilege_added", typed=asdict(form)
+    )
 
 
 async def _privilege_form(session: AsyncSession, shop: Shop) -> dict[str, Any]:
@@ -196,37 +225,11 @@ async def customers_xlsx(session: Session, shop: ConsoleShop, filters: ListFilte
 
 @router.post("/customer-tags/{tag_id}/privileges")
 async def add_tag_privilege(
-    tag_id: str,
-    request: Request,
-    session: Session,
-    shop: ConsoleShop,
-    product: Text = "",
-    kind: Text = "",
-    value: Text = "",
-    until: Text = "",
+    tag_id: str, request: Request, session: Session, shop: ConsoleShop, form: PrivilegeForm
 ) -> Response:
     tag = await service.tag_or_404(session, shop, tag_id)
-
-    async def add() -> None:
-        checked_kind, amount = parse_privilege(kind, value)
-        await privileges.create(
-            session,
-            shop,
-            product_id=product,
-            kind=checked_kind,
-            value=amount,
-            tag=tag,
-            expires_at=parse_until(shop, until),
-        )
-
-    return await _change(
-        request,
-        session,
-        add,
-        back=f"/console/customers?tag={tag.public_id}#privileges",
-        done="privilege_added",
-        typed={"product": product, "kind": kind, "value": value, "until": until},
-    )
+    back = f"/console/customers?tag={tag.public_id}#privileges"
+    return await _add_privilege(request, session, shop, form, back, tag=tag)
 
 
 @router.post("/privileges/{privilege_id}/remove")
@@ -281,7 +284,7 @@ async def save_note(
     customer_id: str, request: Request, session: Session, shop: ConsoleShop, note: Text = ""
 ) -> Response:
     row = await service.get_or_404(session, shop, customer_id)
-    return await _change(
+    return await change_or_refuse(
         request,
         session,
         lambda: service.set_note(session, row.customer, note),
@@ -296,7 +299,7 @@ async def add_tag(
     customer_id: str, request: Request, session: Session, shop: ConsoleShop, tag: Text = ""
 ) -> Response:
     row = await service.get_or_404(session, shop, customer_id)
-    return await _change(
+    return await change_or_refuse(
         request,
         session,
         lambda: service.add_tag(session, shop, row.customer, tag),
@@ -318,34 +321,8 @@ async def remove_tag(
 
 @router.post("/customers/{customer_id}/privileges")
 async def add_privilege(
-    customer_id: str,
-    request: Request,
-    session: Session,
-    shop: ConsoleShop,
-    product: Text = "",
-    kind: Text = "",
-    value: Text = "",
-    until: Text = "",
+    customer_id: str, request: Request, session: Session, shop: ConsoleShop, form: PrivilegeForm
 ) -> Response:
     row = await service.get_or_404(session, shop, customer_id)
-
-    async def add() -> None:
-        checked_kind, amount = parse_privilege(kind, value)
-        await privileges.create(
-            session,
-            shop,
-            product_id=product,
-            kind=checked_kind,
-            value=amount,
-            customer=row.customer,
-            expires_at=parse_until(shop, until),
-        )
-
-    return await _change(
-        request,
-        session,
-        add,
-        back=f"/console/customers/{customer_id}#privileges",
-        done="privilege_added",
-        typed={"product": product, "kind": kind, "value": value, "until": until},
-    )
+    back = f"/console/customers/{customer_id}#privileges"
+    return await _add_privilege(request, session, shop, form, back, customer=row.customer)

@@ -176,13 +176,6 @@ async def get_or_404(session: AsyncSession, shop: Shop, public_id: str) -> Row:
     return (await _rows(session, [(customer, phone)]))[0]
 
 
-async def customer_of(session: AsyncSession, shop_id: int, buyer_id: int) -> Customer | None:
-    found: Customer | None = await session.scalar(
-        select(Customer).where(Customer.shop_id == shop_id, Customer.buyer_id == buyer_id)
-    )
-    return found
-
-
 async def orders_of(session: AsyncSession, customer: Customer, *, limit: int = 50) -> list[Order]:
     """Their orders in the shop, newest first (paid or not)."""
     found = await session.scalars(

@@ -3,19 +3,23 @@ POST-redirect-GET with a notice, and whole numbers as merchants type them. Each 
 console pages use these; none imports another domain's pages."""
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi.responses import RedirectResponse
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.aftersales import display as aftersales_display
-from pocketshop.errors import InvalidInput
+from pocketshop.db import attempt
+from pocketshop.errors import AppError, InvalidInput
 from pocketshop.i18n import _
 from pocketshop.money import parse_yuan
 from pocketshop.orders import queries as order_queries
 from pocketshop.shops.models import Shop
+from pocketshop.web import flash
 
 
 async def nav_context(
@@ -46,6 +50,26 @@ def redirect_done(url: str, done: str) -> RedirectResponse:
     separator = "&" if "?" in path else "?"
     anchor = f"#{fragment}" if fragment else ""
     return RedirectResponse(f"{path}{separator}done={done}{anchor}", status_code=303)
+
+
+async def change_or_refuse(
+    request: Request,
+    session: AsyncSession,
+    change: Callable[[], Awaitable[object]],
+    *,
+    back: str,
+    done: str,
+    typed: dict[str, str],
+) -> Response:
+    """Make one change from a form; a refused one goes back to its form (`back`, its #section
+    kept) with what was typed, shown there once (POST-redirect-GET, flash), and nothing of
+    it written: the change runs in a savepoint."""
+    try:
+        async with attempt(session):
+            await change()
+    except AppError as error:
+        return flash.redirect_refused(request, back, error, typed)
+    return redirect_done(back, done)
 
 
 def parse_count(text: str, *, message: str, field_name: str) -> int:
