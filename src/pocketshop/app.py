@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from pocketshop import __version__, cache, jobs
 from pocketshop.accounts import api as accounts_api
 from pocketshop.accounts import pages as accounts_pages
+from pocketshop.accounts import wechat_pages
 from pocketshop.accounts.deps import SESSION_COOKIE
 from pocketshop.aftersales import admin_pages as aftersales_admin
 from pocketshop.aftersales import api as aftersales_api
@@ -42,6 +43,7 @@ from pocketshop.payments import sandbox_pages
 from pocketshop.regions import api as regions_api
 from pocketshop.runtime import build
 from pocketshop.sharing import pages as sharing_pages
+from pocketshop.shops import admin_pages as shops_admin
 from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
 from pocketshop.web import contract, docs, errors, headers, page_cache
@@ -101,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Added first, so it runs inside LocaleMiddleware and knows the visitor's language.
     app.add_middleware(page_cache.CachedPages, login_cookie=SESSION_COOKIE)
+    # Outside the page cache: inside WeChat, a guest is signed in before any page is served.
+    app.add_middleware(wechat_pages.SilentSignIn, settings=settings)
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
     # Added last: the outermost, so cached pages get the security headers too.
     app.add_middleware(headers.SecurityHeaders, settings=settings)
@@ -120,12 +124,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog_api.router,
         catalog_api.outside,
         accounts_api.router,
+        accounts_api.outside,
         shops_api.router,
         shops_api.outside,
         catalog_pages.router,
         sharing_pages.router,
         web_pages.router,
         accounts_pages.router,
+        wechat_pages.router,
+        wechat_pages.outside,
         shops_pages.router,
         shops_pages.outside,
         orders_pages.router,
@@ -146,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         aftersales_pages.outside,
         aftersales_console.router,
         aftersales_admin.router,
+        shops_admin.router,
         notifications_api.router,
         notifications_pages.router,
         regions_api.router,

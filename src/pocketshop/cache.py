@@ -54,6 +54,11 @@ def user_tag(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+def privileges_tag(shop_id: int) -> str:
+    """Pages a signed-in buyer sees in the shop, whose prices their privileges may change."""
+    return f"privileges:{shop_id}"
+
+
 def invalidate(session: AsyncSession | Session, *tags: str) -> None:
     """Mark tags to drop when this transaction commits."""
     session.info.setdefault(SESSION_KEY, set()).update(tags)

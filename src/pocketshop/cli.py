@@ -252,7 +252,7 @@ def cmd_operators(args: argparse.Namespace) -> int:
         if args.operators_command != "list":
             phone = accounts.normalise_phone(args.phone, settings.default_phone_region)
             await accounts.set_operator(session, phone, on=args.operators_command == "add")
-        return [user.phone for user in await accounts.operators(session)]
+        return [user.phone or "" for user in await accounts.operators(session)]
 
     try:
         phones = _run_in_transaction(settings, change)

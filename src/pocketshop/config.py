@@ -201,6 +201,11 @@ class Settings(BaseSettings):
     wechat_app_secret: str = ""
     wechat_templates: str = ""
     wechat_api_gateway: str = "https://api.weixin.qq.com"
+    # The Official Account (公众号) that signs buyers in inside WeChat (web authorisation) and
+    # signs the JS-SDK's share cards: both empty, no WeChat sign-in (phone login, as the
+    # demo). WeChat Pay's JSAPI needs openids of its own app: the same app id.
+    wechat_mp_app_id: str = ""
+    wechat_mp_app_secret: str = ""
     # A notification's SMS or WeChat message is given up (marked failed) after this many tries.
     notification_max_tries: int = Field(default=5, ge=1, le=8)
 
@@ -239,6 +244,22 @@ class Settings(BaseSettings):
                 raise ValueError(f"wechatpay needs {', '.join(missing)}")
             if len(self.wechatpay_apiv3_key.encode()) != 32:
                 raise ValueError("POCKETSHOP_WECHATPAY_APIV3_KEY must be 32 bytes")
+        if bool(self.wechat_mp_app_id) != bool(self.wechat_mp_app_secret):
+            raise ValueError(
+                "WeChat sign-in needs both POCKETSHOP_WECHAT_MP_APP_ID and "
+                "POCKETSHOP_WECHAT_MP_APP_SECRET"
+            )
+        if (
+            self.wechat_mp_app_id
+            and "wechatpay" in self.payment_providers
+            and self.wechatpay_appid != self.wechat_mp_app_id
+        ):
+            # An openid belongs to one app: paying inside WeChat (JSAPI) with the openid of
+            # a sign-in needs WeChat Pay bound to the same Official Account.
+            raise ValueError(
+                "POCKETSHOP_WECHATPAY_APPID must be the Official Account's "
+                "(POCKETSHOP_WECHAT_MP_APP_ID) for paying inside WeChat"
+            )
         if "alipay" in self.payment_providers:
             missing = [
                 f"POCKETSHOP_{name.upper()}" for name in ALIPAY_REQUIRED if not getattr(self, name)
@@ -250,6 +271,11 @@ class Settings(BaseSettings):
                     "POCKETSHOP_ALIPAY_SELLER_ID must be the account's PID: 2088 and 12 digits"
                 )
         return self
+
+    @property
+    def wechat_sign_in(self) -> bool:
+        """Buyers inside WeChat are signed in with the Official Account."""
+        return bool(self.wechat_mp_app_id)
 
     @property
     def public_url_is_https(self) -> bool:

@@ -1,6 +1,6 @@
 """Every domain's tables, imported so Base.metadata is complete (Alembic, tests)."""
 
-from pocketshop.accounts.models import AuthSession, SmsCode, User
+from pocketshop.accounts.models import AuthSession, SmsCode, User, WeChatIdentity
 from pocketshop.aftersales.models import AftersalesCase, AftersalesEvent, AftersalesPhoto
 from pocketshop.attribution.models import Binding, Campaign, StaffMember, Store
 from pocketshop.catalog.models import (
@@ -15,7 +15,7 @@ from pocketshop.customers.models import Customer, Privilege, Tag, Tagged
 from pocketshop.db import Base
 from pocketshop.guessing.models import LookupMiss
 from pocketshop.ledger.models import LedgerAccount, LedgerPosting, LedgerTransaction
-from pocketshop.notifications.models import Delivery, Notification, Preference, WeChatIdentity
+from pocketshop.notifications.models import Delivery, Notification, Preference
 from pocketshop.orders.models import (
     Address,
     CartItem,

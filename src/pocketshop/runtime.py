@@ -5,12 +5,14 @@ work."""
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import httpx
 
-from pocketshop import cache, jobs, media, outbox
+from pocketshop import cache, clock, jobs, media, outbox
 from pocketshop.accounts import service as accounts_service
 from pocketshop.accounts.sms import SmsSender, make_sender
+from pocketshop.accounts.wechat import WeChatSignIn, sign_in_with
 from pocketshop.aftersales import jobs as aftersales_jobs
 from pocketshop.aftersales import queries as aftersales
 from pocketshop.catalog import service as catalog
@@ -24,7 +26,10 @@ from pocketshop.payments import jobs as payment_jobs
 from pocketshop.payments import sandbox
 from pocketshop.payments import setup as payments_setup
 from pocketshop.payments.setup import Payments
+from pocketshop.sharing import posters
 from pocketshop.shops import service as shops
+
+POSTER_PRUNING = timedelta(hours=1)
 
 
 @dataclass
@@ -40,7 +45,10 @@ class Runtime:
     senders: Senders | None = None
     _draining: asyncio.Lock = field(default_factory=asyncio.Lock)
     _drain_again: bool = False
+    _posters_pruned_at: datetime | None = None
     sweeps: list[jobs.AnySweep] = field(default_factory=list)
+    # Signing buyers in inside WeChat, when an Official Account is configured.
+    wechat: WeChatSignIn | None = None
 
     async def drain_outbox(self) -> None:
         """Deliver what is due, until nothing is: one drain at a time in this process, so the
@@ -62,7 +70,11 @@ class Runtime:
 
     async def tidy_media(self) -> None:
         """Files a crash left as parts (media.py): kept if a committed row names them,
-        removed otherwise."""
+        removed otherwise; and, once an hour, posters past their time."""
+        now = clock.now()
+        if self._posters_pruned_at is None or now - self._posters_pruned_at >= POSTER_PRUNING:
+            self._posters_pruned_at = now
+            await asyncio.to_thread(posters.prune, self.settings, now)
         left = media.left_behind(self.settings)
         if not left:
             return
@@ -87,6 +99,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.http.aclose()
+        if self.wechat is not None:
+            await self.wechat.http.aclose()
         await self.db.dispose()
 
 
@@ -117,6 +131,14 @@ def build(settings: Settings, *, caching: bool = True) -> Runtime:
             *guessing_jobs.sweeps(settings),
         ],
     )
+
+    if settings.wechat_sign_in:
+        runtime.wechat = sign_in_with(
+            settings.wechat_mp_app_id,
+            settings.wechat_mp_app_secret,
+            httpx.AsyncClient(timeout=10.0),
+            settings.wechat_api_gateway,
+        )
 
     async def send_sms(payload: dict[str, object]) -> None:
         await sms.send(str(payload["phone"]), str(payload["text"]))

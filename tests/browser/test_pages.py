@@ -180,7 +180,9 @@ def test_open_a_shop_on_a_phone(
         assert response
         assert response.status == 200
         expect(visit.locator(".shop-name")).to_have_text(SHOP_NAME)
-        expect(visit.locator("a.button.primary[href='/onboarding']")).to_be_visible()
+        # The shop invites: its link names it, and the platform counts who brought whom.
+        invite = f"a.button.primary[href='/onboarding?from={SHOP_SLUG}']"
+        expect(visit.locator(invite)).to_be_visible()
         assert image_loaded(visit, ".shop-card img.logo")
         shoot(visit, artifacts_dir, "09-shop-visitor")
     finally:

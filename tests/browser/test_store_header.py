@@ -53,7 +53,8 @@ def test_one_compact_header(page: Page, live_server: LiveServer, artifacts_dir: 
     page.locator(".store-bar-me > summary").click()
     expect(menu.locator("a[href='/me/orders']")).to_be_visible()
     expect(menu.locator("a[href='/me/notifications']")).to_be_visible()
-    expect(menu.locator("a[href='/onboarding']")).to_be_visible()  # a buyer without a shop
+    # A buyer without a shop is invited by the shop they are in.
+    expect(menu.locator(f"a[href='/onboarding?from={shop.slug}']")).to_be_visible()
     expect(menu.locator("form[action='/logout'] button")).to_be_visible()
     page.wait_for_load_state("load")
     page.screenshot(path=artifacts_dir / "store-header-buyer.png")

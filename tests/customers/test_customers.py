@@ -24,7 +24,7 @@ from tests.commerce import (
     pay,
     web_login,
 )
-from tests.support import api_error, other_client
+from tests.support import api_error, other_client, tr
 
 PRICE = 10_000
 
@@ -41,6 +41,26 @@ async def customers(client: httpx.AsyncClient, merchant: Merchant, query: str = 
     answer = await client.get(f"/api/v1/me/shop/customers{query}", headers=merchant.auth)
     assert answer.status_code == 200, answer.text
     return answer.json()["items"]
+
+
+async def week_off_for(
+    client: httpx.AsyncClient, merchant: Merchant, product: Any, buyer: Buyer
+) -> Any:
+    """15% off the product for the buyer (a customer), for 7 days: the privileges made."""
+    by_phone = {c["phone"]: c["id"] for c in await customers(client, merchant)}
+    made = await client.post(
+        "/api/v1/me/shop/privileges",
+        json={
+            "product_id": product.id,
+            "kind": "discount",
+            "value": 1500,
+            "customer_id": by_phone[buyer.user.phone],
+            "expires_at": (clock.now() + timedelta(days=7)).isoformat(),
+        },
+        headers=merchant.auth,
+    )
+    assert made.status_code == 201, made.text
+    return made.json()
 
 
 async def test_paid_orders_make_a_customer_and_refunds_come_off_what_they_spent(
@@ -138,20 +158,8 @@ async def test_a_privilege_changes_its_customers_price_alone_until_it_expires(
     x, y = await make_buyer(app), await make_buyer(app)
     await paid_order(app, client, merchant, x, product)
     await paid_order(app, client, merchant, y, product)
-    by_phone = {c["phone"]: c["id"] for c in await customers(client, merchant)}
-    made = await client.post(
-        "/api/v1/me/shop/privileges",
-        json={
-            "product_id": product.id,
-            "kind": "discount",
-            "value": 1500,
-            "customer_id": by_phone[x.user.phone],
-            "expires_at": (clock.now() + timedelta(days=7)).isoformat(),
-        },
-        headers=merchant.auth,
-    )
-    assert made.status_code == 201, made.text
-    assert made.json()[0]["price"] == 8500
+    made = await week_off_for(client, merchant, product, x)
+    assert made[0]["price"] == 8500
 
     for_x = await order_row(app, await ordered(client, x, merchant.shop, [(product.skus[0], 2)]))
     for_y = await order_row(app, await ordered(client, y, merchant.shop, [(product.skus[0], 2)]))
@@ -298,3 +306,29 @@ async def test_another_shops_customers_tags_and_privileges_are_refused(
     # Nothing changed.
     assert (await customers(client, owner))[0]["tags"][0]["name"] == "VIP"
     assert len((await client.get("/api/v1/me/shop/privileges", headers=owner.auth)).json()) == 1
+
+
+async def test_the_product_page_shows_a_customer_their_special_price(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seen by X alone, as soon as it is made (their cached page is dropped), and no longer
+    once it has run out (a page with a special price is not kept)."""
+    merchant = await make_merchant(app)
+    product = await make_product(app, merchant.shop, price=PRICE, stock=50)
+    x, y = await make_buyer(app), await make_buyer(app)
+    await paid_order(app, client, merchant, x, product)
+    await paid_order(app, client, merchant, y, product)
+    page = f"/s/{merchant.shop.slug}/p/{product.id}"
+    async with other_client(app) as as_x, other_client(app) as as_y:
+        await web_login(app, as_x, x.user)
+        await web_login(app, as_y, y.user)
+        assert "¥85.00" not in (await as_x.get(page)).text  # cached for X now
+        await week_off_for(client, merchant, product, x)
+        for_x = (await as_x.get(page)).text
+        assert "¥85.00" in for_x
+        assert f'<s class="list-price" data-list-price>¥{PRICE // 100}.00</s>' in for_x
+        assert tr("Your special price as this shop's customer") in for_x
+        assert "¥85.00" not in (await as_y.get(page)).text
+        assert "¥85.00" not in (await client.get(page)).text  # nor anyone signed out
+        clock.advance(timedelta(days=8))
+        assert "¥85.00" not in (await as_x.get(page)).text

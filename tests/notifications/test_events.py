@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cli, clock
-from pocketshop.accounts.models import User
+from pocketshop.accounts.models import User, WeChatIdentity
 from pocketshop.accounts.sms import ConsoleSmsSender
 from pocketshop.db import Database
 from pocketshop.notifications import service
 from pocketshop.notifications.channels import ConsoleWeChat, NotDeliveredYet, Undeliverable
 from pocketshop.notifications.events import Event
-from pocketshop.notifications.models import Delivery, Notification, WeChatIdentity
+from pocketshop.notifications.models import Delivery, Notification
 from tests.commerce import one_sku_and_buyer, ordered, run_jobs, ship
 from tests.payments.money import pay_through_sandbox, received, settled, withdraw
 

@@ -130,6 +130,7 @@ class Trade:
     state: str = "NOTPAY"
     transaction_id: str = ""
     payer_client_ip: str = ""
+    payer_openid: str = ""  # JSAPI's payer
     # The app it was paid in: ours, unless a test says otherwise.
     appid: str = APPID
 
@@ -280,6 +281,10 @@ class FakeWeChatPay:
                 ipaddress.ip_address(payer_ip)
             except ValueError:
                 return self._answer(400, {"code": "PARAM_ERROR", "message": "payer_client_ip"})
+        # JSAPI下单: "payer.openid 必填: 用户在直连商户appid下的唯一标识".
+        openid = str(data.get("payer", {}).get("openid", ""))
+        if kind == "jsapi" and not openid:
+            return self._answer(400, {"code": "PARAM_ERROR", "message": "payer.openid"})
         if existing is None:
             self.trades[number] = Trade(
                 out_trade_no=number,
@@ -289,6 +294,7 @@ class FakeWeChatPay:
                 kind=kind,
                 time_expire=deadline,
                 payer_client_ip=payer_ip,
+                payer_openid=openid,
             )
         elif existing.amount != int(data["amount"]["total"]):
             return self._answer(400, {"code": "INVALID_REQUEST", "message": "changed order"})

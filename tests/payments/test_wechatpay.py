@@ -7,6 +7,8 @@ ways."""
 
 import asyncio
 import base64
+import html
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,12 +22,13 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from pocketshop import clock
+from pocketshop.accounts.models import WeChatIdentity
 from pocketshop.config import ConfigurationError, Settings
 from pocketshop.db import Database
 from pocketshop.ledger.models import LedgerTransaction
 from pocketshop.payments.models import Payment, PaymentAnomaly, ProviderNotice, Refund
 from pocketshop.payments.wechatpay import WeChatPayProvider
-from tests.commerce import one_sku_and_buyer, order_row, ordered, run_jobs
+from tests.commerce import one_sku_and_buyer, order_row, ordered, run_jobs, web_login
 from tests.conftest import BASE_URL
 from tests.payments.fake_wechat import (
     APPID,
@@ -37,9 +40,10 @@ from tests.payments.fake_wechat import (
 from tests.payments.invariants import problems
 from tests.payments.money import money_counts
 from tests.servers import serving
-from tests.support import api_error
+from tests.support import api_error, csrf_from
 
 NOTIFY = "/api/v1/payments/wechatpay/notify"
+IN_WECHAT = "Mozilla/5.0 (iPhone) Mobile/15E148 MicroMessenger/8.0.50 NetType/WIFI"
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +64,9 @@ def settings(settings: Settings, fake: FakeWeChatPay, gateway: str) -> Settings:
             "public_base_url": "http://testserver",
             "payment_providers": ["wechatpay", "sandbox"],
             **fake.settings(gateway),
+            # The Official Account that signs buyers in: WeChat Pay's own app (JSAPI).
+            "wechat_mp_app_id": APPID,
+            "wechat_mp_app_secret": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
         }
     )
 
@@ -121,6 +128,59 @@ async def test_native_h5_and_jsapi_prepay(
         base64.b64decode(params["paySign"]), message.encode(), padding.PKCS1v15(), hashes.SHA256()
     )
     assert all(trade.amount == 2 * 9900 for trade in fake.trades.values())
+
+
+async def test_a_buyer_signed_in_with_wechat_pays_inside_wechat_with_jsapi(
+    app: FastAPI, client: httpx.AsyncClient, db: Database, fake: FakeWeChatPay
+) -> None:
+    """The order page's pay button, inside WeChat, for a buyer signed in with the Official
+    Account: WeChat Pay's JSAPI with their openid, the cashier's parameters on the page."""
+    _merchant, buyer, number = await unpaid_order(app, client)
+    openid = "oUpF8uSIGNEDINwithWECHAT0001"
+    async with db.transaction() as session:
+        session.add(
+            WeChatIdentity(
+                user_id=buyer.user.id, appid=APPID, openid=openid, created_at=clock.now()
+            )
+        )
+    await web_login(app, client, buyer.user)
+    page = await client.get(f"/me/orders/{number}", headers={"User-Agent": IN_WECHAT})
+    paying = await client.post(
+        f"/me/orders/{number}/pay",
+        data={"csrf_token": csrf_from(page.text)},
+        headers={"User-Agent": IN_WECHAT},
+    )
+    assert paying.status_code == 200, paying.text
+    [trade] = [trade for trade in fake.trades.values() if trade.payer_openid == openid]
+    assert trade.kind == "jsapi"
+    button = re.search(r"<button[^>]*data-wxpay[^>]*>", paying.text)
+    assert button is not None
+    params = {
+        name: html.unescape(value)
+        for name, value in re.findall(r'data-([a-z-]+)="([^"]*)"', button.group(0))
+    }
+    message = "\n".join([APPID, params["time-stamp"], params["nonce-str"], params["package"]])
+    fake.merchant_key.public_key().verify(  # raises if WeixinJSBridge would refuse it
+        base64.b64decode(params["pay-sign"]),
+        (message + "\n").encode(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
+    body, headers = fake.notification(fake.resource(fake.pay(trade.out_trade_no)))
+    assert (await client.post(NOTIFY, content=body, headers=headers)).status_code == 204
+    assert (await order_row(app, number)).status == "paid"
+
+    # Outside WeChat, or not signed in with it, the same button shows the QR code.
+    other = await unpaid_order(app, client)
+    await web_login(app, client, other[1].user)
+    page = await client.get(f"/me/orders/{other[2]}", headers={"User-Agent": IN_WECHAT})
+    qr = await client.post(
+        f"/me/orders/{other[2]}/pay",
+        data={"csrf_token": csrf_from(page.text)},
+        headers={"User-Agent": IN_WECHAT},
+    )
+    assert qr.status_code == 200
+    assert "data-wxpay" not in qr.text
 
 
 async def test_a_notification_is_verified_decrypted_and_acted_on_once(

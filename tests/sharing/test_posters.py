@@ -4,6 +4,7 @@ shows, and products not on sale have none."""
 
 import io
 import re
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import zxingcpp
 from fastapi import FastAPI
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
+from pocketshop import clock
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput
 from pocketshop.config import Settings
 from pocketshop.sharing import posters
@@ -163,3 +165,25 @@ async def test_every_shared_page_has_its_share_sheet(
         assert f'<meta property="og:url" content="http://testserver{path}">' in page
         assert re.search(r'<meta name="twitter:card" content="summary(_large_image)?">', page)
         assert re.search(r'<meta name="twitter:title" content="[^"]+">', page)
+
+
+async def test_old_posters_and_crashed_parts_are_pruned(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    merchant = await make_merchant(app)
+    assert (await client.get(f"/s/{merchant.shop.slug}/poster.png")).status_code == 200
+    folder = settings.media_path / "posters"
+    [drawn] = list(folder.iterdir())
+    crashed = folder / "0123.abcd.part"
+    crashed.write_bytes(b"half a poster")
+    now = clock.now()
+    assert posters.prune(settings, now) == 0  # both fresh
+    hours = now + timedelta(hours=2)
+    assert posters.prune(settings, hours) == 1  # the crash's part
+    assert drawn.exists()
+    assert not crashed.exists()
+    assert posters.prune(settings, now + posters.KEEP + timedelta(minutes=1)) == 1
+    assert not drawn.exists()
+    # Shared again: drawn again.
+    assert (await client.get(f"/s/{merchant.shop.slug}/poster.png")).status_code == 200
+    assert drawn.exists()

@@ -296,6 +296,9 @@ NOT_PAGES = {
     "/onboarding/bank-card",
     "/onboarding/shop",
     "/s/{slug}/go/{token}",  # an attributed link: redirects into the shop
+    "/wechat/signin",  # redirects to WeChat (404 here: no Official Account)
+    "/wechat/callback",
+    "/me/phone",  # for an account signed in with WeChat only (tests/accounts/test_wechat_sign_in)
 }
 
 

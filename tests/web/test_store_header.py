@@ -38,7 +38,7 @@ async def test_the_account_menu(app: FastAPI, client: httpx.AsyncClient) -> None
     home = f"/s/{merchant.shop.slug}"
     await web_login(app, client, buyer.user)
     top = header((await client.get(home)).text)
-    for link in ("/me/orders", "/me/notifications", "/onboarding"):
+    for link in ("/me/orders", "/me/notifications", f"/onboarding?from={merchant.shop.slug}"):
         assert f'href="{link}"' in top
     assert 'action="/logout"' in top
     assert "/login?" not in top
@@ -46,6 +46,6 @@ async def test_the_account_menu(app: FastAPI, client: httpx.AsyncClient) -> None
         await web_login(app, owner, merchant.user)
         top = header((await owner.get(home)).text)
         assert 'href="/console"' in top
-        assert 'href="/onboarding"' not in top
+        assert 'href="/onboarding' not in top
     # Outside a shop: the site's top bar.
     assert 'class="brand"' in header((await client.get("/me/orders")).text)

@@ -1,13 +1,38 @@
-from fastapi import Request, Response, status
+from typing import Annotated
 
+from fastapi import Query, Request, Response, status
+
+from pocketshop import clock
 from pocketshop.accounts import service
 from pocketshop.accounts.deps import ApiUser, bearer_token
 from pocketshop.accounts.models import User
-from pocketshop.accounts.schemas import LoginIn, SendCodeIn, SendCodeOut, TokenOut, UserOut
+from pocketshop.accounts.schemas import (
+    LoginIn,
+    SendCodeIn,
+    SendCodeOut,
+    TokenOut,
+    UserOut,
+    WxConfigOut,
+)
 from pocketshop.accounts.service import SessionKind
-from pocketshop.web.routing import AppSettings, Session, api_router, client_ip
+from pocketshop.accounts.wechat import WeChatSignIn, new_nonce, wx_config
+from pocketshop.errors import InvalidInput, NotFound, ProviderUnavailable
+from pocketshop.i18n import _
+from pocketshop.web.routing import (
+    AppSettings,
+    Session,
+    api_router,
+    client_ip,
+    get_settings,
+    outside_router,
+)
+from pocketshop.wechat import WeChatUnavailable
 
 router = api_router(prefix="/api/v1", tags=["accounts"])
+# Routes that call WeChat: no transaction of theirs waits on it.
+outside = outside_router(prefix="/api/v1", tags=["accounts"])
+# What wx.config is asked to allow: the share cards (chats, Moments).
+JS_API_LIST = ["updateAppMessageShareData", "updateTimelineShareData"]
 
 
 def user_out(user: User) -> UserOut:
@@ -42,3 +67,41 @@ async def log_out(request: Request, user: ApiUser, session: Session) -> Response
 @router.get("/me")
 async def me(user: ApiUser) -> UserOut:
     return user_out(user)
+
+
+def wechat_sign_in(request: Request) -> WeChatSignIn:
+    """The server's Official Account; 404 where none is configured."""
+    wechat: WeChatSignIn | None = request.app.state.runtime.wechat
+    if wechat is None:
+        raise NotFound(_("WeChat is not set up on this site."), code="wechat_off")
+    return wechat
+
+
+@outside.get("/wechat/js-config")
+async def js_config(
+    request: Request,
+    url: Annotated[str, Query(max_length=2000, description="the page's address, without #…")],
+) -> WxConfigOut:
+    """What a page inside WeChat passes to `wx.config` to set its share cards, signed with the
+    Official Account's jsapi_ticket for `url`, one of this site's pages. 404 without an
+    Official Account; 502 when WeChat does not answer."""
+    settings = get_settings(request)
+    wechat = wechat_sign_in(request)
+    if not url.startswith(f"{settings.own_url}/"):
+        raise InvalidInput(
+            _("Only this site's pages are signed."), code="url_not_ours", field="url"
+        )
+    try:
+        ticket = await wechat.tickets.current()
+    except WeChatUnavailable:
+        raise ProviderUnavailable(
+            _("WeChat did not answer. Please try again in a moment."), code="wechat_unavailable"
+        ) from None
+    config = wx_config(wechat.appid, ticket, url, new_nonce(), int(clock.now().timestamp()))
+    return WxConfigOut(
+        appId=str(config["appId"]),
+        timestamp=int(config["timestamp"]),
+        nonceStr=str(config["nonceStr"]),
+        signature=str(config["signature"]),
+        jsApiList=JS_API_LIST,
+    )

@@ -1,10 +1,11 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, false
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pocketshop.db import Base, UTCDateTime
+from pocketshop.text import code_point_cap
 
 
 class User(Base):
@@ -14,8 +15,9 @@ class User(Base):
     public_id: Mapped[str] = mapped_column(
         String(32), unique=True, default=lambda: uuid.uuid4().hex
     )
-    # E.164, e.g. +8613800138000
-    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    # E.164, e.g. +8613800138000. None for someone signed in with WeChat who has not bound
+    # a phone yet (accounts.identities.bind_phone): they browse, and bind one to order.
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The language they last logged in with: what they are told in (notifications).
@@ -55,3 +57,22 @@ class AuthSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WeChatIdentity(Base):
+    """A user's openid in one of the platform's WeChat apps: the Official Account that signs
+    them in inside WeChat (and whose openid WeChat Pay's JSAPI takes), the app that sends
+    WeChat messages. One per user and app; an openid is one user's."""
+
+    __tablename__ = "wechat_identities"
+    __table_args__ = (UniqueConstraint("appid", "openid"), UniqueConstraint("user_id", "appid"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    appid: Mapped[str] = mapped_column(String(32))
+    openid: Mapped[str] = mapped_column(String(128))
+    # With snsapi_userinfo only (the user agreed): what WeChat calls them, and their avatar.
+    nickname: Mapped[str | None] = mapped_column(String(code_point_cap(64)))
+    avatar_url: Mapped[str | None] = mapped_column(String(512))
+    unionid: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

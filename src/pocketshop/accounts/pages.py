@@ -1,8 +1,11 @@
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop.accounts import service
 from pocketshop.accounts.deps import (
@@ -11,6 +14,7 @@ from pocketshop.accounts.deps import (
     session_cookie_token,
     start_web_session,
 )
+from pocketshop.config import Settings
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import LOCALE_COOKIE, SUPPORTED_LOCALES, _
@@ -28,6 +32,32 @@ def safe_next(target: str | None, default: str = "/console") -> str:
     return default
 
 
+def phone_form_page(
+    request: Request,
+    template: str,
+    *,
+    next_url: str,
+    phone: str = "",
+    code_sent: bool = False,
+    error: AppError | None = None,
+    **extra: object,
+) -> HTMLResponse:
+    """A page of the phone + SMS code form (accounts/_phone_login.html)."""
+    return render(
+        request,
+        template,
+        {
+            "next_url": next_url,
+            "phone": phone,
+            "phone_display": service.display_phone(phone),
+            "code_sent": code_sent,
+            "code_minutes": get_settings(request).sms_code_ttl_seconds // 60,
+            **extra,
+        },
+        error=error,
+    )
+
+
 def login_page(
     request: Request,
     *,
@@ -36,19 +66,34 @@ def login_page(
     code_sent: bool = False,
     error: AppError | None = None,
 ) -> HTMLResponse:
-    return render(
+    return phone_form_page(
         request,
         "accounts/login.html",
-        {
-            "next_url": next_url,
-            "onboarding": next_url.startswith("/onboarding"),
-            "phone": phone,
-            "phone_display": service.display_phone(phone),
-            "code_sent": code_sent,
-            "code_minutes": get_settings(request).sms_code_ttl_seconds // 60,
-        },
+        next_url=next_url,
+        phone=phone,
+        code_sent=code_sent,
         error=error,
+        onboarding=next_url.startswith("/onboarding"),
     )
+
+
+async def send_code_then(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    phone: str,
+    page: Callable[..., HTMLResponse],
+) -> HTMLResponse:
+    """A phone form's first step: the code sent, and `page` again with the code form. A code
+    sent recently is still good: the code form then, with the warning."""
+    try:
+        async with attempt(session):
+            sent = await service.send_login_code(
+                session, settings, phone=phone, ip=client_ip(request)
+            )
+    except AppError as error:
+        return page(phone=phone, code_sent=error.code == "resend_too_soon", error=error)
+    return page(phone=sent.phone, code_sent=True)
 
 
 @router.get("/login")
@@ -67,18 +112,8 @@ async def send_code(
     phone: Annotated[str, Form(max_length=32)] = "",
     next: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
-    try:
-        async with attempt(session):
-            sent = await service.send_login_code(
-                session, settings, phone=phone, ip=client_ip(request)
-            )
-    except AppError as error:
-        # A code that was sent recently is still good: show the code form with the warning.
-        code_sent = error.code == "resend_too_soon"
-        return login_page(
-            request, next_url=safe_next(next), phone=phone, code_sent=code_sent, error=error
-        )
-    return login_page(request, next_url=safe_next(next), phone=sent.phone, code_sent=True)
+    page = partial(login_page, request, next_url=safe_next(next))
+    return await send_code_then(request, session, settings, phone, page)
 
 
 @router.post("/login")

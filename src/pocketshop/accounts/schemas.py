@@ -56,7 +56,17 @@ class LoginIn(StrictModel):
 
 class UserOut(BaseModel):
     id: str
-    phone: str
+    phone: str | None = Field(description="none for someone signed in with WeChat, until bound")
+
+
+class WxConfigOut(BaseModel):
+    """What a page inside WeChat passes to `wx.config` (WeChat JS-SDK) for its share cards."""
+
+    appId: str
+    timestamp: int
+    nonceStr: str
+    signature: str
+    jsApiList: list[str]
 
 
 class TokenOut(BaseModel):

@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, clock, db, outbox
-from pocketshop.accounts.models import AuthSession, SmsCode, User
+from pocketshop.accounts.models import AuthSession, SmsCode, User, WeChatIdentity
 from pocketshop.config import Settings
-from pocketshop.errors import InvalidInput, TooManyRequests
+from pocketshop.errors import Forbidden, InvalidInput, TooManyRequests
 from pocketshop.i18n import N_, _, get_locale
 
 SMS_TOPIC = "accounts.sms"
@@ -192,6 +192,16 @@ async def verify_login_code(
     session: AsyncSession, settings: Settings, *, phone: str, code: str
 ) -> User:
     """Check the newest code for the phone and return the (possibly new) user."""
+    phone = await consume_code(session, settings, phone=phone, code=code)
+    user = await get_or_create_user(session, phone)
+    user.last_login_at = clock.now()
+    await session.flush()
+    return user
+
+
+async def consume_code(session: AsyncSession, settings: Settings, *, phone: str, code: str) -> str:
+    """Check the newest code sent to the phone and use it up: the phone, normalised, proven to
+    be the caller's."""
     phone = normalise_phone(phone, settings.default_phone_region)
     code = (code or "").strip()
     if len(code) != CODE_LENGTH or not code.isascii() or not code.isdigit():
@@ -252,10 +262,26 @@ async def verify_login_code(
             code="code_used",
             field="code",
         )
-    user = await get_or_create_user(session, phone)
-    user.last_login_at = now
-    await session.flush()
-    return user
+    return phone
+
+
+async def openid_of(session: AsyncSession, user_id: int, appid: str) -> str | None:
+    """The user's openid in a WeChat app, if they signed in with it."""
+    return await session.scalar(
+        select(WeChatIdentity.openid).where(
+            WeChatIdentity.user_id == user_id, WeChatIdentity.appid == appid
+        )
+    )
+
+
+def require_phone(user: User) -> None:
+    """Ordering (and opening a shop) needs a phone: someone signed in with WeChat binds one
+    first (accounts.identities.bind_phone)."""
+    if user.phone is None:
+        raise Forbidden(
+            _("Add your phone number first: the shop reaches you there about your order."),
+            code="phone_required",
+        )
 
 
 async def get_or_create_user(session: AsyncSession, phone: str) -> User:

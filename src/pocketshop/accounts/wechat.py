@@ -366,3 +366,33 @@ def wx_config(
         "nonceStr": noncestr,
         "signature": jsapi_signature(ticket, noncestr, timestamp, url),
     }
+
+
+# What a server signs buyers in with, made once from its settings.
+
+
+@dataclass(frozen=True)
+class WeChatSignIn:
+    """The Official Account's web authorisation and jsapi_tickets, on a client of their own."""
+
+    appid: str
+    oauth: WebAuthorization
+    tickets: JsapiTickets
+    http: httpx.AsyncClient
+
+
+SETTING_NAMES = ("POCKETSHOP_WECHAT_MP_APP_ID", "POCKETSHOP_WECHAT_MP_APP_SECRET")
+
+
+def sign_in_with(
+    appid: str, secret: str, http: httpx.AsyncClient, gateway: str = GATEWAY
+) -> WeChatSignIn:
+    tokens = AccessTokens(appid, secret, http, gateway, setting_names=SETTING_NAMES)
+    return WeChatSignIn(
+        appid=appid,
+        oauth=WebAuthorization(
+            appid=appid, secret=secret, http=http, gateway=gateway, setting_names=SETTING_NAMES
+        ),
+        tickets=JsapiTickets(tokens, http, gateway),
+        http=http,
+    )

@@ -125,3 +125,22 @@ async def referral_of(session: AsyncSession, shop_id: int, buyer_id: int) -> dic
         f"referral_{name}": getattr(binding, name) if binding is not None else None
         for name in ("kind", "store_id", "staff_id", "campaign_id", "sharer_id")
     }
+
+
+async def move_buyer(session: AsyncSession, from_id: int, into_id: int) -> None:
+    """One person's two accounts become one (a phone bound to a WeChat sign-in): the bindings
+    of `from_id` in shops where `into_id` has none become theirs, and links `from_id` shared
+    count for `into_id`. Bindings left behind go with the account."""
+    theirs = select(Binding.shop_id).where(Binding.buyer_id == into_id).scalar_subquery()
+    await session.execute(
+        update(Binding)
+        .where(Binding.buyer_id == from_id, Binding.shop_id.not_in(theirs))
+        .values(buyer_id=into_id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Binding)
+        .where(Binding.sharer_id == from_id)
+        .values(sharer_id=into_id)
+        .execution_options(synchronize_session=False)
+    )

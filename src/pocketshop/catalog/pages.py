@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, media
 from pocketshop.accounts.deps import OptionalPageUser
+from pocketshop.accounts.models import User
 from pocketshop.catalog import description, stock, storefront
-from pocketshop.catalog.models import ProductGroup
+from pocketshop.catalog.models import ProductGroup, Sku
+from pocketshop.customers import privileges
 from pocketshop.errors import AppError, refusal_of
 from pocketshop.money import format_fen, yuan_text
 from pocketshop.orders import cart, shipping_fees
@@ -130,11 +132,29 @@ async def product_page(
     refusal: str = "",
     chosen: list[str] | None = None,
     quantity: str = "",
+    buyer: User | None = None,
 ) -> tuple[HTMLResponse, list[str]]:
     """The product page and its cache tags; with `refusal`, the code of a refused add to the
-    cart, the page tells why next to the picker, keeping what the buyer chose."""
+    cart, the page tells why next to the picker, keeping what the buyer chose. A signed-in
+    `buyer` sees the prices their privileges give them (customers.privileges)."""
     shop = await shops.get_by_slug_or_404(session, slug)
     view = await storefront.product_view(session, shop, product_id)
+    tags = [cache.product_tag(view.product.id), cache.shop_tag(shop.id)]
+    offers: dict[int, privileges.Offer] = {}
+    if buyer is not None:
+        regular = {sku.id: sku.price for sku in view.skus}
+        offers = await privileges.offers_for(session, shop.id, buyer.id, regular)
+        # A new privilege drops the page; one that runs out says nothing: not kept then.
+        tags += [cache.privileges_tag(shop.id), *([page_cache.UNCACHED] if offers else [])]
+
+    def price_of(sku: Sku) -> int:
+        return offers[sku.id].price if sku.id in offers else sku.price
+
+    def struck_of(sku: Sku) -> int | None:
+        """The price shown struck through: the regular one under a special price, else the
+        list price."""
+        return sku.price if sku.id in offers else sku.list_price
+
     rule = await shipping_fees.rule_for(session, shop)
     product = view.product
     dimensions: list[dict[str, Any]] = product.specs or []
@@ -150,11 +170,14 @@ async def product_page(
     if not dimensions and view.skus:
         selected = view.skus[0]
     error = _refusal(refusal, view, picked, quantity) if refusal else None
-    list_prices = [sku.list_price for sku in view.skus if sku.list_price]
+    struck = [price for sku in view.skus if (price := struck_of(sku))]
     cover = view.images[0].key if view.images else None
+    prices = [price_of(sku) for sku in view.skus]
     price_text = (
-        format_fen(selected.price)
+        format_fen(price_of(selected))
         if selected is not None
+        else price_range(min(prices, default=product.price_min), max(prices, default=0))
+        if offers
         else price_range(product.price_min, product.price_max)
     )
     response = render(
@@ -170,9 +193,10 @@ async def product_page(
             "selected": selected,
             "sold_out_values": _sold_out_values(view, dimensions),
             "price_text": price_text,
-            "list_price": (selected.list_price if selected is not None else max(list_prices))
-            if list_prices
+            "list_price": (struck_of(selected) if selected is not None else max(struck))
+            if struck
             else None,
+            "special_price": bool(offers),
             "stock": stock.shown(selected.stock if selected is not None else view.stock),
             "low_stock": stock.LOW_STOCK,
             "max_quantity": MAX_QUANTITY,
@@ -186,8 +210,8 @@ async def product_page(
             "sku_data": [
                 {
                     "spec": list(sku.spec_values),
-                    "price": format_fen(sku.price),
-                    "list_price": format_fen(sku.list_price) if sku.list_price else "",
+                    "price": format_fen(price_of(sku)),
+                    "list_price": format_fen(price) if (price := struck_of(sku)) else "",
                     "stock": stock.shown(sku.stock),
                 }
                 for sku in view.skus
@@ -200,7 +224,7 @@ async def product_page(
         csrf=csrf,
         error=error,
     )
-    return response, [cache.product_tag(product.id), cache.shop_tag(shop.id)]
+    return response, tags
 
 
 def _refusal(
@@ -258,10 +282,13 @@ async def show_product(
             refusal=query["error"],
             chosen=[query.get(f"spec{index}", "") for index in range(3)],
             quantity=typed if digits else "",
+            buyer=user,
         )
         return page
 
     async def render_product() -> tuple[HTMLResponse, Sequence[str]]:
-        return await product_page(request, session, slug, product_id, csrf=CSRF_PLACEHOLDER)
+        return await product_page(
+            request, session, slug, product_id, csrf=CSRF_PLACEHOLDER, buyer=user
+        )
 
     return await page_cache.serve(request, ("store_product",), render_product)

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import clock
+from pocketshop import cache, clock
 from pocketshop.catalog import service as catalog
 from pocketshop.catalog.models import Product, Sku
 from pocketshop.customers.models import Customer, Privilege, PrivilegeKind, Tag, Tagged
@@ -94,6 +94,7 @@ async def create(
 ) -> list[Privilege]:
     """A privilege on every SKU of one of the shop's products, for a customer or a tag."""
     checked = _checked(kind, value)
+    cache.invalidate(session, cache.privileges_tag(shop.id))  # their pages show it
     if (customer is None) == (tag is None):
         raise InvalidInput(
             _("Choose one customer or one tag."), code="invalid_target", field="target"
@@ -185,3 +186,4 @@ async def remove(session: AsyncSession, shop: Shop, public_id: str) -> None:
     )
     if not getattr(removed, "rowcount", 0):
         raise NotFound(_("No such privilege in your shop."), code="privilege_not_found")
+    cache.invalidate(session, cache.privileges_tag(shop.id))

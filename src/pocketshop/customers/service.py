@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pocketshop import clock, db
+from pocketshop import cache, clock, db
 from pocketshop.accounts.models import User
 from pocketshop.customers.models import Customer, Tag, Tagged
 from pocketshop.errors import Conflict, InvalidInput, NotFound
@@ -105,7 +105,7 @@ class Page:
     has_next: bool
 
 
-def _filtered(shop: Shop, filters: Filters) -> Select[Customer, str]:
+def _filtered(shop: Shop, filters: Filters) -> Select[Customer, str | None]:
     statement = (
         select(Customer, User.phone)
         .join(User, User.id == Customer.buyer_id)
@@ -141,9 +141,10 @@ def _filtered(shop: Shop, filters: Filters) -> Select[Customer, str]:
     return statement.order_by(Customer.last_order_at.desc(), Customer.id.desc())
 
 
-async def _rows(session: AsyncSession, found: list[tuple[Customer, str]]) -> list[Row]:
+async def _rows(session: AsyncSession, found: list[tuple[Customer, str | None]]) -> list[Row]:
     tags = await tags_of(session, [customer.id for customer, _phone in found])
-    return [Row(customer, phone, tags.get(customer.id, [])) for customer, phone in found]
+    # A customer has paid, so has a phone (ordering needs one).
+    return [Row(customer, phone or "", tags.get(customer.id, [])) for customer, phone in found]
 
 
 async def page_of(session: AsyncSession, shop: Shop, filters: Filters, *, page: int = 1) -> Page:
@@ -260,6 +261,7 @@ async def add_tag(session: AsyncSession, shop: Shop, customer: Customer, name: s
         db.insert_ignoring(session, db.table_of(Tagged)),
         {"customer_id": customer.id, "tag_id": tag.id},
     )
+    cache.invalidate(session, cache.privileges_tag(shop.id))  # a tag's privileges are theirs
     return tag
 
 
@@ -267,3 +269,4 @@ async def remove_tag(session: AsyncSession, customer: Customer, tag: Tag) -> Non
     await session.execute(
         delete(Tagged).where(Tagged.customer_id == customer.id, Tagged.tag_id == tag.id)
     )
+    cache.invalidate(session, cache.privileges_tag(customer.shop_id))

@@ -61,17 +61,3 @@ class Preference(Base):
     event: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     enabled: Mapped[bool] = mapped_column()
-
-
-class WeChatIdentity(Base):
-    """A user's openid in the platform's WeChat app: WeChat messages go there. Filled by WeChat
-    login (a later issue); the messages are ready for it."""
-
-    __tablename__ = "wechat_identities"
-    __table_args__ = (UniqueConstraint("appid", "openid"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
-    appid: Mapped[str] = mapped_column(String(32))
-    openid: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

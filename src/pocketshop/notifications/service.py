@@ -15,11 +15,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, db, outbox
-from pocketshop.accounts.models import User
+from pocketshop.accounts.models import User, WeChatIdentity
 from pocketshop.errors import InvalidInput
 from pocketshop.i18n import _
 from pocketshop.notifications.events import KINDS, Channel, Event, Side, events_for
-from pocketshop.notifications.models import Delivery, Notification, Preference, WeChatIdentity
+from pocketshop.notifications.models import Delivery, Notification, Preference
 from pocketshop.shops import service as shops
 from pocketshop.shops.models import Shop
 
@@ -56,9 +56,12 @@ def notify(
     )
 
 
-async def record(session: AsyncSession, payload: Mapping[str, Any]) -> list[int]:
+async def record(
+    session: AsyncSession, payload: Mapping[str, Any], wechat_app: str = ""
+) -> list[int]:
     """Keep the notification and queue its deliveries (the outbox's handler, in a transaction
-    of its own); the new deliveries' ids, none for a duplicate."""
+    of its own); the new deliveries' ids, none for a duplicate. WeChat messages go to the
+    user's openid in `wechat_app`, the app that sends them (any app's: the console's)."""
     user_id = payload["user_id"]
     if user_id is None:
         user_id = await session.scalar(select(Shop.owner_id).where(Shop.id == payload["shop_id"]))
@@ -80,7 +83,7 @@ async def record(session: AsyncSession, payload: Mapping[str, Any]) -> list[int]
     if notification_id is None:
         return []  # told before
     wanted = await channels_for(session, user, event)
-    addresses = {Channel.sms: user.phone, Channel.wechat: await _openid(session, user)}
+    addresses = {Channel.sms: user.phone, Channel.wechat: await _openid(session, user, wechat_app)}
     deliveries = [
         Delivery(
             notification_id=notification_id,
@@ -101,10 +104,11 @@ async def record(session: AsyncSession, payload: Mapping[str, Any]) -> list[int]
     return [delivery.id for delivery in deliveries]
 
 
-async def _openid(session: AsyncSession, user: User) -> str | None:
-    return await session.scalar(
-        select(WeChatIdentity.openid).where(WeChatIdentity.user_id == user.id)
-    )
+async def _openid(session: AsyncSession, user: User, appid: str) -> str | None:
+    query = select(WeChatIdentity.openid).where(WeChatIdentity.user_id == user.id)
+    if appid:
+        query = query.where(WeChatIdentity.appid == appid)
+    return await session.scalar(query.order_by(WeChatIdentity.id).limit(1))
 
 
 # --- preferences ------------------------------------------------------------------------------

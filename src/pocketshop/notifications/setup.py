@@ -40,7 +40,7 @@ def outbox_handlers(
 ) -> dict[str, outbox.Handler]:
     async def record(payload: dict[str, object]) -> None:
         async with db.transaction() as session:
-            await service.record(session, payload)
+            await service.record(session, payload, settings.wechat_app_id)
 
     async def deliver(payload: dict[str, object]) -> None:
         await delivery.deliver(db, settings, senders, int(str(payload["delivery_id"])))

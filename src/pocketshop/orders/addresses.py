@@ -174,6 +174,17 @@ async def remove(session: AsyncSession, user: User, public_id: str) -> None:
     await session.flush()
 
 
+async def move(session: AsyncSession, from_id: int, into_id: int) -> None:
+    """One person's two accounts become one: `from_id`'s addresses join `into_id`'s, whose
+    default stays the default."""
+    await session.execute(
+        update(Address)
+        .where(Address.user_id == from_id)
+        .values(user_id=into_id, is_default=False)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _clear_default(session: AsyncSession, user: User) -> None:
     await session.execute(
         update(Address).where(Address.user_id == user.id).values(is_default=False)

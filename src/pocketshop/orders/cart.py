@@ -220,6 +220,21 @@ async def merge_guest(session: AsyncSession, user: User, guest: GuestCart) -> No
                 continue
 
 
+async def move(session: AsyncSession, from_user: User, into_user: User) -> None:
+    """One person's two accounts become one: what `from_user` has in carts is added to
+    `into_user`'s carts, as a guest's cart is at login."""
+    found = await session.execute(
+        select(Shop.public_id, Sku.public_id, CartItem.quantity)
+        .join(Shop, Shop.id == CartItem.shop_id)
+        .join(Sku, Sku.id == CartItem.sku_id)
+        .where(CartItem.user_id == from_user.id)
+    )
+    carts: GuestCart = {}
+    for shop_public_id, sku_public_id, quantity in found:
+        carts.setdefault(shop_public_id, {})[sku_public_id] = quantity
+    await merge_guest(session, into_user, carts)
+
+
 # --- a guest's cart (pure: the caller reads and writes the cookie) -----------------------------
 
 

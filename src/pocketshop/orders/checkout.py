@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
 from pocketshop.accounts.models import User
+from pocketshop.accounts.service import require_phone
 from pocketshop.attribution import bindings
 from pocketshop.catalog import stock
 from pocketshop.catalog.service import spec_text
@@ -265,6 +266,7 @@ async def create(
     an error (a page showing it) runs this in a savepoint (`session.begin_nested()`); the
     API lets the error roll the whole request back.
     """
+    require_phone(buyer)
     await limits.one_checkout_at_a_time(session, buyer, shop)
     request_hash = None
     if idempotency_key is not None:
@@ -384,6 +386,7 @@ async def create_for_amount(
     product, no stock, no shipping fee; otherwise an order like any other. `no_delivery`
     (a service or a fee): no address either, and it is never shipped."""
     check_amount(amount)
+    require_phone(buyer)
     await limits.one_checkout_at_a_time(session, buyer, shop)
     clean_note = _clean_note(note)
     destination = (

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -429,3 +429,22 @@ async def lines_by_order(session: AsyncSession, orders: list[Order]) -> dict[int
 def may(order: Order, to: OrderStatus, actor: Actor) -> bool:
     """Whether `actor` may move the order to `to` now: pages offer only the buttons that work."""
     return actor in TRANSITIONS.get((OrderStatus(order.status), to), frozenset())
+
+
+async def has_bought(session: AsyncSession, buyer_id: int) -> bool:
+    """Whether the buyer has placed an order, paid or not."""
+    return (
+        await session.scalar(select(Order.id).where(Order.buyer_id == buyer_id).limit(1))
+        is not None
+    )
+
+
+async def move_sharer(session: AsyncSession, from_id: int, into_id: int) -> None:
+    """One person's two accounts become one: orders placed through links `from_id` shared
+    count for `into_id`."""
+    await session.execute(
+        update(Order)
+        .where(Order.referral_sharer_id == from_id)
+        .values(referral_sharer_id=into_id)
+        .execution_options(synchronize_session=False)
+    )

@@ -10,6 +10,7 @@ from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pocketshop.accounts import service as accounts
 from pocketshop.accounts.deps import PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
@@ -18,7 +19,7 @@ from pocketshop.guessing.deps import LimitMisses
 from pocketshop.money import format_fen
 from pocketshop.orders import service as orders
 from pocketshop.payments import calls, escrow, outcomes, service
-from pocketshop.payments.providers import Prepay, channel_for, label, provider_of
+from pocketshop.payments.providers import Channel, Prepay, channel_for, label, provider_of
 from pocketshop.payments.service import Opened
 from pocketshop.payments.states import refund_status
 from pocketshop.shops import service as shops
@@ -74,6 +75,9 @@ async def open_with(
     none was), by the channel that suits their browser."""
     providers = request.app.state.payments.providers
     chosen = provider_of(providers, provider or next(iter(providers), ""))
+    openid = ""
+    if Channel.jsapi in chosen.channels:
+        openid = await accounts.openid_of(session, user.id, settings.wechatpay_appid) or ""
     return await service.open_payment(
         session,
         settings,
@@ -81,8 +85,9 @@ async def open_with(
         user,
         number,
         provider_name=chosen.name,
-        channel=channel_for(chosen, request.headers.get("user-agent", "")),
+        channel=channel_for(chosen, request.headers.get("user-agent", ""), has_openid=bool(openid)),
         client_ip=client_address(request),
+        openid=openid,
     )
 
 
@@ -90,6 +95,18 @@ def prepay_response(request: Request, opened: Opened, prepay: Prepay) -> Respons
     """Off to the provider's page, or its QR code to scan."""
     if prepay.redirect_url:
         return RedirectResponse(prepay.redirect_url, status_code=303)
+    if prepay.jsapi:  # inside WeChat: the page asks WeChat's own cashier to take the payment
+        return render(
+            request,
+            "payments/pay_jsapi.html",
+            {
+                "number": opened.order_number,
+                "payment": opened.payment,
+                "jsapi": prepay.jsapi,
+                "provider_label": label(opened.payment.provider),
+                "fen": format_fen,
+            },
+        )
     return render(
         request,
         "payments/pay_qr.html",

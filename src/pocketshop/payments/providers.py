@@ -148,20 +148,20 @@ def offered(providers: "Providers") -> list[tuple[str, str]]:
     return [(name, label(name)) for name in providers]
 
 
-def channel_for(provider: "Provider", user_agent: str) -> Channel:
+def channel_for(provider: "Provider", user_agent: str, *, has_openid: bool = False) -> Channel:
     """How a buyer on this browser pays with this provider: a phone browser is sent to the
     provider's mobile page (WeChat H5, Alipay WAP), a computer gets its QR code or page.
-    Inside WeChat, where H5 pay is refused, WeChat Pay shows its QR code (JSAPI pay needs
-    the buyer's WeChat openid, which only a WeChat login gives)."""
+    Inside WeChat, where H5 pay is refused, WeChat Pay pays in the page (JSAPI) for a buyer
+    signed in with WeChat (it needs their openid), and shows its QR code to anyone else."""
     on_phone = any(word in user_agent for word in ("Mobile", "Android", "iPhone"))
     if "MicroMessenger" in user_agent:
-        preferred = (Channel.native, Channel.wap)
+        preferred = ((Channel.jsapi,) if has_openid else ()) + (Channel.native, Channel.wap)
     elif on_phone:
         preferred = (Channel.h5, Channel.wap)
     else:
         preferred = (Channel.native, Channel.page)
     for channel in preferred + provider.channels:
-        if channel in provider.channels:
+        if channel in provider.channels and (channel is not Channel.jsapi or has_openid):
             return channel
     raise ValueError(f"{provider.name} offers no channel")
 

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, outbox
+from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
 from pocketshop.config import Settings
 from pocketshop.db import for_update
@@ -100,9 +101,11 @@ async def open_payment(
     provider = provider_of(providers, provider_name)
     if channel not in provider.channels:
         raise InvalidInput(_("This way of paying is not offered."), code="channel_not_offered")
+    if channel is Channel.jsapi and not openid:  # the buyer's own, from WeChat sign-in
+        openid = await accounts.openid_of(session, buyer.id, settings.wechatpay_appid) or ""
     if channel is Channel.jsapi and not openid:
         raise InvalidInput(
-            _("Paying inside WeChat needs the buyer's WeChat openid."),
+            _("Paying inside WeChat needs signing in with WeChat first."),
             code="openid_required",
             field="openid",
         )

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import segno
@@ -36,6 +37,10 @@ KNOWN_FONTS = (
     "/System/Library/Fonts/PingFang.ttc",
 )
 VERSION = "1"  # bump when the layout changes: every poster is drawn again
+# A poster file is kept this long after it was drawn; one still shared is drawn again once.
+KEEP = timedelta(days=30)
+# A drawing's part file older than this was left by a crash.
+PART_KEEP = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,22 @@ def png(settings: Settings, poster: Poster) -> tuple[bytes, str]:
     part.write_bytes(drawn)
     part.replace(kept)  # atomic: a concurrent reader sees all of it or none
     return drawn, digest
+
+
+def prune(settings: Settings, now: datetime) -> int:
+    """Remove posters drawn more than KEEP ago (each edit of a product leaves its old poster
+    behind) and parts a crash left; how many files went. Posters are drawn again on demand."""
+    folder = settings.media_path / "posters"
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for entry in os.scandir(folder):
+        age = now.timestamp() - entry.stat().st_mtime
+        keep = PART_KEEP if entry.name.endswith(".part") else KEEP
+        if age > keep.total_seconds():
+            Path(entry.path).unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def draw(poster: Poster, font_file: str) -> bytes:

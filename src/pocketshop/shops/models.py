@@ -55,4 +55,6 @@ class Shop(Base):
     service_phone: Mapped[str] = mapped_column(String(20), server_default="")
     wechat_id: Mapped[str] = mapped_column(String(20), server_default="")
     business_hours: Mapped[str] = mapped_column(String(240), server_default="")
+    # The shop whose "open your own shop too" brought its owner here (the viral loop).
+    invited_by_shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

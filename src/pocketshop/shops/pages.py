@@ -4,14 +4,16 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import segno
-from fastapi import File, Form, Request, UploadFile
+from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from itsdangerous import BadSignature, Signer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, media
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import display_phone
+from pocketshop.config import Settings
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
 from pocketshop.i18n import _
@@ -23,6 +25,7 @@ from pocketshop.shops import logos, service
 from pocketshop.shops.deps import ConsoleShop, console_shop_in
 from pocketshop.shops.models import Shop
 from pocketshop.shops.service import Step
+from pocketshop.web import cookies
 from pocketshop.web.console import nav_context, redirect_done
 from pocketshop.web.routing import (
     AppSettings,
@@ -50,6 +53,8 @@ async def onboarding_page(
 ) -> Response:
     if user is None:
         return render(request, "shops/onboarding.html", {"step": Step.phone, "form": {}})
+    if user.phone is None:  # signed in with WeChat: a shop is reached by phone
+        return RedirectResponse("/me/phone?next=/onboarding", status_code=303)
     state = await service.onboarding(session, user)
     if state.step is Step.done:
         if error is not None:
@@ -73,9 +78,34 @@ async def onboarding_page(
     )
 
 
+# The shop whose "open your own shop too" was followed, kept until the new shop opens.
+INVITED_COOKIE = "ps_invited_by"
+
+
 @router.get("/onboarding")
-async def show_onboarding(request: Request, session: Session, user: OptionalPageUser) -> Response:
-    return await onboarding_page(request, session, user)
+async def show_onboarding(
+    request: Request,
+    session: Session,
+    user: OptionalPageUser,
+    invited_by: Annotated[str, Query(alias="from", max_length=48)] = "",
+) -> Response:
+    response = await onboarding_page(request, session, user)
+    if invited_by:
+        settings = get_settings(request)
+        signed = _invite_signer(settings).sign(invited_by).decode()
+        cookies.keep(response, settings, INVITED_COOKIE, signed, days=30)
+    return response
+
+
+def _invite_signer(settings: Settings) -> Signer:
+    return Signer(settings.secrets.secret_key, salt="pocketshop.invited-by")
+
+
+def _invited_by(request: Request, settings: Settings) -> str | None:
+    try:
+        return _invite_signer(settings).unsign(request.cookies.get(INVITED_COOKIE, "")).decode()
+    except BadSignature:
+        return None
 
 
 @router.get("/onboarding/identity")
@@ -154,7 +184,13 @@ async def submit_shop(
             async with unit(request) as session:
                 user = await page_user_in(session, request, settings)
                 await service.open_shop(
-                    session, settings, user, name=name, description=description, logo_key=logo_key
+                    session,
+                    settings,
+                    user,
+                    name=name,
+                    description=description,
+                    logo_key=logo_key,
+                    invited_by=_invited_by(request, settings),
                 )
     except AppError as error:
         # Whatever the refused step wrote was rolled back with its transaction.
@@ -162,7 +198,9 @@ async def submit_shop(
             user = await page_user_in(session, request, settings)
             form = {"name": name, "description": description}
             return await onboarding_page(request, session, user, error=error, form=form)
-    return RedirectResponse("/console?opened=1", status_code=303)
+    response = RedirectResponse("/console?opened=1", status_code=303)
+    cookies.forget(response, settings, INVITED_COOKIE)
+    return response
 
 
 @router.get("/console")

@@ -11,16 +11,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pypinyin import lazy_pinyin
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from stdnum import luhn
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
 from pocketshop import cache, clock, db, media
 from pocketshop.accounts.models import User
-from pocketshop.accounts.service import normalise_phone
+from pocketshop.accounts.service import normalise_phone, require_phone
 from pocketshop.config import Settings
 from pocketshop.db import Base, for_update
 from pocketshop.errors import Conflict, InvalidInput, NotFound
@@ -96,6 +97,7 @@ async def onboarding(session: AsyncSession, user: User) -> Onboarding:
 
 
 async def _require_step(session: AsyncSession, user: User, wanted: Step) -> Onboarding:
+    require_phone(user)  # signed in with WeChat only: a shop is reached by phone
     state = await onboarding(session, user)
     if state.step is Step.done:
         raise Conflict(_("Your shop is already open."), code="onboarding_done")
@@ -278,10 +280,15 @@ async def open_shop(
     name: str,
     description: str,
     logo_key: str | None,
+    invited_by: str | None = None,
 ) -> Shop:
     """The last step. `logo_key`: a logo processed and staged before this transaction
-    (logos.prepare, media.staged)."""
+    (logos.prepare, media.staged). `invited_by`: the slug of the shop whose "open your own
+    shop too" brought the owner here, kept for the platform's count of shops invited."""
     await _require_step(session, user, Step.shop)
+    inviter = (
+        await session.scalar(select(Shop.id).where(Shop.slug == invited_by)) if invited_by else None
+    )
     clean_name = validate_shop_name(name)
     clean_description = validate_description(description)
     base = slug_base(clean_name)
@@ -298,6 +305,7 @@ async def open_shop(
             timezone=settings.default_timezone,
             created_at=clock.now(),
             logo_key=logo_key,
+            invited_by_shop_id=inviter,
         )
         try:
             async with session.begin_nested():
@@ -443,6 +451,23 @@ async def get_by_slug_or_404(session: AsyncSession, slug: str) -> Shop:
 
 async def get_for_owner(session: AsyncSession, user: User) -> Shop | None:
     return await session.scalar(select(Shop).where(Shop.owner_id == user.id))
+
+
+# The shops an inviting shop brought.
+Invitee = aliased(Shop)
+
+
+async def invitations(session: AsyncSession, limit: int = 100) -> list[tuple[Shop, int]]:
+    """The shops whose owners' "open your own shop too" brought most new shops, with how many."""
+    invited = func.count(Invitee.id).label("invited")
+    rows = await session.execute(
+        select(Shop, invited)
+        .join(Invitee, Invitee.invited_by_shop_id == Shop.id)
+        .group_by(Shop.id)
+        .order_by(invited.desc(), Shop.id)
+        .limit(limit)
+    )
+    return [(shop, int(count)) for shop, count in rows]
 
 
 async def owns_shop(session: AsyncSession, user_id: int) -> bool:

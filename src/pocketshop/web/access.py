@@ -46,6 +46,14 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/auth/tokens"): Access.public,
     ("DELETE", "/api/v1/auth/tokens/current"): Access.buyer,
     ("GET", "/api/v1/me"): Access.buyer,
+    # Signing in inside WeChat (the Official Account's web authorisation), and the JS-SDK's
+    # configuration for a page's share cards; binding a phone to such an account.
+    ("GET", "/wechat/signin"): Access.public,
+    ("GET", "/wechat/callback"): Access.public,
+    ("GET", "/api/v1/wechat/js-config"): Access.public,
+    ("GET", "/me/phone"): Access.buyer,
+    ("POST", "/me/phone/code"): Access.buyer,
+    ("POST", "/me/phone/login"): Access.buyer,
     ("GET", "/login"): Access.public,
     ("POST", "/login/code"): Access.public,
     ("POST", "/login"): Access.public,
@@ -269,6 +277,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/admin/disputes"): Access.operator,
     ("GET", "/admin/disputes/{case_id}"): Access.operator,
     ("POST", "/admin/disputes/{case_id}"): Access.operator,
+    ("GET", "/admin/invitations"): Access.operator,  # shops opened from other shops
     # --- notifications: each user's own ------------------------------------------------------
     ("GET", "/api/v1/me/notifications"): Access.buyer,
     ("POST", "/api/v1/me/notifications/read"): Access.buyer,

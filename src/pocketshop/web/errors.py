@@ -70,6 +70,8 @@ def error_response(
         return JSONResponse({"error": body}, status_code=status_code, headers=headers)
     if code == "login_required":
         return RedirectResponse(f"/login?next={quote(_return_path(request))}", status_code=303)
+    if code == "phone_required":  # signed in with WeChat: bind a phone, then come back
+        return RedirectResponse(f"/me/phone?next={quote(_return_path(request))}", status_code=303)
     if code == "not_a_merchant":  # a user without a shop, on a console page
         return RedirectResponse("/onboarding", status_code=303)
     response = render(

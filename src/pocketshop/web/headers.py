@@ -64,7 +64,8 @@ def page_policy(settings: Settings) -> str:
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self'",
+            # WeChat's JS-SDK loads from WeChat's own host only (wechat.js, inside WeChat).
+            "script-src 'self'" + (" https://res.wx.qq.com" if settings.wechat_sign_in else ""),
             "style-src 'self'",
             "img-src 'self' data:",
             "object-src 'none'",

@@ -26,7 +26,9 @@ CSRF_PLACEHOLDER = "__csrf_token_placeholder__"
 _PLACEHOLDER_BYTES = CSRF_PLACEHOLDER.encode()
 
 # A render returns its page (made with `csrf=CSRF_PLACEHOLDER`) and the cache tags of what
-# it shows.
+# it shows; UNCACHED among them when the page may change with no event to say so (a special
+# price that runs out at a given time).
+UNCACHED = "uncached"
 Renderer = Callable[[], Awaitable[tuple[HTMLResponse, Sequence[str]]]]
 
 
@@ -74,6 +76,7 @@ async def serve(request: Request, key: tuple[Any, ...], render: Renderer) -> Res
     if (
         cache is not None
         and snapshot is not None
+        and UNCACHED not in tags
         and cache.put(full_key, bytes(response.body), tags, snapshot)
         and user is None
     ):

@@ -6,11 +6,12 @@ Revises: 0007
 Create Date: 2026-12-04 05:40:00.000000
 """
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from pocketshop.migrations.sqlite import foreign_keys_off
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -44,27 +45,8 @@ WIDENED: dict[str, list[tuple[str, int, int]]] = {
 }
 
 
-@contextmanager
-def _foreign_keys_off() -> Iterator[None]:
-    """SQLite alters a column by copying its table and dropping the old one; with foreign keys
-    on, that drop deletes the rows referring to it (ON DELETE CASCADE) or fails. The pragma
-    is ignored inside a transaction, so the one Alembic opened is committed around it."""
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        yield
-        return
-    for statement in ("COMMIT", "PRAGMA foreign_keys = OFF", "BEGIN"):
-        bind.exec_driver_sql(statement)
-    yield
-    broken = bind.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-    if broken:
-        raise RuntimeError(f"rows refer to missing rows: {broken}")
-    for statement in ("COMMIT", "PRAGMA foreign_keys = ON", "BEGIN"):
-        bind.exec_driver_sql(statement)
-
-
 def upgrade() -> None:
-    with _foreign_keys_off():
+    with foreign_keys_off():
         for table, columns in WIDENED.items():
             with op.batch_alter_table(table) as batch:
                 for name, old, new in columns:
@@ -73,7 +55,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Longer texts written since are cut to fit (PostgreSQL refuses to shorten otherwise).
-    with _foreign_keys_off():
+    with foreign_keys_off():
         for table, columns in WIDENED.items():
             with op.batch_alter_table(table) as batch:
                 for name, old, new in columns:
