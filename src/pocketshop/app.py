@@ -18,6 +18,9 @@ from pocketshop.aftersales import admin_pages as aftersales_admin
 from pocketshop.aftersales import api as aftersales_api
 from pocketshop.aftersales import console_pages as aftersales_console
 from pocketshop.aftersales import pages as aftersales_pages
+from pocketshop.analytics import api as analytics_api
+from pocketshop.analytics import console_pages as analytics_console
+from pocketshop.analytics.views import PageViews, RecordPageViews
 from pocketshop.attribution import api as attribution_api
 from pocketshop.attribution import console_pages as attribution_console
 from pocketshop.attribution import pages as attribution_pages
@@ -60,10 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     db = runtime.db
     caches = [tagged for tagged in (db.page_cache, db.row_cache) if tagged is not None]
     listener = None if db.is_sqlite else cache.NotifyListener(caches, settings.database_url)
+    page_views = PageViews(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        background = [asyncio.create_task(_sweep_outbox(runtime.drain_outbox, settings))]
+        background = [
+            asyncio.create_task(_sweep_outbox(runtime.drain_outbox, settings)),
+            asyncio.create_task(page_views.run(db)),  # flushes what is left when cancelled
+        ]
         if settings.embedded_worker:
             also = runtime.periodic(with_outbox=False)  # the outbox has its own loop here
             background.append(
@@ -99,10 +106,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sms = runtime.sms
     app.state.payments = runtime.payments
     app.state.dispatch_outbox = runtime.drain_outbox
+    app.state.page_views = page_views
 
     errors.install(app)
     # Added first, so it runs inside LocaleMiddleware and knows the visitor's language.
     app.add_middleware(page_cache.CachedPages, login_cookie=SESSION_COOKIE)
+    # Outside the page cache: a page it answers is a page seen.
+    app.add_middleware(RecordPageViews)
     # Outside the page cache: inside WeChat, a guest is signed in before any page is served.
     app.add_middleware(wechat_pages.SilentSignIn, settings=settings)
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
@@ -162,6 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         attribution_console.router,
         customers_api.router,
         customers_console.router,
+        analytics_api.router,
+        analytics_console.router,
     ):
         app.include_router(router)
     contract.state_deployment_rules(app, payments_api.deployment_rules(runtime.payments))

@@ -1,5 +1,6 @@
 """Seed data for `pocketshop demo`: a merchant with an open shop, grouped products with photos
-and specs, a shipping rule, and buyers' orders in several states, ready to look around."""
+and specs, a shipping rule, buyers' orders in several states, and 30 days of visits and sales
+on the dashboard, ready to look around."""
 
 import io
 import itertools
@@ -16,6 +17,8 @@ from pocketshop.accounts import service as accounts
 from pocketshop.accounts.models import User
 from pocketshop.aftersales import service as aftersales
 from pocketshop.aftersales.states import Kind, Reason
+from pocketshop.analytics import history, rollup
+from pocketshop.analytics import service as analytics
 from pocketshop.attribution import bindings
 from pocketshop.attribution import service as promotion
 from pocketshop.attribution.models import SourceKind
@@ -449,4 +452,17 @@ async def seed(db: Database, settings: Settings, providers: Providers) -> DemoSh
             await accounts.set_operator(session, OPERATOR_PHONE, on=True)
     for order in planned:
         await _bring_along(db, settings, providers, shop, order)
+    await _add_history(db, shop)
     return DemoShop(phone=DEMO_PHONE, slug=shop.slug)
+
+
+async def _add_history(db: Database, shop: Shop) -> None:
+    """The dashboard's 30 days: visits and sales of the days before (made up: no orders are
+    behind them), today's visits, and today's rollup from them and the orders just paid."""
+    async with db.transaction() as session:
+        on_sale = await catalog.list_for_shop(session, shop, status=ProductStatus.on_sale)
+        items = [history.Item(product.id, product.price_min) for product in on_sale.products]
+        await history.invent(
+            session, shop, items, today=analytics.today_of(shop), shipping=(800, 9900)
+        )
+    await rollup.refresh(db)

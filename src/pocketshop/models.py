@@ -2,6 +2,14 @@
 
 from pocketshop.accounts.models import AuthSession, SmsCode, User, WeChatIdentity
 from pocketshop.aftersales.models import AftersalesCase, AftersalesEvent, AftersalesPhoto
+from pocketshop.analytics.models import (
+    PageView,
+    ProductDay,
+    Progress,
+    ShopDay,
+    SourceDay,
+    StaleDay,
+)
 from pocketshop.attribution.models import Binding, Campaign, StaffMember, Store
 from pocketshop.catalog.models import (
     PlatformCategory,
@@ -65,6 +73,7 @@ __all__ = [
     "OrderEvent",
     "OrderLine",
     "OutboxMessage",
+    "PageView",
     "Payment",
     "PaymentAnomaly",
     "PaymentRequest",
@@ -72,8 +81,10 @@ __all__ = [
     "Preference",
     "Privilege",
     "Product",
+    "ProductDay",
     "ProductGroup",
     "ProductImage",
+    "Progress",
     "ProviderNotice",
     "Refund",
     "SandboxRefund",
@@ -83,9 +94,12 @@ __all__ = [
     "ShipmentLine",
     "ShippingRule",
     "Shop",
+    "ShopDay",
     "Sku",
     "SmsCode",
+    "SourceDay",
     "StaffMember",
+    "StaleDay",
     "StockAdjustment",
     "Store",
     "Tag",

@@ -15,6 +15,7 @@ from pocketshop.accounts.sms import SmsSender, make_sender
 from pocketshop.accounts.wechat import WeChatSignIn, sign_in_with
 from pocketshop.aftersales import jobs as aftersales_jobs
 from pocketshop.aftersales import queries as aftersales
+from pocketshop.analytics.jobs import Rollups
 from pocketshop.catalog import service as catalog
 from pocketshop.config import Settings
 from pocketshop.db import Database
@@ -49,6 +50,8 @@ class Runtime:
     sweeps: list[jobs.AnySweep] = field(default_factory=list)
     # Signing buyers in inside WeChat, when an Official Account is configured.
     wechat: WeChatSignIn | None = None
+    # The analytics rollups, brought up to date every so often.
+    rollups: Rollups | None = None
 
     async def drain_outbox(self) -> None:
         """Deliver what is due, until nothing is: one drain at a time in this process, so the
@@ -89,12 +92,14 @@ class Runtime:
 
     def periodic(self, *, with_outbox: bool) -> list[Callable[[], Awaitable[object]]]:
         """Work done each round besides the sweeps: the sandbox provider's notifications, the
-        files a crash left behind, and the outbox for a separate worker (a server sweeps its
-        own)."""
+        files a crash left behind, the analytics rollups, and the outbox for a separate worker
+        (a server sweeps its own)."""
         work: list[Callable[[], Awaitable[object]]] = [self.drain_outbox] if with_outbox else []
         work.append(self.tidy_media)
         if "sandbox" in self.payments.providers:
             work.append(self.deliver_sandbox_notices)
+        if self.rollups is not None:
+            work.append(self.rollups)
         return work
 
     async def close(self) -> None:
@@ -130,6 +135,7 @@ def build(settings: Settings, *, caching: bool = True) -> Runtime:
             *payment_jobs.sweeps(payments),
             *guessing_jobs.sweeps(settings),
         ],
+        rollups=Rollups(db),
     )
 
     if settings.wechat_sign_in:

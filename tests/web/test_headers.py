@@ -290,6 +290,8 @@ NOT_PAGES = {
     "/console/orders.xlsx",
     "/console/customers.csv",
     "/console/customers.xlsx",
+    "/console/analytics.csv",
+    "/console/analytics.xlsx",
     "/console/orders/updates",
     "/me/orders/{number}/return",  # redirects: to the order page, to /onboarding
     "/onboarding/identity",

@@ -13,6 +13,7 @@ from pocketshop import clock, media
 from pocketshop.accounts.deps import OptionalPageUser, PageUser, page_user_in
 from pocketshop.accounts.models import User
 from pocketshop.accounts.service import display_phone
+from pocketshop.analytics import dashboard
 from pocketshop.config import Settings
 from pocketshop.db import attempt
 from pocketshop.errors import AppError, NotFound
@@ -230,6 +231,8 @@ async def console_home(
             "shop_url": service.shop_url(public_base_url(request), shop),
             "logo_url": service.logo_url(shop),
             "just_opened": request.query_params.get("opened") == "1",
+            # Sales and visitors: the last 30 days, today against yesterday, the chart.
+            **await dashboard.context(session, shop, request.query_params.get("chart", "")),
         },
     )
 

@@ -122,6 +122,12 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/console/customers/{customer_id}/privileges"): Access.merchant,
     ("POST", "/console/customer-tags/{tag_id}/privileges"): Access.merchant,
     ("POST", "/console/privileges/{privilege_id}/remove"): Access.merchant,
+    # --- analytics: the shop's sales and visitors (the dashboard is the console's home) -------
+    ("GET", "/api/v1/me/shop/analytics"): Access.merchant,
+    ("GET", "/api/v1/me/shop/analytics.csv"): Access.merchant,
+    ("GET", "/api/v1/me/shop/analytics.xlsx"): Access.merchant,
+    ("GET", "/console/analytics.csv"): Access.merchant,
+    ("GET", "/console/analytics.xlsx"): Access.merchant,
     ("GET", "/s/{slug}/poster.png"): Access.public,
     ("GET", "/s/{slug}/p/{product_id}/poster.png"): Access.public,
     # --- catalog ------------------------------------------------------------------------------
