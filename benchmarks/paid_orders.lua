@@ -6,12 +6,16 @@
 -- every order would measure that queue, not the server); each payment is its order's buyer's.
 -- Data (slug, tokens, skus, the sandbox signing key in hex) comes from the Lua file named by
 -- POCKETSHOP_BENCH_DATA, written by run.py.
+-- The provider's transaction ids carry POCKETSHOP_BENCH_RUN, new for every wrk run: ids that
+-- started again at 1 on a reused database (--keep-db, the warm-up then the measurement)
+-- named transactions already stored, whose notifications were answered 200 and did nothing.
 
 package.path = os.getenv("POCKETSHOP_BENCH_LIB") .. "/?.lua;" .. package.path
 local crypto = require("sha256")
 local data = dofile(os.getenv("POCKETSHOP_BENCH_DATA"))
 local threads = {}
 local next_id = 0
+local run = os.getenv("POCKETSHOP_BENCH_RUN") or tostring(os.time())
 
 function setup(thread)
   thread:set("id", next_id)
@@ -22,6 +26,8 @@ end
 function init(args)
   key = crypto.unhex(data.key)
   counter = id * 1000003
+  -- Nonces differ between runs too.
+  math.randomseed(tonumber(run:sub(1, 7), 16) + id)
   to_pay, to_notify = {}, {}
   statuses = {}
   address = '{"recipient":"李雷","phone":"13900139000","province":"浙江省",' ..
@@ -32,7 +38,7 @@ local function notification(trade, amount)
   counter = counter + 1
   local body = '{"id":"bench-' .. trade .. '","create_time":"","event_type":"TRANSACTION.SUCCESS",' ..
     '"resource_type":"sandbox-resource","resource":{"mchid":"sandbox-merchant",' ..
-    '"out_trade_no":"' .. trade .. '","transaction_id":"BENCH' .. id .. "x" .. counter .. '",' ..
+    '"out_trade_no":"' .. trade .. '","transaction_id":"BENCH' .. run .. "x" .. id .. "x" .. counter .. '",' ..
     '"trade_state":"SUCCESS","success_time":"","amount":{"total":' .. amount ..
     ',"currency":"CNY"}}}'
   local stamp = tostring(os.time())

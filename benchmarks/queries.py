@@ -1,14 +1,23 @@
-"""The raw-asyncpg ceiling: capture the SQL a request runs, then replay it with bare asyncpg.
+"""The SQL column and the raw-asyncpg ceiling: capture the SQL a request runs, then replay it
+with bare asyncpg.
 
-Capture drives the real app in-process (page cache off) and records every statement
-SQLAlchemy sends, with its parameters. Replay runs the same statements on 32 asyncpg
-connections for a fixed time: no ORM, no HTTP, no templates — what the database and the
-driver alone allow.
+Capture drives the real app in-process and records every statement SQLAlchemy sends, with
+its parameters: with the page cache on or off, as the scenario's server runs. Replay runs the
+same statements on 32 asyncpg connections for a fixed time: no ORM, no HTTP, no templates —
+what the database and the driver alone allow.
+
+Another revision's code (the baseline) is captured in a process of its own, with that code
+first on PYTHONPATH: `python benchmarks/queries.py REQUESTS.json OUT.pickle` (settings from
+the environment, as the server takes them).
 """
 
 import asyncio
+import json
+import os
+import pickle
 import re
 import secrets
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -38,15 +47,22 @@ class Captured:
     statements: list[Statement] = field(default_factory=list)
 
 
+# A request whose method is this empties the page cache (not the row cache): the pages
+# requested after it are rendered with the rows a running server keeps, as a page that fell
+# out of the page cache is.
+CLEAR_PAGES = "CLEAR_PAGES"
+
+
 async def capture(
     settings: Settings,
     requests: dict[str, tuple[str, str, dict[str, Any]]],
     *,
     cache: bool = False,
 ) -> dict[str, Captured]:
-    """Run each (method, path, httpx kwargs) once through a fresh app; record its SQL. Without
-    `cache` every page is a real render; with it, requests find what earlier ones cached (the
-    shop's row and shipping terms), as they do in a server that has been running."""
+    """Run each (method, path, httpx kwargs) once, in order, through one fresh app; record its
+    SQL. Without `cache` every page is a real render (the page cache off, the row cache on);
+    with it, requests find what earlier ones cached (pages, the shop's row and shipping
+    terms), as they do in a server that has been running."""
     app = create_app(settings if cache else settings.model_copy(update={"page_cache_entries": 0}))
     log: list[Statement] = []
 
@@ -59,6 +75,10 @@ async def capture(
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             for name, (method, path, kwargs) in requests.items():
+                if method == CLEAR_PAGES:
+                    if app.state.db.page_cache is not None:
+                        app.state.db.page_cache.clear()
+                    continue
                 log.clear()
                 response = await client.request(method, path, **kwargs)
                 found[name] = Captured(
@@ -188,3 +208,46 @@ async def replay(
         return rate
     finally:
         await pool.close()
+
+
+def capture_elsewhere(
+    python_path: str,
+    env: dict[str, str],
+    requests: dict[str, tuple[str, str, dict[str, Any]]],
+    *,
+    cache: bool,
+    workdir: Any,
+) -> dict[str, Captured]:
+    """`capture` in a process of its own, with `python_path` first (another revision's code)."""
+    import subprocess
+
+    spec = workdir / "capture-requests.json"
+    out = workdir / "capture-out.pickle"
+    spec.write_text(json.dumps({"requests": requests, "cache": cache}))
+    subprocess.run(  # noqa: S603
+        [sys.executable, __file__, str(spec), str(out)],
+        env={**env, "PYTHONPATH": python_path},
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    found: dict[str, Captured] = pickle.loads(out.read_bytes())  # noqa: S301 -- our own file
+    return found
+
+
+def _main() -> int:
+    # This module again, as `benchmarks.queries`: what it pickles unpickles in run.py.
+    from benchmarks import queries
+
+    spec = json.loads(open(sys.argv[1]).read())  # noqa: SIM115
+    requests = {name: tuple(request) for name, request in spec["requests"].items()}
+    settings = Settings()  # from the environment, as the server's
+    found = asyncio.run(queries.capture(settings, requests, cache=spec["cache"]))  # type: ignore[arg-type]
+    with open(sys.argv[2], "wb") as out:
+        pickle.dump(found, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(_main())

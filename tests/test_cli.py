@@ -4,10 +4,12 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -47,6 +49,9 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     result = run("migrate", env={"DATABASE_URL": f"sqlite+aiosqlite:///{database}"})
     assert result.returncode == 0, result.stderr
     assert database.exists()
+    # The planner's statistics gathered too (SQLite keeps them in sqlite_stat1).
+    with closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("SELECT count(*) FROM sqlite_stat1").fetchone()[0] > 0
     again = run("migrate", env={"DATABASE_URL": f"sqlite+aiosqlite:///{database}"})
     assert again.returncode == 0, again.stderr
 

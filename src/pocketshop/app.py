@@ -28,7 +28,7 @@ from pocketshop.catalog import api as catalog_api
 from pocketshop.catalog import console_groups as catalog_groups
 from pocketshop.catalog import console_pages as catalog_console
 from pocketshop.catalog import pages as catalog_pages
-from pocketshop.config import Settings
+from pocketshop.config import Environment, Settings
 from pocketshop.customers import api as customers_api
 from pocketshop.customers import console_pages as customers_console
 from pocketshop.i18n import LocaleMiddleware
@@ -51,13 +51,16 @@ from pocketshop.shops import api as shops_api
 from pocketshop.shops import pages as shops_pages
 from pocketshop.web import contract, docs, errors, headers, page_cache
 from pocketshop.web import pages as web_pages
-from pocketshop.web.templating import PACKAGE_DIR
+from pocketshop.web.templating import PACKAGE_DIR, environment
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Templates are the installed package's files: only a developer edits them while it runs
+    # (otherwise each page would look at every template file it uses again).
+    environment.auto_reload = settings.env is Environment.development
     settings.secrets  # noqa: B018 -- fail at start-up, not on the first request, if keys are missing
     runtime = build(settings)
     db = runtime.db

@@ -30,8 +30,19 @@ def cmd_version(_args: argparse.Namespace) -> int:
 def cmd_migrate(_args: argparse.Namespace) -> int:
     settings = _settings()
     migrate.upgrade(settings.database_url)
-    print("database is up to date")
+    asyncio.run(_analyze(settings))
+    print("database is up to date, its statistics gathered")
     return 0
+
+
+async def _analyze(settings: Settings) -> None:
+    from pocketshop.db import Database
+
+    database = Database(settings.database_url)
+    try:
+        await database.analyze()
+    finally:
+        await database.dispose()
 
 
 def cmd_makemigration(args: argparse.Namespace) -> int:

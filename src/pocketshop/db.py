@@ -562,6 +562,16 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+    async def analyze(self) -> None:
+        """The planner's statistics of every table, gathered again (`ANALYZE`, the same word
+        on both databases). Without them a freshly loaded PostgreSQL guesses: at 6,000
+        products it chose the shop's listing index for a product looked up by its id and
+        filtered the whole shop (4.3 ms instead of 0.05 ms). Run by `pocketshop migrate`;
+        autovacuum keeps them up to date after that."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("ANALYZE"))
+            await connection.commit()
+
 
 def _untouched(session: AsyncSession) -> bool:
     """Nothing read, queued or invalidated: no connection was taken, so there is nothing to

@@ -7,12 +7,15 @@ shop's product titles, which are data), never interface text.
 """
 
 import asyncio
+import io
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import zxingcpp
+from PIL import Image
 
 from pocketshop import demo
 from pocketshop.accounts.sms import ConsoleSmsSender
@@ -137,8 +140,15 @@ def test_buy_on_a_phone(page: Page, live_server: LiveServer, artifacts_dir: Path
     # The share sheet: the link to copy, its QR code, and the poster to save.
     sheet = page.locator(".share-sheet")
     sheet.locator("summary").click()
-    expect(sheet.locator("img.share-qr")).to_be_visible()
+    qr = sheet.locator("img.share-qr")
+    expect(qr).to_be_visible()
     expect(sheet.locator("[data-share-link]")).to_have_value(re.compile(r"/p/[0-9a-f]+$"))
+    # Fetched as the sheet opens; drawn as the phone shows it, it holds the sheet's link.
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=qr.element_handle(), timeout=5000
+    )
+    [scanned] = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))
+    assert scanned.text == sheet.locator("[data-share-link]").input_value()
     sheet.locator("a.share-poster").scroll_into_view_if_needed()
     page.screenshot(path=artifacts_dir / "store-share-sheet.png")
     poster = page.request.get(sheet.locator("a.share-poster").get_attribute("href") or "")

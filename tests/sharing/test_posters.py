@@ -5,11 +5,14 @@ shows, and products not on sale have none."""
 import io
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 import httpx
 import pytest
 import zxingcpp
 from fastapi import FastAPI
+from markupsafe import escape
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from pocketshop import clock
@@ -159,7 +162,8 @@ async def test_every_shared_page_has_its_share_sheet(
         sheet = re.search(r'<details class="card share-sheet">.*?</details>', page, re.S)
         assert sheet, path
         assert f'value="http://testserver{path}"' in sheet[0]
-        assert 'src="data:image/svg+xml' in sheet[0]
+        qr = f"/qr.svg?{urlencode({'link': f'http://testserver{path}'})}"
+        assert f'src="{escape(qr)}" loading="lazy"' in sheet[0]
         assert f'href="{path}/poster.png"' in sheet[0]
         # Its chat card, for apps that read tags: Open Graph and Twitter's.
         assert f'<meta property="og:url" content="http://testserver{path}">' in page
@@ -187,3 +191,24 @@ async def test_old_posters_and_crashed_parts_are_pruned(
     # Shared again: drawn again.
     assert (await client.get(f"/s/{merchant.shop.slug}/poster.png")).status_code == 200
     assert drawn.exists()
+
+
+async def test_the_share_sheets_qr_code_is_drawn_for_this_sites_links_only(
+    client: httpx.AsyncClient,
+) -> None:
+    link = "http://testserver/s/some-shop/p/0123?from=abc"
+    answer = await client.get("/qr.svg", params={"link": link})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "image/svg+xml"
+    assert "immutable" in answer.headers["cache-control"]
+    svg = ElementTree.fromstring(answer.content)  # noqa: S314 -- our own answer
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert svg.find("{http://www.w3.org/2000/svg}path") is not None
+    other = await client.get("/qr.svg", params={"link": "https://thief.example/s/some-shop"})
+    assert other.status_code == 404
+    assert tr("Only this shop's links have a QR code here.") in other.text
+    # A look-alike host, no link, a link longer than a page's: none either.
+    for params in ({"link": "http://testserver.thief.example/"}, {}):
+        assert (await client.get("/qr.svg", params=params)).status_code == 404
+    long = await client.get("/qr.svg", params={"link": "http://testserver/" + "a" * 600})
+    assert long.status_code == 422

@@ -283,6 +283,7 @@ NOT_PAGES = {
     "/redoc",
     "/s/{slug}/qr.{kind}",
     "/s/{slug}/poster.png",
+    "/qr.svg",
     "/s/{slug}/p/{product_id}/poster.png",
     "/s/{slug}/pay/{request_id}/qr.svg",
     "/s/{slug}/pay/{request_id}/poster.png",

@@ -79,20 +79,19 @@ async def product_out(
     """`view`, when the caller has it, saves reading the SKUs and photos again."""
     skus = view.skus if view else await service.skus_of(session, product)
     images = view.images if view else await service.images_of(session, product)
-    group_public_id = (
-        await session.scalar(
-            select(ProductGroup.public_id).where(ProductGroup.id == product.group_id)
+    # The group's and the category's public names in one statement (either may be none).
+    group_public_id, category = (
+        await session.execute(
+            select(
+                select(ProductGroup.public_id)
+                .where(ProductGroup.id == product.group_id)
+                .scalar_subquery(),
+                select(PlatformCategory.code)
+                .where(PlatformCategory.id == product.category_id)
+                .scalar_subquery(),
+            )
         )
-        if product.group_id
-        else None
-    )
-    category = (
-        await session.scalar(
-            select(PlatformCategory.code).where(PlatformCategory.id == product.category_id)
-        )
-        if product.category_id
-        else None
-    )
+    ).one()
     return ProductOut(
         id=product.public_id,
         title=product.title,

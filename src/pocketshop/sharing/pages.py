@@ -1,13 +1,19 @@
-"""Share posters of a product and of a shop, as PNG images a buyer saves from the share sheet.
-Public, like the pages they share; drawn off the event loop and kept per version."""
+"""Share posters of a product and of a shop, as PNG images a buyer saves from the share sheet,
+and the share sheet's QR code. Public, like the pages they share; drawn off the event loop and
+kept per version."""
 
 import asyncio
+import functools
+import io
+from typing import Annotated
 
-from fastapi import Request
+import segno
+from fastapi import Query, Request
 from fastapi.responses import Response
 
 from pocketshop import media
 from pocketshop.catalog import storefront as catalog_storefront
+from pocketshop.errors import NotFound
 from pocketshop.guessing.deps import LimitMisses
 from pocketshop.i18n import N_, _
 from pocketshop.money import format_fen
@@ -21,6 +27,30 @@ from pocketshop.web.storefront import price_range
 router = page_router()
 
 HINT = N_("Press and hold the QR code to open the link")
+QR_LINK_MAX = 600  # the longest link a share sheet shows: a page's, with a sharer's token
+QR_KEPT = 1024  # QR codes kept drawn in this process (a few kB each)
+YEAR = 365 * 24 * 3600
+
+
+@functools.lru_cache(maxsize=QR_KEPT)
+def _qr_svg(link: str) -> bytes:
+    out = io.BytesIO()
+    segno.make(link, error="m").save(out, kind="svg", scale=4, border=2, xmldecl=False)
+    return out.getvalue()
+
+
+@router.api_route("/qr.svg", methods=["GET", "HEAD"])
+async def qr_code(
+    request: Request, link: Annotated[str, Query(max_length=QR_LINK_MAX)] = ""
+) -> Response:
+    """The QR code of one of this site's links, as SVG: the share sheet's, fetched when the
+    sheet opens, since drawing it costs more than the page around it. The same link is the
+    same picture, so browsers keep it for a year; other sites' links get none."""
+    if not link.startswith(public_base_url(request) + "/"):
+        raise NotFound(_("Only this shop's links have a QR code here."), code="link_not_ours")
+    body = await asyncio.to_thread(_qr_svg, link)
+    headers = {"Cache-Control": f"public, max-age={YEAR}, immutable"}
+    return Response(body, media_type="image/svg+xml", headers=headers)
 
 
 @router.api_route("/s/{slug}/p/{product_id}/poster.png", methods=["GET", "HEAD"])

@@ -129,6 +129,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/console/analytics.csv"): Access.merchant,
     ("GET", "/console/analytics.xlsx"): Access.merchant,
     ("GET", "/s/{slug}/poster.png"): Access.public,
+    ("GET", "/qr.svg"): Access.public,
     ("GET", "/s/{slug}/p/{product_id}/poster.png"): Access.public,
     # --- catalog ------------------------------------------------------------------------------
     ("GET", "/api/v1/categories"): Access.public,

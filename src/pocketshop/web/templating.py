@@ -2,6 +2,7 @@
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import segno
 from fastapi import Request
@@ -50,6 +51,7 @@ def _build_environment() -> Environment:
         csrf_field=CSRF_FIELD,
         region_picker=picker.region_picker,
         qr_data_uri=qr_data_uri,
+        qr_src=qr_src,
     )
     env.filters["phone"] = phone
     return env
@@ -59,6 +61,12 @@ def qr_data_uri(link: str) -> str:
     """`{{ qr_data_uri(url) }}`: a QR code of `url` as an SVG data URI, drawn into the page
     itself (no request of its own, nothing for the page cache to miss)."""
     return str(segno.make(link, error="m").svg_data_uri(scale=4, border=2))
+
+
+def qr_src(link: str) -> str:
+    """`{{ qr_src(url) }}`: where the QR code of `url` is drawn (sharing.pages.qr_code), for
+    an image the browser fetches when it shows it."""
+    return "/qr.svg?" + urlencode({"link": link})
 
 
 def phone(number: str | None) -> str:
