@@ -328,6 +328,26 @@ async def test_the_day_is_the_shops_and_a_rollup_is_the_same_however_often_it_ru
     assert after == before
 
 
+async def test_one_round_rolls_up_many_shops_each_its_own_figures(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shops recomputed together, two per statement here: nothing of one counts for another."""
+    monkeypatch.setattr(rollup, "SHOPS_PER_STATEMENT", 2)
+    merchants = [await make_merchant(app, f"第{n}家店") for n in range(3)]
+    for n, merchant in enumerate(merchants):
+        product = await make_product(app, merchant.shop, price=1000 * (n + 1))
+        for agent in (WECHAT, SAFARI, ANDROID)[: n + 1]:
+            await view(app, f"/s/{merchant.shop.slug}/p/{product.id}", agent)
+        await paid(app, client, merchant, await make_buyer(app), product.skus[0], n + 1)
+    assert await roll_up(app) == 3
+    for n, merchant in enumerate(merchants):
+        found = await analytics(client, merchant)
+        assert (found["today"]["visitors"], found["today"]["orders"]) == (n + 1, 1)
+        [product] = found["top_products"]
+        assert (product["views"], product["units"]) == (n + 1, n + 1)
+        assert product["turnover"] == 1000 * (n + 1) ** 2
+
+
 async def test_views_flushed_while_a_round_runs_are_not_lost(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -342,7 +362,7 @@ async def test_views_flushed_while_a_round_runs_are_not_lost(
     await view(app, home, SAFARI)
     await flush(app)  # the mark now counts two changes
     async with db.transaction() as session:
-        await rollup.recompute(session, merchant.shop.id, ZoneInfo("Asia/Shanghai"), day)
+        await rollup.recompute(session, [merchant.shop.id], ZoneInfo("Asia/Shanghai"), day)
     assert changes == 1
     assert await rollup.refresh(db) == 1  # still marked: recomputed with both views
     assert (await analytics(client, merchant))["today"]["visitors"] == 2

@@ -1,12 +1,14 @@
-"""The daily rollups, recomputed from their sources: a shop's day is deleted and written
-again by three INSERT … SELECT statements (the shop, its sources, its products), each one
-aggregate over the day's page views and the orders paid that day. The same statements on
-both databases; rerunning them changes nothing.
+"""The daily rollups, recomputed from their sources: a day of a set of shops is deleted and
+written again by three INSERT … SELECT statements (the shops, their sources, their
+products), each one aggregate over the day's page views and the orders paid that day,
+grouped by shop. The same statements on both databases; rerunning them changes nothing.
 
 `refresh` is the job's round: the days whose views changed (marked by each flush of views)
 and the days of orders paid since the last round (with a minute's overlap, for a payment
-committed late) are recomputed, each shop in a transaction of its own. `backfill`
-recomputes a range of days, for every shop or some.
+committed late) are recomputed, every shop of a day (and time zone) in one transaction,
+in statements that do not grow with the number of shops: a thousand shops seen since the
+last round are a few statements, not a few thousand. `backfill` recomputes a range of
+days, for every shop or some.
 
 What the figures mean:
 - views: (visitor, page) pairs seen that day, each page once a day per visitor;
@@ -15,6 +17,8 @@ What the figures mean:
 - buyers: distinct buyers of those orders;
 - turnover: what those orders cost their buyers, shipping included (fen); a product's is its
   lines' totals. Refunds are not taken off.
+A shop with nothing seen or paid that day has no rollup row that day (the readers take it
+as zeros).
 """
 
 import functools
@@ -64,8 +68,9 @@ log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(minutes=1)  # orders paid are looked at again from this long before
 FIRST_LOOK = timedelta(days=2)  # the very first round: orders paid in this time
-STALE_PER_ROUND = 2_000
-ROLLUP_LOCK = 140  # db.serialize space: one rollup of a shop at a time
+STALE_PER_ROUND = 5_000
+SHOPS_PER_STATEMENT = 500  # shops of a day recomputed by one set of statements
+ROLLUP_LOCK = 140  # db.serialize space: one rollup at a time
 ORDERS_PAID = "orders_paid"
 
 
@@ -87,48 +92,62 @@ def _sum(column: ColumnElement[Any], type_: type[Integer] = Integer) -> ColumnEl
     return cast(func.coalesce(func.sum(column), 0), type_)
 
 
-async def recompute(session: AsyncSession, shop_id: int, zone: ZoneInfo, day: date) -> None:
-    """The shop's rollups of `day`, written again from the page views and paid orders."""
-    await db.serialize(session, ROLLUP_LOCK, str(shop_id))
+async def recompute(
+    session: AsyncSession, shop_ids: Sequence[int], zone: ZoneInfo, day: date
+) -> None:
+    """The rollups of `day` (in `zone`, the shops' time zone) of these shops, written again
+    from the page views and paid orders."""
+    # One rollup at a time: two would delete and insert the same rows.
+    await db.serialize(session, ROLLUP_LOCK, "rollup")
     start, end = bounds(day, zone)
-    params = {"shop_id": shop_id, "day": day, "start": start, "end": end}
-    for statement in _statements():
-        await session.execute(statement, params)
+    ids = sorted(set(shop_ids))
+    for first in range(0, len(ids), SHOPS_PER_STATEMENT):
+        chunk = ids[first : first + SHOPS_PER_STATEMENT]
+        params = {"shop_ids": chunk, "day": day, "start": start, "end": end}
+        for statement in _statements():
+            await session.execute(statement, params)
 
 
 @functools.cache
 def _statements() -> tuple[Executable, ...]:
-    """The deletes and the three INSERT … SELECT, made once: parameters `shop_id`, `day` and
-    the day's `start` and `end` (a statement built on each call costs SQLAlchemy more CPU
-    than running it)."""
-    shop, the_day = bindparam("shop_id", type_=Integer), bindparam("day", type_=Date)
-    seen = (PageView.shop_id == shop, PageView.day == the_day)
+    """The deletes and the three INSERT … SELECT, made once: parameters `shop_ids` (a list),
+    `day` and the day's `start` and `end` (a statement built on each call costs SQLAlchemy
+    more CPU than running it)."""
+    shops = bindparam("shop_ids", expanding=True, type_=Integer)
+    the_day = bindparam("day", type_=Date)
+    seen = (PageView.shop_id.in_(shops), PageView.day == the_day)
     paid = (
-        Order.shop_id == shop,
+        Order.shop_id.in_(shops),
         Order.paid_at >= bindparam("start"),
         Order.paid_at < bindparam("end"),
     )
-    columns = ["shop_id", "day", "views", "visitors", "orders", "buyers", "turnover"]
 
     both = union_all(
         select(
+            PageView.shop_id.label("shop_id"),
             func.count().label("views"),
             func.count(distinct(PageView.visitor)).label("visitors"),
             _zero("orders"),
             _zero("buyers"),
             _zero("turnover"),
-        ).where(*seen),
+        )
+        .where(*seen)
+        .group_by(PageView.shop_id),
         select(
+            Order.shop_id,
             _zero("views"),
             _zero("visitors"),
             func.count(),
             func.count(distinct(Order.buyer_id)),
-            func.coalesce(func.sum(Order.total), 0),
-        ).where(*paid),
+            func.sum(Order.total),
+        )
+        .where(*paid)
+        .group_by(Order.shop_id),
     ).subquery()
 
     by_source = union_all(
         select(
+            PageView.shop_id.label("shop_id"),
             PageView.source.label("source"),
             func.count().label("views"),
             func.count(distinct(PageView.visitor)).label("visitors"),
@@ -137,8 +156,9 @@ def _statements() -> tuple[Executable, ...]:
             _zero("turnover"),
         )
         .where(*seen)
-        .group_by(PageView.source),
+        .group_by(PageView.shop_id, PageView.source),
         select(
+            Order.shop_id,
             func.coalesce(Order.referral_kind, DIRECT),
             _zero("views"),
             _zero("visitors"),
@@ -147,11 +167,12 @@ def _statements() -> tuple[Executable, ...]:
             func.sum(Order.total),
         )
         .where(*paid)
-        .group_by(Order.referral_kind),
+        .group_by(Order.shop_id, Order.referral_kind),
     ).subquery()
 
     by_product = union_all(
         select(
+            PageView.shop_id.label("shop_id"),
             PageView.target_id.label("product_id"),
             func.count().label("views"),
             func.count(distinct(PageView.visitor)).label("visitors"),
@@ -160,8 +181,9 @@ def _statements() -> tuple[Executable, ...]:
             _zero("turnover"),
         )
         .where(*seen, PageView.page == Page.product.value)
-        .group_by(PageView.target_id),
+        .group_by(PageView.shop_id, PageView.target_id),
         select(
+            Order.shop_id,
             OrderLine.product_id,
             _zero("views"),
             _zero("visitors"),
@@ -171,51 +193,46 @@ def _statements() -> tuple[Executable, ...]:
         )
         .join(Order, Order.id == OrderLine.order_id)
         .where(*paid, OrderLine.product_id.is_not(None))
-        .group_by(OrderLine.product_id),
+        .group_by(Order.shop_id, OrderLine.product_id),
     ).subquery()
 
     # Core tables: an ORM statement given parameters would be taken for a bulk write of rows.
-    shops, sources, products = (db.table_of(model) for model in (ShopDay, SourceDay, ProductDay))
+    shop_days, sources, products = (
+        db.table_of(model) for model in (ShopDay, SourceDay, ProductDay)
+    )
+    figures = ["views", "visitors", "orders", "buyers", "turnover"]
     return (
         *(
-            delete(table).where(table.c.shop_id == shop, table.c.day == the_day)
-            for table in (shops, sources, products)
+            delete(table).where(table.c.shop_id.in_(shops), table.c.day == the_day)
+            for table in (shop_days, sources, products)
         ),
-        insert(shops).from_select(columns, _totals(both, shop, the_day)),
+        insert(shop_days).from_select(
+            ["shop_id", "day", *figures], _totals(both, the_day, both.c.shop_id)
+        ),
         insert(sources).from_select(
-            ["source", *columns],
-            _totals(by_source, shop, the_day, by_source.c.source).group_by(by_source.c.source),
+            ["shop_id", "day", "source", *figures],
+            _totals(by_source, the_day, by_source.c.shop_id, by_source.c.source),
         ),
         insert(products).from_select(
-            ["product_id", "shop_id", "day", "views", "visitors", "orders", "units", "turnover"],
-            select(
-                by_product.c.product_id,
-                shop,
-                the_day,
-                _sum(by_product.c.views),
-                _sum(by_product.c.visitors),
-                _sum(by_product.c.orders),
-                _sum(by_product.c.units),
-                _sum(by_product.c.turnover, BigInteger),
-            ).group_by(by_product.c.product_id),
+            ["shop_id", "day", "product_id", "views", "visitors", "orders", "units", "turnover"],
+            _totals(by_product, the_day, by_product.c.shop_id, by_product.c.product_id, units=True),
         ),
     )
 
 
 def _totals(
-    both: Subquery, shop: ColumnElement[int], the_day: ColumnElement[date], *first: Any
+    rows: Subquery, the_day: ColumnElement[date], *keys: Any, units: bool = False
 ) -> Select[Any]:
-    c = both.c
+    """The subquery's figures added up per `keys` (the shop first), with the day after it."""
+    c = rows.c
+    counted = (c.views, c.visitors, c.orders, c.units if units else c.buyers)
     return select(
-        *first,
-        shop,
+        keys[0],
         the_day,
-        _sum(c.views),
-        _sum(c.visitors),
-        _sum(c.orders),
-        _sum(c.buyers),
+        *keys[1:],
+        *(_sum(column) for column in counted),
         _sum(c.turnover, BigInteger),
-    )
+    ).group_by(*keys)
 
 
 # --- the job's round ---------------------------------------------------------------------------
@@ -232,7 +249,7 @@ async def _zones(session: AsyncSession, shop_ids: set[int]) -> dict[int, ZoneInf
 
 async def refresh(database: db.Database) -> int:
     """One round: recompute the shop days whose views changed or that had orders paid since
-    the last round. Returns how many shop days were recomputed. A shop that fails is logged
+    the last round. Returns how many shop days were recomputed. A day that fails is logged
     and left for the next round (its marks stay, and the orders are looked at again)."""
     now = clock.now()
     async with database.transaction(write=False) as session:
@@ -253,38 +270,36 @@ async def refresh(database: db.Database) -> int:
             )
         )
         zones = await _zones(session, {row[0] for row in paid} | {row[0] for row in stale})
-    # Per shop: the days to recompute, with the marks they clear.
-    work: dict[int, dict[date, int | None]] = {}
+    # Per time zone and day: the shops to recompute, with the marks they clear.
+    work: dict[tuple[str, date], dict[int, int | None]] = {}
     for shop_id, marked, changes in stale:
-        work.setdefault(shop_id, {})[marked] = changes
+        work.setdefault((zones[shop_id].key, marked), {})[shop_id] = changes
     for shop_id, first, last in paid:
         if first is None or last is None:
             continue  # no order paid (never so: the rows are paid orders')
         zone = zones[shop_id]
         day, final = local_day(first, zone), local_day(last, zone)
         while day <= final:
-            work.setdefault(shop_id, {}).setdefault(day, None)
+            work.setdefault((zone.key, day), {}).setdefault(shop_id, None)
             day += timedelta(days=1)
     done, failed = 0, False
-    for shop_id in sorted(work):
+    for (zone_name, day), shops in sorted(work.items()):
+        marks = [
+            {"shop_id": shop_id, "day": day, "changes": seen}
+            for shop_id, seen in sorted(shops.items())
+            if seen is not None
+        ]
         try:
             async with database.transaction() as session:
-                for day, seen in sorted(work[shop_id].items()):
-                    await recompute(session, shop_id, zones[shop_id], day)
-                    if seen is not None:
-                        # Views flushed since the round read the mark leave it (and more
-                        # changes): the next round sees them.
-                        await session.execute(
-                            delete(StaleDay).where(
-                                StaleDay.shop_id == shop_id,
-                                StaleDay.day == day,
-                                StaleDay.changes == seen,
-                            )
-                        )
-            done += len(work[shop_id])
+                await recompute(session, list(shops), ZoneInfo(zone_name), day)
+                if marks:
+                    # Views flushed since the round read a mark leave it (and more changes):
+                    # the next round sees them.
+                    await session.execute(_CLEAR_MARK, marks)
+            done += len(shops)
         except Exception:
             failed = True
-            log.exception("analytics: rollup of shop %s failed", shop_id)
+            log.exception("analytics: rollup of %s (%s shops) failed", day, len(shops))
     if not failed:
         async with database.transaction() as session:
             await session.execute(
@@ -299,6 +314,14 @@ async def refresh(database: db.Database) -> int:
     return done
 
 
+_MARKS = db.table_of(StaleDay)
+_CLEAR_MARK = delete(_MARKS).where(
+    _MARKS.c.shop_id == bindparam("shop_id", type_=Integer),
+    _MARKS.c.day == bindparam("day", type_=Date),
+    _MARKS.c.changes == bindparam("changes", type_=Integer),
+)
+
+
 async def backfill(
     database: db.Database, first: date, last: date, *, shop_ids: Sequence[int] | None = None
 ) -> int:
@@ -309,10 +332,12 @@ async def backfill(
         statement = select(Shop.id, Shop.timezone).order_by(Shop.id)
         if shop_ids is not None:
             statement = statement.where(Shop.id.in_(list(shop_ids)))
-        shops = [(shop_id, ZoneInfo(zone)) for shop_id, zone in await session.execute(statement)]
+        by_zone: dict[str, list[int]] = {}
+        for shop_id, zone in await session.execute(statement):
+            by_zone.setdefault(zone, []).append(shop_id)
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    for shop_id, zone in shops:
-        async with database.transaction() as session:
-            for day in days:
-                await recompute(session, shop_id, zone, day)
-    return len(shops) * len(days)
+    for zone, shops in sorted(by_zone.items()):
+        for day in days:
+            async with database.transaction() as session:
+                await recompute(session, shops, ZoneInfo(zone), day)
+    return sum(len(shops) for shops in by_zone.values()) * len(days)
