@@ -91,6 +91,19 @@ def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
             process.wait()
 
 
+def sms_code(client: httpx.Client, phone: str) -> str:
+    """The newest login code texted to `phone` (as the SMS inbox shows it): the SMS leaves
+    through the outbox right after the response, so poll like a user would."""
+    for _attempt in range(50):
+        inbox = client.get("/dev/sms").text
+        for row in re.findall(r'<article class="sms">.*?</article>', inbox, re.S):
+            code = re.search(r"\b(\d{6})\b", row)
+            if phone in row and code:
+                return code.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"no code for {phone} in the dev inbox")
+
+
 @pytest.mark.slow
 def test_demo_serves_its_pages(demo: tuple[subprocess.Popen[str], str, str]) -> None:
     process, base, banner = demo
@@ -130,17 +143,13 @@ def test_demo_serves_its_pages(demo: tuple[subprocess.Popen[str], str, str]) -> 
             "/login/code", data={"phone": "13800138000", "csrf_token": token.group(1)}
         )
         assert sent.status_code == 200, sent.text
-        # The SMS leaves through the outbox right after the response; poll like a user would.
-        code = None
-        for _attempt in range(50):
-            code = re.search(r"\b(\d{6})\b", browser.get("/dev/sms").text)
-            if code:
-                break
-            time.sleep(0.1)
-        assert code, "no code in the dev inbox"
         done = browser.post(
             "/login",
-            data={"phone": "+8613800138000", "code": code.group(1), "csrf_token": token.group(1)},
+            data={
+                "phone": "+8613800138000",
+                "code": sms_code(browser, "138 0013 8000"),
+                "csrf_token": token.group(1),
+            },
         )
         assert done.status_code == 303
         assert "小明的手作铺" in browser.get("/console").text
@@ -148,3 +157,64 @@ def test_demo_serves_its_pages(demo: tuple[subprocess.Popen[str], str, str]) -> 
     # Ctrl-C stops it cleanly.
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=15) == 0
+
+
+def api_log_in(client: httpx.Client, phone: str) -> dict[str, str]:
+    sent = client.post("/api/v1/auth/sms-codes", json={"phone": phone})
+    assert sent.status_code == 202, sent.text
+    code = sms_code(client, phone_shown(phone))
+    token = client.post("/api/v1/auth/tokens", json={"phone": phone, "code": code})
+    assert token.status_code == 201, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def phone_shown(phone: str) -> str:
+    """'13900139000' as every page shows a phone: '139 0013 9000'."""
+    return f"{phone[:3]} {phone[3:7]} {phone[7:]}"
+
+
+@pytest.mark.slow
+def test_the_demo_tells_its_users_and_logs_no_line_per_payment(
+    demo: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    process, base, _banner = demo
+    with httpx.Client(base_url=base) as client:
+        # The seed's notifications: texted (the SMS inbox) and in the merchant's inbox.
+        merchant = api_log_in(client, "13800138000")
+        inbox = client.get("/api/v1/me/notifications", headers=merchant).json()
+        assert inbox["items"], "the merchant's inbox is empty"
+        seeded_sms = client.get("/dev/sms").text
+        assert any(item["title"] in seeded_sms for item in inbox["items"]), seeded_sms
+
+        # A buyer pays their unpaid order in the sandbox: its notification calls back.
+        buyer = api_log_in(client, "13700137000")
+        orders = client.get("/api/v1/orders", headers=buyer).json()["items"]
+        number = next(order["number"] for order in orders if order["status"] == "pending_payment")
+        started = client.post(
+            f"/api/v1/orders/{number}/payments",
+            json={"provider": "sandbox", "channel": "page"},
+            headers=buyer,
+        )
+        assert started.status_code == 201, started.text
+        pay_page = started.json()["next"]["redirect_url"].removeprefix(base)
+        token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', client.get(pay_page).text)
+        assert token
+        pressed = client.post(f"{pay_page}/pay", data={"csrf_token": token.group(1)})
+        assert pressed.status_code == 303, pressed.text
+        state = ""
+        for _attempt in range(100):
+            state = client.get(f"/api/v1/orders/{number}", headers=buyer).json()["status"]
+            if state == "paid":
+                break
+            time.sleep(0.1)
+        assert state == "paid"
+        # The merchant is told: a new notification for that order.
+        told = client.get("/api/v1/me/notifications", headers=merchant).json()["items"]
+        assert any(number in item["body"] for item in told), told
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=15) == 0
+    assert process.stdout is not None
+    logged = process.stdout.read()
+    assert "SMS to +8613700137000" in logged  # INFO lines are in what is read
+    assert "HTTP Request" not in logged, logged

@@ -98,6 +98,20 @@ def test_settings_saved_after_a_refusal(
     page.screenshot(path=str(artifacts_dir / "shop-settings-error-field.png"))
     shoot(page, artifacts_dir, "shop-settings-error")
 
+    # Refresh after the refusal loads the settings page; it does not post the form again.
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(f"{request.method} {request.url}"))
+    page.reload()
+    expect(page.locator("input[name=name]")).to_have_value("小明的手作铺")
+    expect(page.locator(".alert[role=alert]")).to_have_count(0)
+    assert [one for one in sent if "/console/settings" in one] == [
+        f"GET {live_server.url}/console/settings"
+    ]
+    page.locator("input[name=name]").fill("小明的手作皮具铺")
+    page.locator("input[name=service_phone]").fill("139 0013 9000")
+    page.locator("input[name=business_hours]").fill("周一至周五 9:00-18:00")
+    page.locator("textarea[name=return_address]").fill("浙江省杭州市西湖区文三路 90 号 小明收")
+
     wechat.fill("xiaoming_leather")
     page.locator("input[name=logo]").set_input_files(str(logo_file(tmp_path / "店标.jpg")))
     page.locator("form.shop-settings button[type=submit]").click()

@@ -7,8 +7,10 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from pocketshop.catalog import adjustments
 from pocketshop.catalog import groups as catalog_groups
 from pocketshop.catalog import service as catalog
+from pocketshop.catalog.adjustments import AdjustmentReason
 from pocketshop.catalog.models import Product
 from pocketshop.catalog.service import ProductInput, ProductStatus, SkuInput, SpecDimension
 from pocketshop.db import Database
@@ -366,3 +368,26 @@ async def test_description_shows_formatted_and_old_plain_text_as_paragraphs(
         '<div class="rich-text"><p>第一段<br>第二行</p><p>第二段 &lt;3 &amp; &gt;</p></div>'
         in page.text
     )
+
+
+async def test_a_sold_out_size_is_marked_without_javascript(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant(app)
+    made = await make_product(app, merchant.shop, "T 恤", specs={"尺码": ["S", "M", "L"]})
+    db: Database = app.state.db
+    async with db.transaction() as session:
+        await adjustments.adjust_stock(
+            session,
+            merchant.shop,
+            made.sku("M").public_id,
+            delta=-10,
+            reason=AdjustmentReason.other,
+        )
+    page = await client.get(f"/s/{merchant.shop.slug}/p/{made.id}")
+    labels = re.findall(
+        r'<label class="spec-value( sold-out)?">\s*<input[^>]*value="([^"]*)"', page.text
+    )
+    assert {value: bool(mark) for mark, value in labels} == {"S": False, "M": True, "L": False}
+    # Other sizes are in stock: the product can still be bought.
+    assert buy_buttons(page.text) == [("", tr("Add to cart")), ("", tr("Buy now"))]

@@ -451,3 +451,43 @@ async def test_forms_need_their_csrf_token(app: FastAPI, client: httpx.AsyncClie
         assert refused.status_code == 403, path
     assert (await inbox(client, merchant.auth))["unread"] == 1
     assert (await settings_of(client, merchant.auth))["order_paid"]["channels"]["sms"] is True
+
+
+BADGE = re.compile(r'href="/me/notifications">[^<]*<span class="badge"[^>]*>([^<]+)</span>')
+
+
+def badges(html: str) -> list[str]:
+    return BADGE.findall(html)
+
+
+async def test_the_unread_badge_on_the_console_and_the_storefront(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    merchant = await make_merchant(app)
+    buyer = await make_buyer(app)
+    await tell(app, merchant.user.id, 2)
+    await web_login(app, client, merchant.user)
+    store = f"/s/{merchant.shop.slug}"
+
+    assert badges((await client.get("/console")).text) == ["2"]
+    shop_page = (await client.get(store)).text
+    assert badges(shop_page) == ["2"]  # in the header's "me" menu
+    assert '<span class="dot" title="' in shop_page  # and a dot on the menu itself
+
+    await tell(app, merchant.user.id, 100)  # the first two again (kept once) and 98 more
+    assert badges((await client.get("/console")).text) == ["99+"]
+
+    token = await csrf_for(client, "/me/notifications")
+    await client.post("/me/notifications/read", data={"csrf_token": token})
+    assert badges((await client.get("/console")).text) == []
+    shop_page = (await client.get(store)).text
+    assert badges(shop_page) == []
+    assert 'class="dot"' not in shop_page
+
+    # The merchant's unread messages are not counted for a buyer.
+    await tell(app, merchant.user.id, 101)
+    async with other_client(app) as buyer_client:
+        await web_login(app, buyer_client, buyer.user)
+        assert badges((await buyer_client.get(store)).text) == []
+        await tell(app, buyer.user.id, 1)
+        assert badges((await buyer_client.get(store)).text) == ["1"]

@@ -1,8 +1,8 @@
 """Serving storefront pages from the rendered-page cache (see pocketshop.cache).
 
-A cached page is the same for every visitor with the same locale and login: the one
-per-visitor part, the CSRF token in its forms, is rendered as a placeholder and filled in
-for each answer.
+A cached page is the same for every visitor with the same locale and login (logged in, the
+same unread count and shop or none too): the one per-visitor part, the CSRF token in its
+forms, is rendered as a placeholder and filled in for each answer.
 
 Most visitors come from a chat link and are not logged in. `CachedPages` answers them from
 the cache before routing: no route matching, dependencies or database session, which are
@@ -56,13 +56,14 @@ async def serve(request: Request, key: tuple[Any, ...], render: Renderer) -> Res
     cache = _cache(request)
     user = getattr(request.state, "user", None)
     locale = i18n.get_locale()
-    full_key = (
-        request.url.path,
-        request.url.query,
-        locale,
-        user.id if user is not None else None,
-        *key,
+    # A logged-in visitor's top bar shows their unread count and whether they own a shop,
+    # which change with no event of the page's: they are part of the key.
+    visitor = (
+        (user.id, getattr(request.state, "unread", 0), getattr(request.state, "owns_shop", False))
+        if user is not None
+        else None
     )
+    full_key = (request.url.path, request.url.query, locale, visitor, *key)
     if cache is not None:
         body = cache.get_page(full_key)
         if body is not None:

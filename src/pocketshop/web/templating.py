@@ -2,7 +2,7 @@
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import segno
 from fastapi import Request
@@ -57,6 +57,22 @@ def _build_environment() -> Environment:
     return env
 
 
+def form_page(request: Request) -> str | None:
+    """For a page drawn in answer to a form post (a refusal shown at its field, the region
+    picker without JavaScript): the page the form was sent from, which posted.js puts in the
+    post's place in the history, so that refresh and Back load it instead of posting the form
+    again. Taken from the Referer, this site's only; its one-time `done` notice left out."""
+    if request.method != "POST":
+        return None
+    sent_from = urlsplit(request.headers.get("referer", ""))
+    if sent_from.netloc != request.url.netloc or not sent_from.path.startswith("/"):
+        return None
+    query = "&".join(
+        part for part in sent_from.query.split("&") if part and not part.startswith("done=")
+    )
+    return sent_from.path + (f"?{query}" if query else "")
+
+
 def qr_data_uri(link: str) -> str:
     """`{{ qr_data_uri(url) }}`: a QR code of `url` as an SVG data URI, drawn into the page
     itself (no request of its own, nothing for the page cache to miss)."""
@@ -100,6 +116,7 @@ def render(
         messages_unread=getattr(state, "unread", 0),
         owns_shop=getattr(state, "owns_shop", False),
         dev_inbox=request.app.state.settings.dev_inbox_enabled,
+        form_page=form_page(request),
         error=error,
         **(context or {}),
     )
