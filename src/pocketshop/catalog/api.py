@@ -8,7 +8,7 @@ from pocketshop import i18n, media
 from pocketshop.accounts.deps import api_user_in, bearer_scheme
 from pocketshop.catalog import adjustments, description, groups, service, storefront
 from pocketshop.catalog import uploads as uploads_
-from pocketshop.catalog.models import PlatformCategory, Product, ProductGroup, Sku
+from pocketshop.catalog.models import Product, ProductGroup, Sku
 from pocketshop.catalog.schemas import (
     CategoryOut,
     GroupIn,
@@ -76,22 +76,18 @@ async def product_out(
     product: Product,
     view: storefront.ProductView | None = None,
 ) -> ProductOut:
-    """`view`, when the caller has it, saves reading the SKUs and photos again."""
-    skus = view.skus if view else await service.skus_of(session, product)
-    images = view.images if view else await service.images_of(session, product)
-    # The group's and the category's public names in one statement (either may be none).
-    group_public_id, category = (
-        await session.execute(
-            select(
-                select(ProductGroup.public_id)
-                .where(ProductGroup.id == product.group_id)
-                .scalar_subquery(),
-                select(PlatformCategory.code)
-                .where(PlatformCategory.id == product.category_id)
-                .scalar_subquery(),
+    """`view`, when the caller has it, saves reading the SKUs, photos and names again."""
+    if view is not None:
+        skus, images = view.skus, view.images
+        group_public_id, category = view.group_id, view.category
+    else:
+        skus = await service.skus_of(session, product)
+        images = await service.images_of(session, product)
+        group_public_id, category = (
+            await session.execute(
+                select(*storefront.public_names()).where(Product.id == product.id)
             )
-        )
-    ).one()
+        ).one()
     return ProductOut(
         id=product.public_id,
         title=product.title,

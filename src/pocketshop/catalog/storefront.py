@@ -1,16 +1,17 @@
 """What buyers see: a shop's products on sale, one product with its photos and SKUs.
 
 Lean queries: a grid is one query (the stock sum is a correlated subquery, not N more), a
-product page is three, whatever the number of photos and SKUs.
+product page two, whatever the number of photos and SKUs.
 """
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from pocketshop.catalog import service
-from pocketshop.catalog.models import Product, ProductGroup, ProductImage, Sku
+from pocketshop.catalog.models import PlatformCategory, Product, ProductGroup, ProductImage, Sku
 from pocketshop.catalog.service import (
     PAGE_SIZE,
     TITLE_MAX,
@@ -45,6 +46,8 @@ class ProductView:
     product: Product
     images: list[ProductImage]
     skus: list[Sku]
+    group_id: str | None  # the public ids of its group and platform category, if any
+    category: str | None
 
     @property
     def stock(self) -> int:
@@ -117,22 +120,46 @@ async def group_by_public_id(session: AsyncSession, shop: Shop, public_id: str) 
     return group
 
 
-async def product_view(session: AsyncSession, shop: Shop, public_id: str) -> ProductView:
-    """A product on sale in this shop; drafts, off-shelf and other shops' products are 404."""
-    product = await session.scalar(
-        select(Product).where(
-            Product.public_id == public_id,
-            Product.shop_id == shop.id,
-            Product.status == ProductStatus.on_sale.value,
-        )
+def public_names() -> tuple[ScalarSelect[str], ScalarSelect[str]]:
+    """A product's group (its public id) and platform category (its code), either none, as
+    columns of a statement that reads the product."""
+    return (
+        select(ProductGroup.public_id).where(ProductGroup.id == Product.group_id).scalar_subquery(),
+        select(PlatformCategory.code)
+        .where(PlatformCategory.id == Product.category_id)
+        .scalar_subquery(),
     )
-    if product is None:
+
+
+# Built once: building a statement costs more than running it (0.25 ms against 0.05 ms).
+_ON_SALE = (
+    select(Product, Sku, *public_names())
+    .outerjoin(Sku, (Sku.product_id == Product.id) & Sku.active.is_(True))
+    .where(
+        Product.public_id == bindparam("public_id"),
+        Product.shop_id == bindparam("shop_id"),
+        Product.status == ProductStatus.on_sale.value,
+    )
+    .order_by(Sku.position, Sku.id)
+)
+
+
+async def product_view(session: AsyncSession, shop: Shop, public_id: str) -> ProductView:
+    """A product on sale in this shop; drafts, off-shelf and other shops' products are 404.
+    The product, its SKUs and names in one statement: each costs more than its rows here."""
+    rows = (await session.execute(_ON_SALE, {"public_id": public_id, "shop_id": shop.id})).all()
+    if not rows:
         raise NotFound(
             _("This product is not on sale, or does not exist."), code="product_not_found"
         )
-    images = await service.images_of(session, product)
-    skus = await service.skus_of(session, product)
-    return ProductView(product=product, images=images, skus=skus)
+    product, _sku, group_id, category = rows[0]
+    return ProductView(
+        product=product,
+        images=await service.images_of(session, product),
+        skus=[sku for _product, sku, *_names in rows if sku is not None],
+        group_id=group_id,
+        category=category,
+    )
 
 
 # --- the buyer's SKU choice ------------------------------------------------------------

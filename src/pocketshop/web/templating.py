@@ -1,5 +1,6 @@
 """Jinja2 with gettext: one environment; each domain keeps its templates in <domain>/templates."""
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -8,6 +9,7 @@ import segno
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescape
+from markupsafe import Markup
 
 from pocketshop import __version__, i18n
 from pocketshop.accounts.service import display_phone
@@ -46,6 +48,7 @@ def _build_environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext, i18n.ngettext, newstyle=True
     )
+    env.globals.update(gettext=gettext, _=gettext)
     env.globals.update(
         version=__version__,
         csrf_field=CSRF_FIELD,
@@ -55,6 +58,26 @@ def _build_environment() -> Environment:
     )
     env.filters["phone"] = phone
     return env
+
+
+def gettext(message: str, /, **variables: Any) -> str:
+    """`{{ _("…") }}` as Jinja's newstyle gettext does it in this always-escaping environment
+    (translated, trusted as markup, `%`-formatted with the escaped variables, even with none),
+    with what a message without variables comes to kept per locale: a page shows a hundred,
+    and Jinja's way of doing it cost a third of the page's render."""
+    if variables:
+        return _trusted(i18n.translations(i18n.get_locale()).ugettext(message)) % variables
+    return _constant(i18n.get_locale(), message)
+
+
+@lru_cache(maxsize=4096)
+def _constant(locale: str, message: str) -> Markup:
+    return _trusted(i18n.translations(locale).ugettext(message)) % {}
+
+
+def _trusted(translated: str) -> Markup:
+    # The catalogue's messages are ours, as Jinja's own gettext trusts them.
+    return Markup(translated)  # noqa: S704
 
 
 def form_page(request: Request) -> str | None:
