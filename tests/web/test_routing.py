@@ -1,10 +1,13 @@
-"""The request boundary: body limits, the write lock, client addresses."""
+"""The request boundary: body limits, the write lock, client addresses; the routes' order."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import httpx
+from fastapi import FastAPI
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Match, Route
 
 from pocketshop.config import Settings
 from pocketshop.web.routing import client_ip
@@ -58,3 +61,31 @@ def test_client_ip_groups_ipv6_by_64() -> None:
     second = client_ip(request_from("2001:db8:1:2:bbbb::2"))
     assert first == second == "2001:db8:1:2::/64"
     assert client_ip(request_from("2001:db8:1:3::1")) != first
+
+
+def routes_in_order(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The app's routes in the order they are tried: FastAPI keeps each included router's
+    routes behind an object of its own (`original_router`)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from routes_in_order(inner.routes)
+        else:
+            yield route
+
+
+def test_no_route_is_hidden_by_one_tried_before_it(app: FastAPI) -> None:
+    """The routers are included busiest first (app.py); an order that let a route answer
+    another's address (`/x/{id}` before `/x/new`) would be a bug this finds."""
+    ordered = [route for route in routes_in_order(app.router.routes) if isinstance(route, Route)]
+    assert len(ordered) > 200
+    hidden = []
+    for index, route in enumerate(ordered):
+        sample = re.sub(r"\{[^}]+\}", "x1", route.path)
+        for method in sorted(route.methods or {"GET"}):
+            scope = {"type": "http", "method": method, "path": sample, "root_path": ""}
+            for earlier in ordered[:index]:
+                if earlier.matches(scope)[0] is Match.FULL:
+                    hidden.append(f"{method} {route.path} answered by {earlier.path}")
+                    break
+    assert hidden == []
