@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from pocketshop import __version__
+from pocketshop.accounts.service import display_phone
 
 POCKETSHOP = Path(sys.executable).parent / "pocketshop"
 
@@ -162,15 +163,10 @@ def test_demo_serves_its_pages(demo: tuple[subprocess.Popen[str], str, str]) -> 
 def api_log_in(client: httpx.Client, phone: str) -> dict[str, str]:
     sent = client.post("/api/v1/auth/sms-codes", json={"phone": phone})
     assert sent.status_code == 202, sent.text
-    code = sms_code(client, phone_shown(phone))
+    code = sms_code(client, display_phone(f"+86{phone}"))
     token = client.post("/api/v1/auth/tokens", json={"phone": phone, "code": code})
     assert token.status_code == 201, token.text
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-
-def phone_shown(phone: str) -> str:
-    """'13900139000' as every page shows a phone: '139 0013 9000'."""
-    return f"{phone[:3]} {phone[3:7]} {phone[7:]}"
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 POST-redirect-GET with a notice, and whole numbers as merchants type them. Each domain's
 console pages use these; none imports another domain's pages."""
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -46,7 +45,7 @@ async def nav_context(
 def redirect_done(url: str, done: str) -> RedirectResponse:
     """POST-redirect-GET, with the notice the next page shows (and its #section kept)."""
     path, _hash, fragment = url.partition("#")
-    path = re.sub(r"([?&])done=[^&]*&?", r"\1", path).rstrip("?&")
+    path = flash.without_notice(path)
     separator = "&" if "?" in path else "?"
     anchor = f"#{fragment}" if fragment else ""
     return RedirectResponse(f"{path}{separator}done={done}{anchor}", status_code=303)

@@ -7,6 +7,7 @@ text of theirs), short-lived (an old one never surfaces) and cleared by the page
 it. Its message was translated when it was refused, with the amounts it names.
 """
 
+import re
 from typing import Any
 
 from fastapi import Request, Response
@@ -17,6 +18,7 @@ from pocketshop.config import Settings
 from pocketshop.errors import AppError
 
 COOKIE = "ps_refused"
+_NOTICE = re.compile(r"([?&])done=[^&]*&?")
 MAX_AGE = 300  # seconds: the redirect is followed at once
 
 
@@ -69,3 +71,9 @@ def clear(request: Request, response: Response) -> Response:
     if COOKIE in request.cookies:
         response.delete_cookie(COOKIE, path=request.url.path, httponly=True, samesite="lax")
     return response
+
+
+def without_notice(path: str) -> str:
+    """An address (path and query) without its one-time `done` notice: what a page that
+    shows it once is, shown again."""
+    return _NOTICE.sub(r"\1", path).rstrip("?&")

@@ -15,6 +15,7 @@ from pocketshop import __version__, i18n
 from pocketshop.accounts.service import display_phone
 from pocketshop.errors import AppError
 from pocketshop.regions import picker
+from pocketshop.web import flash
 from pocketshop.web.security import CSRF_FIELD, csrf_token, set_pending_cookies
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -48,8 +49,9 @@ def _build_environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext, i18n.ngettext, newstyle=True
     )
-    env.globals.update(gettext=gettext, _=gettext)
     env.globals.update(
+        gettext=gettext,  # in place of the ones just installed (see gettext)
+        _=gettext,
         version=__version__,
         csrf_field=CSRF_FIELD,
         region_picker=picker.region_picker,
@@ -90,10 +92,7 @@ def form_page(request: Request) -> str | None:
     sent_from = urlsplit(request.headers.get("referer", ""))
     if sent_from.netloc != request.url.netloc or not sent_from.path.startswith("/"):
         return None
-    query = "&".join(
-        part for part in sent_from.query.split("&") if part and not part.startswith("done=")
-    )
-    return sent_from.path + (f"?{query}" if query else "")
+    return flash.without_notice(sent_from.path + (f"?{sent_from.query}" if sent_from.query else ""))
 
 
 def qr_data_uri(link: str) -> str:
