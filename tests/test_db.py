@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock
@@ -13,6 +13,7 @@ from pocketshop.accounts.models import SmsCode, User
 from pocketshop.db import (
     Database,
     NestedTransaction,
+    ReadOnly,
     attempt,
     for_update,
     held,
@@ -274,3 +275,38 @@ async def test_a_row_inserted_alone_commits_by_itself_and_keeps_a_clashing_one(
     async with db.transaction(write=False) as session:
         rows = (await session.execute(select(User.public_id, User.phone))).all()
     assert [tuple(row) for row in rows] == [("00000021", "+8613800000021")]
+
+
+async def test_a_reading_session_refuses_every_write_and_changes_nothing(db: Database) -> None:
+    """Database.reading has no transaction on PostgreSQL: a write there would be alone, not
+    all or nothing, so none is let through."""
+    with pytest.raises(ReadOnly):
+        async with db.reading() as session:
+            session.add(User(phone="+8613800000030", created_at=clock.now()))
+    with pytest.raises(ReadOnly):
+        async with db.reading() as session:
+            await session.execute(update(User).values(phone="+8613800000031"))
+    with pytest.raises(ReadOnly):
+        async with db.reading() as session:
+            await session.execute(
+                insert(User).values(phone="+8613800000032", created_at=clock.now())
+            )
+    async with db.transaction() as session:
+        with pytest.raises(NestedTransaction):
+            async with db.reading():
+                pass
+    assert await count_users(db) == 0
+
+
+async def test_a_reading_session_on_postgresql_runs_each_statement_alone(db: Database) -> None:
+    """No BEGIN and COMMIT: each statement is a transaction of its own (a new transaction id
+    each time), as at READ COMMITTED each would take its own snapshot anyway."""
+    if db.is_sqlite:
+        pytest.skip("SQLite reads in a transaction: no round trips to save")
+    transaction_id = select(func.txid_current())
+    async with db.reading() as session:
+        first, second = [await session.scalar(transaction_id) for _ in range(2)]
+    assert first != second
+    async with db.transaction(write=False) as session:
+        first, second = [await session.scalar(transaction_id) for _ in range(2)]
+    assert first == second

@@ -129,9 +129,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are matched in order, router by router, each tried in about 1.5 µs: the busiest
     # first. The storefront's shop and product pages (two routes): what a shared link opens,
     # routed whenever the page cache does not hold it. Then the API, every call of which is
-    # routed: the catalog that apps browse, payment notifications (one route), order creation.
+    # routed: the catalog that apps browse, the merchants' catalog, payment notifications (one
+    # route), order creation.
     for router in (
         catalog_pages.router,
+        catalog_api.browse,
         catalog_api.router,
         payments_api.callbacks,
         orders_api.router,

@@ -8,7 +8,7 @@ queue instead of failing with "database is locked".
 
 Where SQL must differ between PostgreSQL and SQLite, it does so here, in a named helper:
 `insert_new`, `insert_or_add`, `insert_new_with`, `update_with`, `for_update`,
-`serialize`.
+`serialize`, `json_arrays`.
 """
 
 import asyncio
@@ -50,10 +50,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import JSON, TypeDecorator
 
 from pocketshop import cache
 
@@ -82,8 +85,38 @@ def _inside() -> bool:
     return _IN_TRANSACTION.get() is asyncio.current_task()
 
 
+class ReadOnly(RuntimeError):
+    """A write in a session of `Database.reading()`: a bug, refused before it is sent."""
+
+
+class ReadingSession(Session):
+    """The session of a request that only reads (`Database.reading`)."""
+
+
+@event.listens_for(ReadingSession, "before_flush")
+def _refuse_flush(session: Session, _context: object, _instances: object) -> None:
+    raise ReadOnly("a change flushed by a request that only reads")
+
+
+@event.listens_for(ReadingSession, "do_orm_execute")
+def _refuse_write(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnly("a write statement run by a request that only reads")
+
+
 class NestedTransaction(RuntimeError):
     """A transaction opened inside another, or the outside world called from inside one."""
+
+
+@contextlib.contextmanager
+def _outermost() -> Iterator[None]:
+    if _inside():
+        raise NestedTransaction("a transaction inside a transaction")
+    token = _IN_TRANSACTION.set(asyncio.current_task())
+    try:
+        yield
+    finally:
+        _IN_TRANSACTION.reset(token)
 
 
 def outside_transaction(what: str) -> None:
@@ -385,6 +418,32 @@ def attach(session: AsyncSession, model: type[M], values: Mapping[str, Any]) -> 
     return row
 
 
+class json_arrays(FunctionElement[Any]):
+    """An aggregate: each row's `columns` as a JSON array, all of them as one JSON array, in no
+    set order (SQLite before 3.44 orders no aggregate), `[]` for none. A select of it is one
+    column, so a page reads a product's SKUs and photos in the product's own statement."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(json_arrays, "postgresql")
+def _json_arrays_postgresql(element: json_arrays, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"coalesce(json_agg(json_build_array({compiler.process(element.clauses, **kw)})), '[]')"
+
+
+@compiles(json_arrays, "sqlite")
+def _json_arrays_sqlite(element: json_arrays, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite keeps JSON as text: json() nests it as JSON, not as a string.
+    columns = (
+        f"json({compiler.process(column, **kw)})"
+        if isinstance(column.type, JSON)
+        else compiler.process(column, **kw)
+        for column in element.clauses
+    )
+    return f"json_group_array(json_array({', '.join(columns)}))"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC, returns aware datetimes on every backend (SQLite drops the zone)."""
 
@@ -469,6 +528,14 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        reads = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self.reader = async_sessionmaker(
+            reads, sync_session_class=ReadingSession, expire_on_commit=False
+        )
         self.write_lock = asyncio.Lock()
         # The app's rendered pages and hot rows: told which tags a committed transaction
         # changed.
@@ -484,12 +551,9 @@ class Database:
         An exception that sets `keep_changes` (a counted wrong SMS code) still commits what was
         flushed before it, because forgetting the count would defeat the limit.
         """
-        if _inside():
-            raise NestedTransaction("a transaction inside a transaction")
-        token = _IN_TRANSACTION.set(asyncio.current_task())
-        try:
+        with _outermost():
             if self.is_sqlite and write:
-                async with self.write_lock, self._session() as session:
+                async with self.write_lock, self._session(self.sessionmaker) as session:
                     session.info[HOLDS_WRITE_LOCK] = True
                     # BEGIN IMMEDIATE: the database's write lock from the start, waited for
                     # (busy timeout) if another process holds it. A plain BEGIN that writes
@@ -498,10 +562,19 @@ class Database:
                     await session.connection(execution_options={IMMEDIATE: True})
                     yield session
             else:
-                async with self._session() as session:
+                async with self._session(self.sessionmaker) as session:
                     yield session
-        finally:
-            _IN_TRANSACTION.reset(token)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """The boundary of a request that only reads (a storefront page): any write in it
+        raises ReadOnly. On PostgreSQL its statements run without BEGIN and COMMIT, two round
+        trips of a product page's three: at READ COMMITTED, PostgreSQL's level, a
+        transaction gives statements that only read nothing more, each takes its own snapshot
+        either way. On SQLite, a transaction that reads."""
+        with _outermost():
+            async with self._session(self.reader) as session:
+                yield session
 
     async def insert_alone(self, table: Table, row: Mapping[str, Any]) -> int | None:
         """`insert_new` of one row as a transaction of its own, outside any of ours: the new
@@ -521,8 +594,10 @@ class Database:
             return inserted.scalar()
 
     @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        session = self.sessionmaker()
+    async def _session(
+        self, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator[AsyncSession]:
+        session = sessionmaker()
         session.info[DATABASE_KEY] = self
         cache.for_session(session, self.row_cache)
         try:

@@ -5,12 +5,14 @@ import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Route
 
 from pocketshop.config import Settings
-from pocketshop.web.routing import client_ip
+from pocketshop.web.routing import client_ip, page_router
 
 SEND = "/api/v1/auth/sms-codes"
 
@@ -89,3 +91,33 @@ def test_no_route_is_hidden_by_one_tried_before_it(app: FastAPI) -> None:
                     hidden.append(f"{method} {route.path} answered by {earlier.path}")
                     break
     assert hidden == []
+
+
+async def test_a_router_of_routes_that_only_read_takes_none_that_writes() -> None:
+    """Such routes run without a transaction on PostgreSQL (Database.reading): a POST there
+    would lose its all or nothing, so the app does not start with one."""
+    router = page_router(reads_only=True)
+
+    async def change() -> None:
+        pass
+
+    router.add_api_route("/read", change, methods=["GET", "HEAD"])
+    with pytest.raises(TypeError, match="/write changes things"):
+        router.add_api_route("/write", change, methods=["POST"])
+
+
+async def test_the_storefront_and_the_public_catalog_only_read(app: FastAPI) -> None:
+    reading = {
+        (method, route.path)
+        for route in routes_in_order(app.router.routes)
+        if isinstance(route, APIRoute) and getattr(route, "reads_only", False)
+        for method in route.methods
+    }
+    assert reading == {
+        (method, path)
+        for method in ("GET", "HEAD")
+        for path in ("/s/{slug}", "/s/{slug}/p/{product_id}")
+    } | {
+        ("GET", f"/api/v1{path}")
+        for path in ("/categories", "/shops/{slug}/products", "/shops/{slug}/products/{product_id}")
+    }

@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, File, Query, Request, Response, UploadFile, status
@@ -8,7 +9,7 @@ from pocketshop import i18n, media
 from pocketshop.accounts.deps import api_user_in, bearer_scheme
 from pocketshop.catalog import adjustments, description, groups, service, storefront
 from pocketshop.catalog import uploads as uploads_
-from pocketshop.catalog.models import Product, ProductGroup, Sku
+from pocketshop.catalog.models import Product, ProductGroup, ProductImage, Sku
 from pocketshop.catalog.schemas import (
     CategoryOut,
     GroupIn,
@@ -39,6 +40,8 @@ from pocketshop.web.routing import (
 )
 
 router = api_router(prefix="/api/v1", tags=["catalog"])
+# The public catalog that apps browse: routes that only read (see Database.reading).
+browse = api_router(prefix="/api/v1", tags=["catalog"], reads_only=True)
 # Routes that decode uploads before their transaction (see OutsideRoute).
 outside = outside_router(prefix="/api/v1", tags=["catalog"])
 
@@ -77,6 +80,8 @@ async def product_out(
     view: storefront.ProductView | None = None,
 ) -> ProductOut:
     """`view`, when the caller has it, saves reading the SKUs, photos and names again."""
+    skus: Sequence[Sku | storefront.SkuView]
+    images: Sequence[ProductImage | storefront.ImageView]
     if view is not None:
         skus, images = view.skus, view.images
         group_public_id, category = view.group_id, view.category
@@ -115,7 +120,7 @@ async def product_out(
     )
 
 
-def sku_out(sku: Sku) -> SkuOut:
+def sku_out(sku: Sku | storefront.SkuView) -> SkuOut:
     return SkuOut(
         id=sku.public_id,
         spec=sku.spec_values,
@@ -304,7 +309,7 @@ async def delete_group(group_id: str, session: Session, shop: MerchantShop) -> R
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/categories")
+@browse.get("/categories")
 async def list_categories(session: Session) -> list[CategoryOut]:
     """The platform's category tree, parents first."""
     categories = await groups.category_tree(session)
@@ -323,7 +328,7 @@ async def list_categories(session: Session) -> list[CategoryOut]:
 # --- public catalog ---------------------------------------------------------------------------
 
 
-@router.get("/shops/{slug}/products")
+@browse.get("/shops/{slug}/products")
 async def shop_products(
     slug: str,
     request: Request,
@@ -353,7 +358,7 @@ async def shop_products(
     )
 
 
-@router.get("/shops/{slug}/products/{product_id}")
+@browse.get("/shops/{slug}/products/{product_id}")
 async def shop_product(
     slug: str, product_id: str, request: Request, session: Session
 ) -> ProductOut:

@@ -20,7 +20,7 @@ from pocketshop import cache, media
 from pocketshop.accounts.deps import OptionalPageUser
 from pocketshop.accounts.models import User
 from pocketshop.catalog import description, stock, storefront
-from pocketshop.catalog.models import ProductGroup, Sku
+from pocketshop.catalog.models import ProductGroup
 from pocketshop.customers import privileges
 from pocketshop.errors import AppError, refusal_of
 from pocketshop.money import format_fen, yuan_text
@@ -34,7 +34,8 @@ from pocketshop.web.routing import Session, page_router
 from pocketshop.web.storefront import absolute, price_range, share_link, shop_context
 from pocketshop.web.templating import render
 
-router = page_router()
+# What a shared link opens: pages that only read, without BEGIN and COMMIT on PostgreSQL.
+router = page_router(reads_only=True)
 
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
 SearchText = Annotated[str, Query(max_length=60)]
@@ -147,10 +148,10 @@ async def product_page(
         # A new privilege drops the page; one that runs out says nothing: not kept then.
         tags += [cache.privileges_tag(shop.id), *([page_cache.UNCACHED] if offers else [])]
 
-    def price_of(sku: Sku) -> int:
+    def price_of(sku: storefront.SkuView) -> int:
         return offers[sku.id].price if sku.id in offers else sku.price
 
-    def struck_of(sku: Sku) -> int | None:
+    def struck_of(sku: storefront.SkuView) -> int | None:
         """The price shown struck through: the regular one under a special price, else the
         list price."""
         return sku.price if sku.id in offers else sku.list_price

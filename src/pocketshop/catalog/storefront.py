@@ -1,16 +1,16 @@
 """What buyers see: a shop's products on sale, one product with its photos and SKUs.
 
 Lean queries: a grid is one query (the stock sum is a correlated subquery, not N more), a
-product page two, whatever the number of photos and SKUs.
+product with its SKUs and photos one, whatever their number.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from pocketshop.catalog import service
 from pocketshop.catalog.models import PlatformCategory, Product, ProductGroup, ProductImage, Sku
 from pocketshop.catalog.service import (
     PAGE_SIZE,
@@ -18,6 +18,7 @@ from pocketshop.catalog.service import (
     ProductStatus,
     spec_text,
 )
+from pocketshop.db import json_arrays
 from pocketshop.errors import Conflict, InvalidInput, NotFound
 from pocketshop.i18n import _
 from pocketshop.shops.models import Shop
@@ -41,11 +42,33 @@ class Grid:
     has_next: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SkuView:
+    """An active SKU as buyers see it (and the cart picks it)."""
+
+    id: int
+    public_id: str
+    spec_values: list[str]
+    price: int
+    list_price: int | None
+    stock: int
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageView:
+    public_id: str
+    key: str
+    thumb_key: str
+    width: int
+    height: int
+
+
 @dataclass(frozen=True)
 class ProductView:
     product: Product
-    images: list[ProductImage]
-    skus: list[Sku]
+    images: list[ImageView]
+    skus: list[SkuView]
     group_id: str | None  # the public ids of its group and platform category, if any
     category: str | None
 
@@ -132,31 +155,65 @@ def public_names() -> tuple[ScalarSelect[str], ScalarSelect[str]]:
 
 
 # Built once: building a statement costs more than running it (0.25 ms against 0.05 ms).
-_ON_SALE = (
-    select(Product, Sku, *public_names())
-    .outerjoin(Sku, (Sku.product_id == Product.id) & Sku.active.is_(True))
-    .where(
-        Product.public_id == bindparam("public_id"),
-        Product.shop_id == bindparam("shop_id"),
-        Product.status == ProductStatus.on_sale.value,
+# Rows as JSON arrays, in the order of the dataclasses' fields, then (position, id) to sort by.
+_SKUS = (
+    select(
+        json_arrays(
+            Sku.id,
+            Sku.public_id,
+            Sku.spec_values,
+            Sku.price,
+            Sku.list_price,
+            Sku.stock,
+            Sku.code,
+            Sku.position,
+            Sku.id,
+        )
     )
-    .order_by(Sku.position, Sku.id)
+    .where(Sku.product_id == Product.id, Sku.active.is_(True))
+    .scalar_subquery()
 )
+_IMAGES = (
+    select(
+        json_arrays(
+            ProductImage.public_id,
+            ProductImage.key,
+            ProductImage.thumb_key,
+            ProductImage.width,
+            ProductImage.height,
+            ProductImage.position,
+            ProductImage.id,
+        )
+    )
+    .where(ProductImage.product_id == Product.id)
+    .scalar_subquery()
+)
+_ON_SALE = select(Product, _SKUS, _IMAGES, *public_names()).where(
+    Product.public_id == bindparam("public_id"),
+    Product.shop_id == bindparam("shop_id"),
+    Product.status == ProductStatus.on_sale.value,
+)
+
+
+def _in_order(rows: list[list[Any]], fields: int) -> list[list[Any]]:
+    """JSON rows sorted by the (position, id) after their `fields` values, those cut off."""
+    return [row[:fields] for row in sorted(rows, key=lambda row: row[fields:])]
 
 
 async def product_view(session: AsyncSession, shop: Shop, public_id: str) -> ProductView:
     """A product on sale in this shop; drafts, off-shelf and other shops' products are 404.
-    The product, its SKUs and names in one statement: each costs more than its rows here."""
-    rows = (await session.execute(_ON_SALE, {"public_id": public_id, "shop_id": shop.id})).all()
-    if not rows:
+    The product, its SKUs, photos and names in one statement: each costs more than its rows
+    here."""
+    row = (await session.execute(_ON_SALE, {"public_id": public_id, "shop_id": shop.id})).first()
+    if row is None:
         raise NotFound(
             _("This product is not on sale, or does not exist."), code="product_not_found"
         )
-    product, _sku, group_id, category = rows[0]
+    product, skus, images, group_id, category = row
     return ProductView(
         product=product,
-        images=await service.images_of(session, product),
-        skus=[sku for _product, sku, *_names in rows if sku is not None],
+        images=[ImageView(*image) for image in _in_order(images, 5)],
+        skus=[SkuView(*sku) for sku in _in_order(skus, 7)],
         group_id=group_id,
         category=category,
     )
@@ -165,7 +222,7 @@ async def product_view(session: AsyncSession, shop: Shop, public_id: str) -> Pro
 # --- the buyer's SKU choice ------------------------------------------------------------
 
 
-def choose_sku(view: ProductView, values: list[str], quantity: int) -> Sku:
+def choose_sku(view: ProductView, values: list[str], quantity: int) -> SkuView:
     """The SKU a buyer picked by its spec values (one per dimension, in order), refused with a
     clear message when a value is missing, the combination is not sold, or too few are left."""
     dimensions = view.product.specs or []

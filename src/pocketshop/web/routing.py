@@ -33,9 +33,13 @@ class TransactionalRoute(APIRoute):
     # Page routes check CSRF here, before the handler: as a router dependency the check cost
     # a sizeable share of a cached page's time, even on GET where it does nothing.
     checks_csrf = False
+    # Routes that only read (the storefront's) run in Database.reading: no BEGIN and COMMIT.
+    reads_only = False
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.reads_only and not (self.methods or set()) <= SAFE_METHODS:
+            raise TypeError(f"{self.path} changes things: not a route that only reads")
 
         async def run_in_transaction(request: Request) -> Response:
             db: Database = request.app.state.db
@@ -50,7 +54,8 @@ class TransactionalRoute(APIRoute):
                 # only if nothing it shows was invalidated after this point.
                 request.state.cache_snapshot = db.page_cache.snapshot()
             writes = request.method not in SAFE_METHODS
-            async with db.transaction(write=writes) as session:
+            boundary = db.reading() if self.reads_only else db.transaction(write=writes)
+            async with boundary as session:
                 request.state.session = session
                 response = await handler(request)
                 queued_outbox = bool(session.info.get("outbox_queued"))
@@ -249,17 +254,29 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def api_router(**kwargs: Any) -> APIRouter:
-    return APIRouter(route_class=TransactionalRoute, responses=ERROR_RESPONSES, **kwargs)
+class ReadingRoute(TransactionalRoute):
+    reads_only = True
+
+
+def api_router(*, reads_only: bool = False, **kwargs: Any) -> APIRouter:
+    """JSON routes; with `reads_only`, routes that only read (see Database.reading)."""
+    route_class = ReadingRoute if reads_only else TransactionalRoute
+    return APIRouter(route_class=route_class, responses=ERROR_RESPONSES, **kwargs)
 
 
 class PageRoute(TransactionalRoute):
     checks_csrf = True
 
 
-def page_router(**kwargs: Any) -> APIRouter:
-    """HTML routes: hidden from the OpenAPI schema, CSRF-checked on every unsafe method."""
-    return APIRouter(route_class=PageRoute, include_in_schema=False, **kwargs)
+class ReadingPageRoute(PageRoute):
+    reads_only = True
+
+
+def page_router(*, reads_only: bool = False, **kwargs: Any) -> APIRouter:
+    """HTML routes: hidden from the OpenAPI schema, CSRF-checked on every unsafe method; with
+    `reads_only`, routes that only read (see Database.reading)."""
+    route_class = ReadingPageRoute if reads_only else PageRoute
+    return APIRouter(route_class=route_class, include_in_schema=False, **kwargs)
 
 
 # `async def`, though they never wait: FastAPI runs a plain `def` dependency in a thread pool,
