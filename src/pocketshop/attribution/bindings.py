@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import clock, db
@@ -106,14 +106,18 @@ async def bind(
     return bool(getattr(replaced, "rowcount", 0) == 1)
 
 
+# Built once: every checkout reads it, and building it cost more than running it.
+_HOLDING = select(Binding).where(
+    Binding.shop_id == bindparam("shop_id"),
+    Binding.buyer_id == bindparam("buyer_id"),
+    Binding.expires_at > bindparam("now"),
+)
+
+
 async def binding_of(session: AsyncSession, shop_id: int, buyer_id: int) -> Binding | None:
     """The buyer's binding in the shop that holds now, if any."""
     binding: Binding | None = await session.scalar(
-        select(Binding).where(
-            Binding.shop_id == shop_id,
-            Binding.buyer_id == buyer_id,
-            Binding.expires_at > clock.now(),
-        )
+        _HOLDING, {"shop_id": shop_id, "buyer_id": buyer_id, "now": clock.now()}
     )
     return binding
 

@@ -6,7 +6,7 @@ SKU's own price, and the order line keeps the regular price beside it."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pocketshop import cache, clock
@@ -35,6 +35,21 @@ def price_with(kind: str, value: int, regular: int) -> int:
     return min(value, regular)
 
 
+# Built once (with bindparam): building it cost more than running it, on every checkout.
+_THEIRS = select(Customer.id).where(
+    Customer.shop_id == bindparam("shop_id"), Customer.buyer_id == bindparam("buyer_id")
+)
+_LIVE = select(Privilege).where(
+    Privilege.shop_id == bindparam("shop_id"),
+    Privilege.sku_id.in_(bindparam("sku_ids", expanding=True)),
+    or_(Privilege.expires_at.is_(None), Privilege.expires_at > bindparam("now")),
+    or_(
+        Privilege.customer_id.in_(_THEIRS),
+        Privilege.tag_id.in_(select(Tagged.tag_id).where(Tagged.customer_id.in_(_THEIRS))),
+    ),
+)
+
+
 async def offers_for(
     session: AsyncSession, shop_id: int, buyer_id: int, prices: dict[int, int]
 ) -> dict[int, Offer]:
@@ -42,16 +57,9 @@ async def offers_for(
     with its lowest price. One query."""
     if not prices:
         return {}
-    theirs = select(Customer.id).where(Customer.shop_id == shop_id, Customer.buyer_id == buyer_id)
-    their_tags = select(Tagged.tag_id).where(Tagged.customer_id.in_(theirs))
-    now = clock.now()
     found = await session.scalars(
-        select(Privilege).where(
-            Privilege.shop_id == shop_id,
-            Privilege.sku_id.in_(list(prices)),
-            or_(Privilege.expires_at.is_(None), Privilege.expires_at > now),
-            or_(Privilege.customer_id.in_(theirs), Privilege.tag_id.in_(their_tags)),
-        )
+        _LIVE,
+        {"shop_id": shop_id, "buyer_id": buyer_id, "sku_ids": list(prices), "now": clock.now()},
     )
     offers: dict[int, Offer] = {}
     for privilege in found:
